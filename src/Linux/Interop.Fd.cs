@@ -1,0 +1,142 @@
+using System.Runtime.InteropServices;
+
+namespace VirtioFsd.Linux;
+
+/// <summary>Descriptor basics: close, read/write family, dup, fcntl.</summary>
+public static unsafe partial class Libc
+{
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
+    public const int O_RDWR = 2;
+    public const int O_ACCMODE = 3;
+    public const int O_CREAT = 0x40;
+    public const int O_EXCL = 0x80;
+    public const int O_NOCTTY = 0x100;
+    public const int O_TRUNC = 0x200;
+    public const int O_APPEND = 0x400;
+    public const int O_NONBLOCK = 0x800;
+    public const int O_DSYNC = 0x1000;
+    public const int O_DIRECT = 0x4000;
+    public const int O_LARGEFILE = 0x8000;
+    public const int O_DIRECTORY = 0x10000;
+    public const int O_NOFOLLOW = 0x20000;
+    public const int O_NOATIME = 0x40000;
+    public const int O_CLOEXEC = 0x80000;
+    public const int O_SYNC = 0x101000;
+    public const int O_PATH = 0x200000;
+    public const int O_TMPFILE = 0x410000;
+
+    public const int F_DUPFD_CLOEXEC = 1030;
+    public const int F_GETFD = 1;
+    public const int F_SETFD = 2;
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
+    public const int FD_CLOEXEC = 1;
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    private static partial int CloseRaw(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    private static partial nint ReadRaw(int fd, void* buf, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
+    private static partial nint WriteRaw(int fd, void* buf, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "pread64", SetLastError = true)]
+    private static partial nint PreadRaw(int fd, void* buf, nuint count, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "pwrite64", SetLastError = true)]
+    private static partial nint PwriteRaw(int fd, void* buf, nuint count, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "preadv64", SetLastError = true)]
+    private static partial nint PreadvRaw(int fd, IoVec* iov, int iovcnt, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "pwritev64", SetLastError = true)]
+    private static partial nint PwritevRaw(int fd, IoVec* iov, int iovcnt, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "dup", SetLastError = true)]
+    private static partial int DupRaw(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int FcntlRaw(int fd, int cmd, nint arg);
+
+    /// <summary>close(2). EINTR is not retried: on Linux the fd is gone either way.</summary>
+    public static int Close(int fd) => Check(CloseRaw(fd));
+
+    public static long Read(int fd, Span<byte> buffer)
+    {
+        fixed (byte* p = buffer)
+        {
+            long r;
+            do
+            {
+                r = Check((long)ReadRaw(fd, p, (nuint)buffer.Length));
+            }
+            while (r == -Errno.EINTR);
+            return r;
+        }
+    }
+
+    public static long Write(int fd, ReadOnlySpan<byte> buffer)
+    {
+        fixed (byte* p = buffer)
+        {
+            long r;
+            do
+            {
+                r = Check((long)WriteRaw(fd, p, (nuint)buffer.Length));
+            }
+            while (r == -Errno.EINTR);
+            return r;
+        }
+    }
+
+    public static long Pread(int fd, Span<byte> buffer, long offset)
+    {
+        fixed (byte* p = buffer)
+        {
+            return Check((long)PreadRaw(fd, p, (nuint)buffer.Length, offset));
+        }
+    }
+
+    public static long Pwrite(int fd, ReadOnlySpan<byte> buffer, long offset)
+    {
+        fixed (byte* p = buffer)
+        {
+            return Check((long)PwriteRaw(fd, p, (nuint)buffer.Length, offset));
+        }
+    }
+
+    /// <summary>preadv(2) straight into the given segments (e.g. mapped guest memory).</summary>
+    public static long Preadv(int fd, ReadOnlySpan<IoVec> iov, long offset)
+    {
+        fixed (IoVec* p = iov)
+        {
+            return Check((long)PreadvRaw(fd, p, iov.Length, offset));
+        }
+    }
+
+    /// <summary>pwritev(2) straight from the given segments.</summary>
+    public static long Pwritev(int fd, ReadOnlySpan<IoVec> iov, long offset)
+    {
+        fixed (IoVec* p = iov)
+        {
+            return Check((long)PwritevRaw(fd, p, iov.Length, offset));
+        }
+    }
+
+    public static int Dup(int fd) => Check(DupRaw(fd));
+
+    public static int Fcntl(int fd, int cmd, nint arg) => Check(FcntlRaw(fd, cmd, arg));
+
+    public static int SetNonBlocking(int fd, bool nonBlocking)
+    {
+        int flags = Fcntl(fd, F_GETFL, 0);
+        if (flags < 0)
+        {
+            return flags;
+        }
+        int wanted = nonBlocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+        return wanted == flags ? 0 : Fcntl(fd, F_SETFL, wanted);
+    }
+}

@@ -1,0 +1,42 @@
+namespace VirtioFsd.VhostUser;
+
+/// <summary>
+/// The device behind a vhost-user connection (for this project, virtio-fs). The transport owns
+/// the socket, guest memory and ring state; the backend owns what the queues carry.
+/// </summary>
+/// <remarks>
+/// Threading contract: <see cref="StartQueue"/> and <see cref="StopQueue"/> are called from the
+/// connection thread. After <see cref="StartQueue"/> the backend serves the queue on threads of its
+/// own, waiting on <see cref="Virtqueue.SplitVirtqueue.KickFd"/> ("this queue has work") and
+/// signalling the guest through the queue. <see cref="StopQueue"/> returns only when no backend
+/// thread touches the queue or guest memory any more: the transport then answers GET_VRING_BASE,
+/// unmaps memory or resets, relying on that.
+/// </remarks>
+public interface IVhostUserBackend
+{
+    /// <summary>Device-specific virtio feature bits offered on top of those the transport offers itself.</summary>
+    ulong DeviceFeatures { get; }
+
+    /// <summary>Number of virtqueues (for virtio-fs: 1 high-priority queue + N request queues).</summary>
+    int QueueCount { get; }
+
+    /// <summary>Largest queue size the backend accepts (QEMU allows up to 1024).</summary>
+    int MaxQueueSize { get; }
+
+    /// <summary>The device config space for GET_CONFIG, or null when the CONFIG protocol feature is not offered.</summary>
+    ReadOnlyMemory<byte>? ConfigSpace => null;
+
+    /// <summary>The driver acknowledged these virtio features (SET_FEATURES).</summary>
+    void SetNegotiatedFeatures(ulong features)
+    {
+    }
+
+    /// <summary>The queue is started and enabled: serve it until <see cref="StopQueue"/>.</summary>
+    void StartQueue(Virtqueue.SplitVirtqueue queue);
+
+    /// <summary>Stop serving the queue; return only once nothing of the backend touches it.</summary>
+    void StopQueue(Virtqueue.SplitVirtqueue queue);
+
+    /// <summary>The frontend reset the device (RESET_OWNER, RESET_DEVICE) or disconnected: drop all device state.</summary>
+    void Reset();
+}
