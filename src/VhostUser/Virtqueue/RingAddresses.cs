@@ -1,0 +1,21 @@
+using VirtioFsd.VhostUser.Memory;
+
+namespace VirtioFsd.VhostUser.Virtqueue;
+
+/// <summary>
+/// Host pointers of the three areas of a split virtqueue (virtio 1.2 §2.7, linux/virtio_ring.h).
+/// Each pointer covers the whole area for the queue size it was translated for.
+/// </summary>
+public readonly record struct RingAddresses(nint DescriptorTable, nint AvailRing, nint UsedRing)
+{
+    /// <summary>
+    /// Translates the frontend virtual addresses of SET_VRING_ADDR into host pointers, requiring each
+    /// area (sized for <paramref name="queueSize"/>, event fields included) to be mapped contiguously
+    /// and aligned as virtio 1.2 §2.7 demands (16 / 2 / 4 bytes). False on any failure.
+    /// </summary>
+    public static bool TryTranslate(GuestMemory memory, ushort queueSize, ulong descUserAddr, ulong availUserAddr,
+        ulong usedUserAddr, out RingAddresses rings)
+    {
+        throw new NotImplementedException();
+    }
+}
