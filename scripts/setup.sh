@@ -1,12 +1,88 @@
 #!/usr/bin/env bash
-# Installs what building, testing and the demo need on a fresh Debian machine (idempotent).
+# Installs what building, testing and the demo need on a fresh Debian machine. Idempotent: a second
+# run installs nothing, downloads nothing and (unless sources changed) builds nothing.
+#
+#   scripts/setup.sh              packages + guest kernel + build our daemon (Release)
+#   scripts/setup.sh --no-build   packages + guest kernel only (enough to run the VM against the C daemon)
+#
+# What it leaves behind (all under .cache/, gitignored):
+#   .cache/guest/vmlinuz          the Debian cloud kernel (virtio-pci, fuse and virtiofs built in)
+#   .cache/guest/kernel-version   which linux-image package it came from
+#   .cache/daemon/                our daemon built by `dotnet build -c Release` (see daemon_path in lib/vm.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
+build=1
+for a in "$@"; do
+  case $a in
+    --no-build) build=0 ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+apt_updated=0
+apt_update() {
+  [ $apt_updated -eq 1 ] && return 0
+  $SUDO apt-get update -qq
+  apt_updated=1
+}
+
+# --- Debian packages ---------------------------------------------------------------------------
+# qemu-system-x86 brings qemu-system-common, which ships the reference C daemon /usr/lib/qemu/virtiofsd.
+# busybox-static is the whole guest userland; gcc + libc6-dev build the static xattr helper for the guest.
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-[ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
+[ -x /usr/lib/qemu/virtiofsd ] || need+=(qemu-system-common)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+command -v gcc >/dev/null || need+=(gcc)
+dpkg -s libc6-dev >/dev/null 2>&1 || need+=(libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
-  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
+  echo "setup.sh: installing ${need[*]}" >&2
+  apt_update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# --- Guest kernel --------------------------------------------------------------------------------
+# Debian's cloud flavour has CONFIG_VIRTIO_PCI, CONFIG_FUSE_FS and CONFIG_VIRTIO_FS built in (=y), so a
+# busybox initramfs needs no modules. We take the newest 6.12 cloud image the archive offers, once.
+guest=$repo/.cache/guest
+if [ ! -s "$guest/vmlinuz" ]; then
+  mkdir -p "$guest"
+  apt_update
+  pkg=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-cloud-amd64-unsigned$' \
+        | awk '{print $1}' | sort -V | tail -n 1)
+  if [ -z "$pkg" ]; then
+    echo "setup.sh: no linux-image-6.12.*+deb12-cloud-amd64-unsigned in the apt archive" >&2
+    exit 1
+  fi
+  echo "setup.sh: fetching guest kernel $pkg" >&2
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  # The download runs as the invoking user: _apt cannot write into a private mktemp dir.
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User="$(id -un)" "$pkg")
+  dpkg -x "$tmp"/*.deb "$tmp/root"
+  cp "$tmp"/root/boot/vmlinuz-* "$guest/vmlinuz.part"
+  mv "$guest/vmlinuz.part" "$guest/vmlinuz"
+  echo "$pkg" > "$guest/kernel-version"
+  rm -rf "$tmp"
+  trap - EXIT
+fi
+
+# --- Our daemon ----------------------------------------------------------------------------------
+# Built into its own artifacts path so it never races a developer's or the test run's build of the tree.
+if [ $build -eq 1 ]; then
+  out=$repo/.cache/daemon/bin/VirtioFsd/release/virtiofsd
+  stale=1
+  if [ -x "$out" ]; then
+    newer=$(find src -name obj -prune -o -name bin -prune -o -newer "$out" \
+              \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) -print -quit)
+    [ -n "$newer" ] || stale=0
+  fi
+  if [ $stale -eq 1 ]; then
+    echo "setup.sh: building our daemon (Release)" >&2
+    dotnet build src/VirtioFsd -c Release --nologo -v q --artifacts-path "$repo/.cache/daemon" >&2
+    touch "$out"
+  fi
 fi

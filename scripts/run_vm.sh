@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Boots a TCG guest whose /mnt is a host directory shared through a virtio-fs daemon.
+#
+#   scripts/run_vm.sh                       demo: shares a temp dir with hello.txt, interactive shell
+#   scripts/run_vm.sh --guest-script F ...  test: runs F in the guest (cwd /mnt); exits with its status
+#
+# Options:
+#   --shared-dir DIR     directory to share (default: a fresh temp dir holding hello.txt, removed on exit)
+#   --daemon WHICH       ours (default: built by setup.sh), c (/usr/lib/qemu/virtiofsd) or a PATH to a
+#                        daemon that takes the Rust virtiofsd options (--socket-path, --shared-dir, ...)
+#   --daemon-style S     rust|c: which command line the daemon takes (default: c for "c", rust otherwise)
+#   --daemon-args "..."  extra daemon arguments, appended (word-split)
+#   --queues N           num-request-queues of the vhost-user-fs-pci device (default 1)
+#   --queue-size N       queue-size of the device (default: QEMU's, 128)
+#   --cache MODE         never|auto|always (the C daemon calls never "none"; translated)
+#   --thread-pool-size N passed to the daemon
+#   --log-level L        passed to our daemon (rust style only)
+#   --guest-script FILE  run FILE in the guest; repeat to boot once per script, in order, against the
+#                        same daemon if it stays up after a guest disconnects (else a fresh daemon)
+#   --memory SIZE        guest RAM, all of it a shared memfd (default 1G)
+#   --timeout SECONDS    per boot, script mode only (default 600)
+#   --log-dir DIR        keep the daemon log and each boot's console log there
+#   --tag TAG            virtio-fs tag (default myfs)
+#
+# Exit status (script mode): the first non-zero guest script status; 124 if a boot timed out; 125 if the
+# guest ended without reporting a status (panic, mount failure before the marker, qemu error); 126 if the
+# daemon could not be started or died during a boot.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/initramfs.sh
+. "$repo/scripts/lib/initramfs.sh"
+
+# The console line scripts/guest/init prints as the guest's last word; keep in sync with it.
+MARKER_RE='@@VIRTIOFSD-GUEST-EXIT=[0-9]+@@'
+
+shared_dir= daemon=ours daemon_style= daemon_args= queues=1 queue_size= cache=auto pool= log_level=
+memory=1G timeout=600 log_dir= tag=myfs
+scripts=()
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --shared-dir) shared_dir=$2; shift ;;
+    --daemon) daemon=$2; shift ;;
+    --daemon-style) daemon_style=$2; shift ;;
+    --daemon-args) daemon_args=$2; shift ;;
+    --queues) queues=$2; shift ;;
+    --queue-size) queue_size=$2; shift ;;
+    --cache) cache=$2; shift ;;
+    --thread-pool-size) pool=$2; shift ;;
+    --log-level) log_level=$2; shift ;;
+    --guest-script) scripts+=("$(realpath "$2")"); shift ;;
+    --memory) memory=$2; shift ;;
+    --timeout) timeout=$2; shift ;;
+    --log-dir) log_dir=$2; shift ;;
+    --tag) tag=$2; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run_vm.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+case $cache in never|auto|always) ;; *) echo "run_vm.sh: --cache must be never|auto|always" >&2; exit 2 ;; esac
+
+# --- Prerequisites -------------------------------------------------------------------------------
+if [ "$daemon" = ours ]; then "$repo/scripts/setup.sh"; else "$repo/scripts/setup.sh" --no-build; fi
+case $daemon in
+  ours) daemon_bin=$repo/.cache/daemon/bin/VirtioFsd/release/virtiofsd; : "${daemon_style:=rust}" ;;
+  c) daemon_bin=/usr/lib/qemu/virtiofsd; : "${daemon_style:=c}" ;;
+  *) daemon_bin=$(realpath "$daemon"); : "${daemon_style:=rust}" ;;
+esac
+[ -x "$daemon_bin" ] || { echo "run_vm.sh: daemon $daemon_bin is not executable" >&2; exit 126; }
+for f in "${scripts[@]}"; do [ -r "$f" ] || { echo "run_vm.sh: cannot read $f" >&2; exit 2; }; done
+
+work=$(mktemp -d /tmp/run_vm.XXXXXX)
+[ -n "$log_dir" ] || log_dir=$work
+mkdir -p "$log_dir"
+sock=$work/vhost-fs.sock
+daemon_pid= qemu_pid=
+cleanup() {
+  local rc=$?
+  [ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
+  stop_daemon
+  rm -rf "$work"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ -z "$shared_dir" ]; then
+  shared_dir=$work/shared
+  mkdir -p "$shared_dir"
+  echo "Hello from the host ($(hostname)), shared through virtio-fs at $(date -u)." > "$shared_dir/hello.txt"
+fi
+shared_dir=$(realpath "$shared_dir")
+
+# --- Daemon --------------------------------------------------------------------------------------
+daemon_cmd() {
+  if [ "$daemon_style" = c ]; then
+    # QEMU 7.2's C daemon: -o options; "never" is spelled "none"; it must be told to stay in the
+    # foreground (-f is implied by not passing --daemonize) and it serves one frontend, then exits.
+    local c_cache=$cache
+    [ "$c_cache" = never ] && c_cache=none
+    printf '%s\n' "$daemon_bin" "--socket-path=$sock" -o "source=$shared_dir" -o "cache=$c_cache"
+    [ -z "$pool" ] || printf '%s\n' "--thread-pool-size=$pool"
+  else
+    printf '%s\n' "$daemon_bin" --socket-path "$sock" --shared-dir "$shared_dir" --cache "$cache"
+    [ -z "$pool" ] || printf '%s\n' --thread-pool-size "$pool"
+    [ -z "$log_level" ] || printf '%s\n' --log-level "$log_level"
+  fi
+  local a
+  # shellcheck disable=SC2086 # --daemon-args is word-split on purpose
+  for a in $daemon_args; do printf '%s\n' "$a"; done
+}
+
+daemon_runs=0
+start_daemon() {
+  local -a cmd
+  mapfile -t cmd < <(daemon_cmd)
+  rm -f "$sock"
+  daemon_runs=$((daemon_runs + 1))
+  echo "run_vm.sh: daemon run $daemon_runs: ${cmd[*]}" >&2
+  # Own session, so stop_daemon can signal it and any children it forked (the C daemon forks into a
+  # PID namespace) as one process group.
+  setsid "${cmd[@]}" >>"$log_dir/daemon.log" 2>&1 </dev/null &
+  daemon_pid=$!
+  local i
+  for ((i = 0; i < 600; i++)); do
+    [ -S "$sock" ] && return 0
+    if ! kill -0 "$daemon_pid" 2>/dev/null; then
+      wait "$daemon_pid" && rc=0 || rc=$?
+      echo "run_vm.sh: daemon exited with $rc before creating $sock; its log:" >&2
+      tail -n 30 "$log_dir/daemon.log" >&2
+      daemon_pid=
+      exit 126
+    fi
+    sleep 0.1
+  done
+  echo "run_vm.sh: daemon did not create $sock within 60 s" >&2
+  exit 126
+}
+
+# Waits up to 3 s for the daemon to leave after its frontend went away; returns 0 if it is still up.
+daemon_stays_up() {
+  local i
+  for ((i = 0; i < 30; i++)); do
+    kill -0 "$daemon_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 0
+}
+
+stop_daemon() {
+  [ -n "$daemon_pid" ] || return 0
+  if kill -0 "$daemon_pid" 2>/dev/null; then
+    kill -TERM -- "-$daemon_pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 50; i++)); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$daemon_pid" 2>/dev/null || true
+  fi
+  wait "$daemon_pid" 2>/dev/null || true
+  daemon_pid=
+}
+
+# --- QEMU ----------------------------------------------------------------------------------------
+qemu_args() {
+  local initrd=$1
+  local dev="vhost-user-fs-pci,chardev=char0,tag=$tag"
+  [ "$queues" = 1 ] || dev+=",num-request-queues=$queues"
+  [ -z "$queue_size" ] || dev+=",queue-size=$queue_size"
+  printf '%s\n' \
+    -machine q35,accel=tcg -cpu max -smp 2 -m "$memory" \
+    -object "memory-backend-memfd,id=mem,size=$memory,share=on" -numa node,memdev=mem \
+    -chardev "socket,id=char0,path=$sock" -device "$dev" \
+    -kernel "$repo/.cache/guest/vmlinuz" -initrd "$initrd" \
+    -append "console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init" \
+    -no-reboot -nodefaults -vga none
+}
+
+if [ ${#scripts[@]} -eq 0 ]; then
+  # Demo: interactive shell on the serial console (Ctrl-A X quits qemu at any time).
+  build_initramfs "$work/initrd.gz" shell "$tag" 1
+  start_daemon
+  mapfile -t args < <(qemu_args "$work/initrd.gz")
+  echo "run_vm.sh: booting (TCG, ~10 s); the guest sees $shared_dir on /mnt" >&2
+  qemu-system-x86_64 "${args[@]}" -nographic || true
+  exit 0
+fi
+
+status=0
+boot=0
+for script in "${scripts[@]}"; do
+  boot=$((boot + 1))
+  if [ -n "$daemon_pid" ] && daemon_stays_up; then
+    echo "run_vm.sh: boot $boot reuses the daemon (still up after the guest disconnected)" >&2
+  else
+    if [ -n "$daemon_pid" ]; then
+      wait "$daemon_pid" && drc=0 || drc=$?
+      echo "run_vm.sh: daemon exited with $drc after the guest disconnected; starting a fresh one" >&2
+      daemon_pid=
+      # A daemon killed by a signal while serving a guest is a failure of the run, not a clean exit.
+      if [ "$drc" -ge 128 ]; then status=126; break; fi
+    fi
+    start_daemon
+  fi
+  build_initramfs "$work/initrd.gz" script "$tag" "$boot" "$script"
+  console=$log_dir/console-$boot.log
+  mapfile -t args < <(qemu_args "$work/initrd.gz")
+  echo "run_vm.sh: boot $boot: $(basename "$script") (queues=$queues cache=$cache daemon=$daemon)" >&2
+  start=$(date +%s)
+  qrc=0
+  # The console goes to the log and to our stdout; stdin is closed so qemu never touches a terminal.
+  timeout -k 10 "$timeout" qemu-system-x86_64 "${args[@]}" -display none -monitor none \
+    -serial "file:$console" </dev/null || qrc=$?
+  cat "$console"
+  marker=$(grep -a -o -E "$MARKER_RE" "$console" | tail -n 1 || true)
+  echo "run_vm.sh: boot $boot ended after $(($(date +%s) - start)) s (qemu status $qrc)" >&2
+  if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+    echo "run_vm.sh: boot $boot timed out after $timeout s" >&2
+    status=124
+    break
+  fi
+  if [ -z "$marker" ]; then
+    echo "run_vm.sh: boot $boot ended without the guest reporting a status; daemon log tail:" >&2
+    tail -n 30 "$log_dir/daemon.log" >&2
+    status=125
+    break
+  fi
+  rc=${marker#*=}
+  rc=${rc%@@}
+  if [ "$rc" != 0 ]; then
+    echo "run_vm.sh: guest script $(basename "$script") failed with status $rc" >&2
+    status=$rc
+    break
+  fi
+done
+exit $status
