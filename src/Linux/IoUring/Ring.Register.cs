@@ -1,0 +1,50 @@
+namespace VirtioFsd.Linux.IoUring;
+
+/// <summary>
+/// Registered (fixed) buffers for READ_FIXED/WRITE_FIXED: the kernel pins the pages once instead
+/// of on every operation. Guest memory regions are the intended use: a sparse table sized for the
+/// frontend's memory slots, filled and cleared as regions are added and removed.
+/// Pinned pages count against RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK.
+/// </summary>
+public sealed unsafe partial class Ring
+{
+    /// <summary>IORING_REGISTER_BUFFERS: buffer i of the table is <paramref name="buffers"/>[i]. Returns 0 or -errno.</summary>
+    public int RegisterBuffers(ReadOnlySpan<IoVec> buffers)
+    {
+        ThrowIfDisposed();
+        fixed (IoVec* p = buffers)
+        {
+            return Libc.IoUringRegister(_fd, IoUringConstants.RegisterBuffers, p, (uint)buffers.Length);
+        }
+    }
+
+    /// <summary>IORING_REGISTER_BUFFERS2 with IORING_RSRC_REGISTER_SPARSE (5.19): an empty table of <paramref name="count"/> slots.</summary>
+    public int RegisterSparseBuffers(uint count)
+    {
+        ThrowIfDisposed();
+        var reg = new IoUringRsrcRegister { Count = count, Flags = IoUringConstants.RsrcRegisterSparse };
+        return Libc.IoUringRegister(_fd, IoUringConstants.RegisterBuffers2, &reg, (uint)sizeof(IoUringRsrcRegister));
+    }
+
+    /// <summary>
+    /// IORING_REGISTER_BUFFERS_UPDATE (5.13): replaces slots from <paramref name="offset"/> on; an
+    /// iovec of {0, 0} empties a slot. The kernel keeps a replaced buffer pinned until operations
+    /// using it complete. Returns the number of slots updated or -errno.
+    /// </summary>
+    public int UpdateBuffers(uint offset, ReadOnlySpan<IoVec> buffers)
+    {
+        ThrowIfDisposed();
+        fixed (IoVec* p = buffers)
+        {
+            var update = new IoUringRsrcUpdate2 { Offset = offset, Data = (ulong)p, Count = (uint)buffers.Length };
+            return Libc.IoUringRegister(_fd, IoUringConstants.RegisterBuffersUpdate, &update, (uint)sizeof(IoUringRsrcUpdate2));
+        }
+    }
+
+    /// <summary>IORING_UNREGISTER_BUFFERS: drops the whole table. Returns 0 or -errno (ENXIO when none).</summary>
+    public int UnregisterBuffers()
+    {
+        ThrowIfDisposed();
+        return Libc.IoUringRegister(_fd, IoUringConstants.UnregisterBuffers, null, 0);
+    }
+}
