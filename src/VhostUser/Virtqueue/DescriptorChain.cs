@@ -3,24 +3,57 @@ using VirtioFsd.Linux;
 namespace VirtioFsd.VhostUser.Virtqueue;
 
 /// <summary>
-/// One request popped from a virtqueue: the head index to give back with
-/// <see cref="SplitVirtqueue.AddUsed"/> and the buffers translated to host memory.
+/// One request popped from a virtqueue: the head index to hand back with
+/// <see cref="SplitVirtqueue.AddUsed"/> and its buffers, translated to host memory and split at
+/// region edges. The readable buffers precede the writable ones (virtio 1.2 §2.7.4), so both live
+/// in one array. An instance can be reused with <see cref="SplitVirtqueue.TryPopChain(DescriptorChain)"/>
+/// to pop without allocating; its array only grows.
 /// </summary>
-public sealed class DescriptorChain : IDisposable
+public sealed class DescriptorChain
 {
-    public ushort HeadIndex { get; internal set; }
+    private IoVec[] _segments = new IoVec[8];
+    private int _readableCount;
+    private int _count;
 
-    /// <summary>Device-readable buffers, in order, already split at region edges.</summary>
-    public ReadOnlySpan<IoVec> Readable => throw new NotImplementedException();
+    public ushort HeadIndex { get; private set; }
 
-    /// <summary>Device-writable buffers, in order, already split at region edges.</summary>
-    public ReadOnlySpan<IoVec> Writable => throw new NotImplementedException();
+    /// <summary>Device-readable buffers (the request), in order.</summary>
+    public ReadOnlySpan<IoVec> Readable => _segments.AsSpan(0, _readableCount);
 
-    public uint ReadableLength { get; internal set; }
+    /// <summary>Device-writable buffers (room for the reply), in order.</summary>
+    public ReadOnlySpan<IoVec> Writable => _segments.AsSpan(_readableCount, _count - _readableCount);
 
-    public uint WritableLength { get; internal set; }
+    /// <summary>Total bytes of <see cref="Readable"/>.</summary>
+    public uint ReadableLength { get; private set; }
 
-    public void Dispose()
+    /// <summary>Total bytes of <see cref="Writable"/>.</summary>
+    public uint WritableLength { get; private set; }
+
+    internal void Reset(ushort head)
     {
+        HeadIndex = head;
+        _readableCount = 0;
+        _count = 0;
+        ReadableLength = 0;
+        WritableLength = 0;
+    }
+
+    /// <summary>Appends the host segments of one readable descriptor (all readable ones come first).</summary>
+    internal bool TryAppend(Memory.GuestMemory memory, ulong guestPhysAddr, uint length, bool writable)
+    {
+        if (!memory.TryAppendIoVecs(guestPhysAddr, length, ref _segments, ref _count))
+        {
+            return false;
+        }
+        if (writable)
+        {
+            WritableLength += length;
+        }
+        else
+        {
+            _readableCount = _count;
+            ReadableLength += length;
+        }
+        return true;
     }
 }

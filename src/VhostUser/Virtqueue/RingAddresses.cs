@@ -16,6 +16,22 @@ public readonly record struct RingAddresses(nint DescriptorTable, nint AvailRing
     public static bool TryTranslate(GuestMemory memory, ushort queueSize, ulong descUserAddr, ulong availUserAddr,
         ulong usedUserAddr, out RingAddresses rings)
     {
-        throw new NotImplementedException();
+        ArgumentNullException.ThrowIfNull(memory);
+        rings = default;
+        if (!SplitRingLayout.IsValidQueueSize(queueSize)
+            || descUserAddr % SplitRingLayout.DescriptorTableAlign != 0
+            || availUserAddr % SplitRingLayout.AvailRingAlign != 0
+            || usedUserAddr % SplitRingLayout.UsedRingAlign != 0)
+        {
+            return false;
+        }
+        if (!memory.TryTranslateUserAddress(descUserAddr, SplitRingLayout.DescriptorTableBytes(queueSize), out nint desc)
+            || !memory.TryTranslateUserAddress(availUserAddr, SplitRingLayout.AvailRingBytes(queueSize), out nint avail)
+            || !memory.TryTranslateUserAddress(usedUserAddr, SplitRingLayout.UsedRingBytes(queueSize), out nint used))
+        {
+            return false;
+        }
+        rings = new RingAddresses(desc, avail, used);
+        return true;
     }
 }

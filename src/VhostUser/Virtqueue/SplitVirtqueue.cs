@@ -3,39 +3,149 @@ using VirtioFsd.VhostUser.Memory;
 
 namespace VirtioFsd.VhostUser.Virtqueue;
 
-/// <summary>The device side of a split virtqueue (virtio 1.2 §2.7).</summary>
-public sealed class SplitVirtqueue : IDisposable
+/// <summary>
+/// The device side of a split virtqueue (virtio 1.2 §2.7, linux/virtio_ring.h): pops descriptor
+/// chains the driver made available, returns them through the used ring and signals the guest.
+/// </summary>
+/// <remarks>
+/// <para>Everything the guest can write is hostile. Each guest-shared field is read once into a
+/// local; any malformed chain or index marks the queue broken with one log line (as libvhost-user's
+/// vu_panic does) and a broken queue pops nothing more and writes nothing more. The process lives.</para>
+/// <para>Threading: popping (<see cref="TryPopChain(DescriptorChain)"/>, <see cref="EnableNotifications"/>,
+/// <see cref="DisableNotifications"/>) is serialized by one lock and the used side
+/// (<see cref="AddUsed"/>, <see cref="NotifyIfNeeded"/>) by another, so a serving thread can pop while
+/// workers complete requests.</para>
+/// <para>Ownership: the queue owns neither the kick/call fds nor the memory snapshot; the vhost-user
+/// handler does, and builds a new queue (carrying <see cref="LastAvailIndex"/>) when either changes.
+/// <see cref="Dispose"/> detaches: the queue then touches guest memory no more.</para>
+/// <para>Notifications start enabled, but nothing is written to the ring until the backend calls
+/// <see cref="EnableNotifications"/> or <see cref="DisableNotifications"/> (a stopped or disabled ring
+/// must not be written, and construction may precede SET_VRING_ENABLE). A backend therefore serves a
+/// queue as: on start and on each kick, { Disable; pop until empty; if Enable() returned true, repeat }.</para>
+/// </remarks>
+public sealed partial class SplitVirtqueue : IDisposable
 {
+    /// <summary>
+    /// Cap on the entries of one indirect table. The spec bounds a chain by the queue size (virtio 1.2
+    /// §2.7.5.3.1) without bounding indirect tables; 32768 (the largest queue size) keeps a hostile
+    /// table from making us build millions of segments.
+    /// </summary>
+    public const int MaxIndirectEntries = SplitRingLayout.MaxQueueSize;
+
+    private readonly SplitRing _ring;
+    private readonly GuestMemory _memory;
+    private readonly ILogger _log;
+    private readonly bool _eventIdx;
+    private readonly Lock _popLock = new();
+    private readonly Lock _usedLock = new();
+
+    // Pop side (under _popLock).
+    private ushort _lastAvail;
+    private ushort _shadowAvail;
+    private bool _notificationsEnabled = true;
+
+    // Used side (under _usedLock).
+    private ushort _nextUsed;
+    private ushort _signalledUsed;
+    private bool _signalledUsedValid;
+
+    private volatile bool _broken;
+    private volatile bool _disposed;
+
+    /// <summary>
+    /// Builds the queue over already-translated rings. Throws <see cref="ArgumentException"/> when the
+    /// configuration is unusable (size not a power of two up to 32768, rings misaligned or not inside
+    /// <paramref name="memory"/>): the handler must have validated the frontend's values before.
+    /// </summary>
     public SplitVirtqueue(VirtqueueConfig config, GuestMemory memory, ILogger log)
     {
-        throw new NotImplementedException();
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(log);
+        string? problem = SplitRing.Validate(memory, config.Rings, config.Size);
+        if (problem is not null)
+        {
+            throw new ArgumentException($"virtqueue {config.Index}: {problem}", nameof(config));
+        }
+        _ring = SplitRing.CreateValidated(config.Rings, config.Size);
+        _memory = memory;
+        _log = log.ForContext<SplitVirtqueue>();
+        _eventIdx = config.EventIdx;
+        Index = config.Index;
+        Size = config.Size;
+        KickFd = config.KickFd;
+        CallFd = config.CallFd;
+        UsedRingGuestAddress = config.UsedRingGuestAddress;
+        _lastAvail = config.LastAvailIndex;
+        _shadowAvail = config.LastAvailIndex;
+        // The used index continues from what is in the ring: the device wrote it last (before a
+        // restart, too), as libvhost-user's vu_set_vring_addr does.
+        _nextUsed = _ring.ReadUsedIdx();
     }
 
     public int Index { get; }
 
     public ushort Size { get; }
 
+    /// <summary>Kick eventfd to wait on, or -1: the backend must poll the avail ring.</summary>
     public int KickFd { get; }
 
+    /// <summary>Call eventfd the queue signals, or -1.</summary>
     public int CallFd { get; }
 
-    public bool IsBroken { get; }
+    /// <summary>Guest physical address of the used ring, for dirty logging of used ring writes.</summary>
+    public ulong UsedRingGuestAddress { get; }
 
-    public ushort LastAvailIndex { get; }
+    public bool EventIdx => _eventIdx;
 
-    public bool TryPopChain(out DescriptorChain chain) => throw new NotImplementedException();
+    /// <summary>True after hostile input was seen; the reason was logged once.</summary>
+    public bool IsBroken => _broken;
 
-    public bool TryPopChain(DescriptorChain into) => throw new NotImplementedException();
+    /// <summary>The next avail ring index to consume (GET_VRING_BASE answers this once the queue is stopped).</summary>
+    public ushort LastAvailIndex
+    {
+        get
+        {
+            lock (_popLock)
+            {
+                return _lastAvail;
+            }
+        }
+    }
 
-    public void AddUsed(ushort headIndex, uint bytesWritten) => throw new NotImplementedException();
+    /// <summary>The next used ring index the device will fill.</summary>
+    public ushort NextUsedIndex
+    {
+        get
+        {
+            lock (_usedLock)
+            {
+                return _nextUsed;
+            }
+        }
+    }
 
-    public bool NotifyIfNeeded() => throw new NotImplementedException();
-
-    public void DisableNotifications() => throw new NotImplementedException();
-
-    public bool EnableNotifications() => throw new NotImplementedException();
-
+    /// <summary>Detaches the queue from guest memory: afterwards it pops, writes and signals nothing.</summary>
     public void Dispose()
     {
+        lock (_popLock)
+        {
+            lock (_usedLock)
+            {
+                _disposed = true;
+            }
+        }
+    }
+
+    /// <summary>Marks the queue broken (once) with one log line saying what the guest got wrong.</summary>
+    private void MarkBroken(string reason, int head)
+    {
+        if (_broken)
+        {
+            return;
+        }
+        _broken = true;
+        _log.Error("virtqueue {Queue}: {Reason} (chain head {Head}, avail index {Avail}); queue marked broken",
+            Index, reason, head, _lastAvail);
     }
 }
