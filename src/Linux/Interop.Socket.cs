@@ -19,6 +19,10 @@ public static unsafe partial class Libc
     public const int SO_ACCEPTCONN = 30;
     public const int SHUT_RDWR = 2;
 
+    // Socket errnos not (yet) in Errno.cs (asm-generic/errno.h).
+    public const int ECONNABORTED = 103;
+    public const int ECONNREFUSED = 111;
+
     /// <summary>sizeof(sockaddr_un.sun_path) (linux/un.h UNIX_PATH_MAX = 108), terminating NUL included.</summary>
     public const int UnixPathMax = 108;
 

@@ -29,7 +29,7 @@ public sealed class FrontendSocket : IDisposable
                 return new FrontendSocket(fd);
             }
             Libc.Close(fd);
-            if (DateTime.UtcNow > deadline || (r != -Errno.ENOENT && r != -111 /* ECONNREFUSED */))
+            if (DateTime.UtcNow > deadline || (r != -Errno.ENOENT && r != -Libc.ECONNREFUSED))
             {
                 throw new VhostUserFrontendException($"connect {path}: {Errno.Describe(r)}");
             }

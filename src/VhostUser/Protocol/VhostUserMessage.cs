@@ -37,6 +37,9 @@ public sealed class VhostUserMessage : IDisposable
         return fd;
     }
 
+    /// <summary>Descriptor <paramref name="index"/> for use during handling; the message still owns (and closes) it.</summary>
+    public int PeekFd(int index) => _fds[index];
+
     /// <summary>Closes descriptors not taken by the handler.</summary>
     public void Dispose()
     {
