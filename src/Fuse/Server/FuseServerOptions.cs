@@ -1,0 +1,73 @@
+namespace VirtioFsd.Fuse.Server;
+
+/// <summary>How long the guest may cache names, attributes and data (virtiofsd's --cache).</summary>
+public enum CacheMode
+{
+    /// <summary>No caching: zero timeouts, FOPEN_DIRECT_IO on every file.</summary>
+    Never,
+
+    /// <summary>Metadata for a day, file data not cached (FOPEN_DIRECT_IO).</summary>
+    Metadata,
+
+    /// <summary>Timeouts of 1 s, page cache kept until the guest sees a change (the default).</summary>
+    Auto,
+
+    /// <summary>Timeouts of a day and FOPEN_KEEP_CACHE: the share is not changed behind the guest's back.</summary>
+    Always,
+}
+
+/// <summary>What the server negotiates and enforces; the daemon's command line maps onto this.</summary>
+public sealed record FuseServerOptions
+{
+    /// <summary>Largest WRITE/READ payload (fuse_init_out.max_write): 1 MiB, the FUSE_MAX_MAX_PAGES (256) limit of the guest.</summary>
+    public const uint DefaultMaxWrite = 1024 * 1024;
+
+    public CacheMode Cache { get; init; } = CacheMode.Auto;
+
+    /// <summary>--writeback: FUSE_WRITEBACK_CACHE (never in read-only mode).</summary>
+    public bool Writeback { get; init; }
+
+    /// <summary>--allow-direct-io: pass O_DIRECT through; otherwise it is stripped from open flags.</summary>
+    public bool AllowDirectIo { get; init; }
+
+    /// <summary>--allow-mmap: FUSE_DIRECT_IO_ALLOW_MMAP (shared mmap on FOPEN_DIRECT_IO files).</summary>
+    public bool AllowMmap { get; init; }
+
+    /// <summary>READDIRPLUS (off with --no-readdirplus).</summary>
+    public bool ReadDirPlus { get; init; } = true;
+
+    /// <summary>--xattr: extended attributes; otherwise the xattr opcodes get ENOSYS without reaching the filesystem.</summary>
+    public bool Xattr { get; init; }
+
+    /// <summary>--posix-acl: FUSE_POSIX_ACL with DONT_MASK and SETXATTR_EXT (needs <see cref="Xattr"/>).</summary>
+    public bool PosixAcl { get; init; }
+
+    /// <summary>--killpriv-v2: FUSE_HANDLE_KILLPRIV_V2.</summary>
+    public bool KillPrivV2 { get; init; }
+
+    /// <summary>--announce-submounts: FUSE_SUBMOUNTS.</summary>
+    public bool AnnounceSubmounts { get; init; }
+
+    /// <summary>FUSE_POSIX_LOCKS: fcntl locks go to the filesystem instead of staying local to the guest.</summary>
+    public bool PosixLocks { get; init; }
+
+    /// <summary>FUSE_FLOCK_LOCKS: flock(2) locks go to the filesystem.</summary>
+    public bool FlockLocks { get; init; }
+
+    /// <summary>--readonly: write-class requests get EROFS before reaching the filesystem.</summary>
+    public bool ReadOnly { get; init; }
+
+    /// <summary>fuse_init_out.max_write; clamped to [4 KiB, 1 MiB].</summary>
+    public uint MaxWrite { get; init; } = DefaultMaxWrite;
+
+    /// <summary>Entry (name) cache timeout for the cache mode (Rust virtiofsd: never 0, auto 1 s, metadata/always 1 day).</summary>
+    public TimeSpan EntryTimeout => Cache switch
+    {
+        CacheMode.Never => TimeSpan.Zero,
+        CacheMode.Auto => TimeSpan.FromSeconds(1),
+        _ => TimeSpan.FromDays(1),
+    };
+
+    /// <summary>Attribute cache timeout; the same as <see cref="EntryTimeout"/>.</summary>
+    public TimeSpan AttrTimeout => EntryTimeout;
+}
