@@ -1,0 +1,112 @@
+using VirtioFsd.Fuse.FileSystem;
+using VirtioFsd.Linux;
+
+namespace VirtioFsd.Fuse.Passthrough;
+
+/// <summary>
+/// FUSE file handles to open fds. A RELEASE racing a READ on the same handle (a hostile guest can
+/// send them together on two queues) must not close the fd under the read, or the number could be
+/// reused by another open: each request borrows the handle and the last one out closes it.
+/// </summary>
+internal sealed class HandleTable : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<ulong, OpenFile> _handles = new();
+    private ulong _next = 1;
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _handles.Count;
+            }
+        }
+    }
+
+    /// <summary>Takes ownership of the file's fd and returns its new handle.</summary>
+    public HandleId Add(OpenFile file)
+    {
+        lock (_lock)
+        {
+            ulong id = _next++;
+            _handles.Add(id, file);
+            return new HandleId(id);
+        }
+    }
+
+    /// <summary>Borrows the handle for one request; null if unknown, released, or opened for another node.</summary>
+    public OpenFile? Borrow(HandleId handle, NodeId node)
+    {
+        lock (_lock)
+        {
+            if (!_handles.TryGetValue(handle.Value, out OpenFile? file) || file.Node != node)
+            {
+                return null;
+            }
+            file.Borrows++;
+            return file;
+        }
+    }
+
+    public void Return(OpenFile file)
+    {
+        bool close;
+        lock (_lock)
+        {
+            file.Borrows--;
+            close = file.Released && file.Borrows == 0;
+        }
+        if (close)
+        {
+            Libc.Close(file.Fd);
+        }
+    }
+
+    /// <summary>RELEASE: forgets the handle; false if unknown or opened for another node.</summary>
+    public bool Remove(HandleId handle, NodeId node)
+    {
+        OpenFile? file;
+        bool close;
+        lock (_lock)
+        {
+            if (!_handles.TryGetValue(handle.Value, out file) || file.Node != node)
+            {
+                return false;
+            }
+            _handles.Remove(handle.Value);
+            file.Released = true;
+            close = file.Borrows == 0;
+        }
+        if (close)
+        {
+            Libc.Close(file.Fd);
+        }
+        return true;
+    }
+
+    /// <summary>DESTROY: releases every handle.</summary>
+    public void Clear()
+    {
+        List<OpenFile> close = new();
+        lock (_lock)
+        {
+            foreach (OpenFile file in _handles.Values)
+            {
+                file.Released = true;
+                if (file.Borrows == 0)
+                {
+                    close.Add(file);
+                }
+            }
+            _handles.Clear();
+        }
+        foreach (OpenFile file in close)
+        {
+            Libc.Close(file.Fd);
+        }
+    }
+
+    public void Dispose() => Clear();
+}

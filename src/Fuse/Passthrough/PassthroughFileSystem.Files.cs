@@ -1,0 +1,323 @@
+using VirtioFsd.Fuse.FileSystem;
+using VirtioFsd.Linux;
+
+namespace VirtioFsd.Fuse.Passthrough;
+
+/// <summary>Open files: OPEN, READ/WRITE straight between the request's buffers and the file, and the per-handle calls.</summary>
+public sealed partial class PassthroughFileSystem
+{
+    // fuse.h FOPEN_* reply flags.
+    private const uint FopenDirectIo = 1 << 0;
+    private const uint FopenKeepCache = 1 << 1;
+    private const uint FopenCacheDir = 1 << 3;
+
+    /// <summary>__O_TMPFILE without O_DIRECTORY (asm-generic/fcntl.h): never meaningful on OPEN.</summary>
+    private const int OTmpfileBit = 0x400000;
+
+    private uint FileOpenFlags => _options.Cache switch
+    {
+        CachePolicy.Never => FopenDirectIo,
+        CachePolicy.Always => FopenKeepCache,
+        _ => 0,
+    };
+
+    private uint DirectoryOpenFlags => _options.Cache == CachePolicy.Always ? FopenKeepCache | FopenCacheDir : 0;
+
+    /// <summary>
+    /// The guest's open flags as the host open gets them. Creation and controlling-tty flags are
+    /// the daemon's business (O_CREAT/O_EXCL/O_NOCTTY), O_NOFOLLOW is meaningless on a reopen of
+    /// a held inode, and O_PATH/O_TMPFILE never belong on OPEN. With the writeback cache the guest
+    /// may read a write-only file to fill a page and applies O_APPEND itself (its offsets are
+    /// already at the end), so write-only becomes read-write and O_APPEND goes, as in virtiofsd.
+    /// </summary>
+    private int AdjustOpenFlags(uint guestFlags)
+    {
+        int f = (int)guestFlags & ~(Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOCTTY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_PATH | OTmpfileBit);
+        if (_options.Writeback)
+        {
+            if ((f & Libc.O_ACCMODE) == Libc.O_WRONLY)
+            {
+                f = (f & ~Libc.O_ACCMODE) | Libc.O_RDWR;
+            }
+            f &= ~Libc.O_APPEND;
+        }
+        return f;
+    }
+
+    /// <summary>
+    /// OPEN of regular files only: the guest kernel serves FIFOs, sockets and device nodes itself
+    /// (fuse init_special_inode), so an OPEN of one is hostile and gets EACCES; the daemon never
+    /// opens a device or blocks on a FIFO. The inode is reopened through its own fd, so what is
+    /// opened is the inode looked up, whatever now has its name; the type is still checked on the
+    /// opened fd.
+    /// </summary>
+    public int Open(in RequestContext ctx, NodeId node, uint flags, out OpenResult result)
+    {
+        result = default;
+        Inode? inode = _inodes.Borrow(node);
+        if (inode is null)
+        {
+            return -Errno.ESTALE;
+        }
+        try
+        {
+            if (inode.IsDirectory)
+            {
+                return -Errno.EISDIR;
+            }
+            if (inode.IsSymlink)
+            {
+                return -Errno.ELOOP;
+            }
+            if (!inode.IsRegular)
+            {
+                return -Errno.EACCES;
+            }
+            int openFlags = AdjustOpenFlags(flags);
+            // O_NONBLOCK has no effect on a regular file; it is there so that the open itself can
+            // never wait, should the check below ever meet something else.
+            int fd = OpenVerified(inode, openFlags | Libc.O_NONBLOCK | Libc.O_NOCTTY);
+            if (fd < 0)
+            {
+                return fd;
+            }
+            if ((openFlags & Libc.O_TRUNC) != 0 && !_options.KillPrivV2 && ctx.Uid != 0)
+            {
+                // open(O_TRUNC) by a local process without CAP_FSETID clears SUID/SGID; the daemon has it.
+                int k = KillPrivileges(fd);
+                if (k < 0)
+                {
+                    Libc.Close(fd);
+                    return k;
+                }
+            }
+            result = new OpenResult { Handle = _handles.Add(new OpenFile(node, fd, openFlags, isDirectory: false)), OpenFlags = FileOpenFlags };
+            return 0;
+        }
+        finally
+        {
+            _inodes.Return(inode);
+        }
+    }
+
+    /// <summary>Reopens the inode and checks the fd is the same host inode and of the same type; returns the fd or -errno.</summary>
+    private int OpenVerified(Inode inode, int flags)
+    {
+        int fd = ReopenFd(inode.Fd, flags);
+        if (fd < 0)
+        {
+            return fd;
+        }
+        int r = Libc.StatxFd(fd, out Statx st);
+        if (r < 0 || KeyOf(st) != inode.Key || (st.Mode & Libc.S_IFMT) != inode.FileType)
+        {
+            Libc.Close(fd);
+            return r < 0 ? r : -Errno.EACCES;
+        }
+        return fd;
+    }
+
+    public long Read(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> destination)
+    {
+        if (offset > long.MaxValue)
+        {
+            return -Errno.EINVAL;
+        }
+        OpenFile? file = _handles.Borrow(handle, node);
+        if (file is null || file.IsDirectory)
+        {
+            if (file is not null)
+            {
+                _handles.Return(file);
+            }
+            return -Errno.EBADF;
+        }
+        try
+        {
+            return Libc.Preadv(file.Fd, destination, (long)offset);
+        }
+        finally
+        {
+            _handles.Return(file);
+        }
+    }
+
+    /// <summary>
+    /// WRITE. With <paramref name="killPrivileges"/> (the guest's FUSE_WRITE_KILL_SUIDGID, sent when
+    /// a caller without CAP_FSETID writes a SUID/SGID file) the bits and security.capability are
+    /// cleared first, as the kernel does before a local write (file_remove_privs); the daemon's own
+    /// write would not, since it holds CAP_FSETID.
+    /// </summary>
+    public long Write(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> source, uint writeFlags, bool killPrivileges)
+    {
+        if (offset > long.MaxValue)
+        {
+            return -Errno.EINVAL;
+        }
+        OpenFile? file = _handles.Borrow(handle, node);
+        if (file is null || file.IsDirectory)
+        {
+            if (file is not null)
+            {
+                _handles.Return(file);
+            }
+            return -Errno.EBADF;
+        }
+        try
+        {
+            if (killPrivileges)
+            {
+                int k = KillPrivileges(file.Fd);
+                if (k < 0)
+                {
+                    return k;
+                }
+            }
+            return Libc.Pwritev(file.Fd, source, (long)offset);
+        }
+        finally
+        {
+            _handles.Return(file);
+        }
+    }
+
+    /// <summary>
+    /// FLUSH (every close(2) in the guest): drops the closing owner's POSIX locks on the inode, as
+    /// close does, and closes a dup of the fd so a host filesystem that reports write-back errors
+    /// at close (NFS, FUSE) reports them now.
+    /// </summary>
+    public int Flush(in RequestContext ctx, NodeId node, HandleId handle, ulong lockOwner)
+    {
+        OpenFile? file = _handles.Borrow(handle, node);
+        if (file is null)
+        {
+            return -Errno.EBADF;
+        }
+        try
+        {
+            Inode? inode = _inodes.Borrow(node);
+            if (inode is not null)
+            {
+                inode.Locks.Close(lockOwner);
+                _inodes.Return(inode);
+            }
+            int dup = Libc.Dup(file.Fd);
+            return dup < 0 ? dup : Libc.Close(dup);
+        }
+        finally
+        {
+            _handles.Return(file);
+        }
+    }
+
+    /// <summary>RELEASE: the last reference to the guest's open file. The fd closes once no request uses it, which also drops its flock.</summary>
+    public int Release(in RequestContext ctx, NodeId node, HandleId handle, uint flags, ulong lockOwner, bool releaseFlock)
+    {
+        if (releaseFlock)
+        {
+            OpenFile? file = _handles.Borrow(handle, node);
+            if (file is not null)
+            {
+                // Unlock now even if a racing request keeps the fd open a little longer.
+                Libc.Flock(file.Fd, Libc.LOCK_UN);
+                _handles.Return(file);
+            }
+        }
+        return _handles.Remove(handle, node) ? 0 : -Errno.EBADF;
+    }
+
+    public int Fsync(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync)
+    {
+        OpenFile? file = _handles.Borrow(handle, node);
+        if (file is null)
+        {
+            return -Errno.EBADF;
+        }
+        try
+        {
+            return dataSync ? Libc.Fdatasync(file.Fd) : Libc.Fsync(file.Fd);
+        }
+        finally
+        {
+            _handles.Return(file);
+        }
+    }
+
+    public int Fallocate(in RequestContext ctx, NodeId node, HandleId handle, uint mode, ulong offset, ulong length)
+    {
+        if (offset > long.MaxValue || length > long.MaxValue)
+        {
+            return -Errno.EINVAL;
+        }
+        OpenFile? file = _handles.Borrow(handle, node);
+        if (file is null)
+        {
+            return -Errno.EBADF;
+        }
+        try
+        {
+            return Libc.Fallocate(file.Fd, (int)mode, (long)offset, (long)length);
+        }
+        finally
+        {
+            _handles.Return(file);
+        }
+    }
+
+    /// <summary>LSEEK: SEEK_DATA / SEEK_HOLE (and SEEK_SET/SEEK_END) on the host file; SEEK_CUR has no meaning for a shared fd.</summary>
+    public long Lseek(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, uint whence)
+    {
+        if (offset > long.MaxValue || whence is not (0 or 2 or (uint)Libc.SEEK_DATA or (uint)Libc.SEEK_HOLE))
+        {
+            return -Errno.EINVAL;
+        }
+        OpenFile? file = _handles.Borrow(handle, node);
+        if (file is null)
+        {
+            return -Errno.EBADF;
+        }
+        try
+        {
+            return Libc.Lseek(file.Fd, (long)offset, (int)whence);
+        }
+        finally
+        {
+            _handles.Return(file);
+        }
+    }
+
+    public long CopyFileRange(in RequestContext ctx, NodeId nodeIn, HandleId handleIn, ulong offsetIn,
+        NodeId nodeOut, HandleId handleOut, ulong offsetOut, ulong length, ulong flags)
+    {
+        if (flags != 0)
+        {
+            return -Errno.EINVAL;
+        }
+        if (offsetIn > long.MaxValue || offsetOut > long.MaxValue)
+        {
+            return -Errno.EINVAL;
+        }
+        OpenFile? input = _handles.Borrow(handleIn, nodeIn);
+        if (input is null)
+        {
+            return -Errno.EBADF;
+        }
+        OpenFile? output = _handles.Borrow(handleOut, nodeOut);
+        try
+        {
+            if (output is null)
+            {
+                return -Errno.EBADF;
+            }
+            return Libc.CopyFileRange(input.Fd, (long)offsetIn, output.Fd, (long)offsetOut, Math.Min(length, long.MaxValue), 0);
+        }
+        finally
+        {
+            if (output is not null)
+            {
+                _handles.Return(output);
+            }
+            _handles.Return(input);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+using VirtioFsd.Fuse.FileSystem;
+using VirtioFsd.Linux;
+
+namespace VirtioFsd.Fuse.Passthrough;
+
+/// <summary>
+/// GETLK / SETLK / SETLKW. POSIX record locks map each guest lock owner to its own open file
+/// description of the inode and use OFD locks on it (see <see cref="PosixLockOwners"/> for why and
+/// the limits); flock(2) locks belong to an open file, which is exactly a FUSE handle, so they go
+/// on the handle's own fd.
+/// </summary>
+public sealed partial class PassthroughFileSystem
+{
+    /// <summary>OFFSET_MAX as the guest sends it for "to end of file" (fuse_file_lock.end).</summary>
+    private const ulong LockToEnd = long.MaxValue;
+
+    public int GetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, out FileLock conflicting)
+    {
+        conflicting = default;
+        int r = ToFlock(request, out Flock lk);
+        if (r < 0)
+        {
+            return r;
+        }
+        if (lk.Type == Libc.F_UNLCK)
+        {
+            return -Errno.EINVAL;
+        }
+        OpenFile? file = _handles.Borrow(handle, node);
+        if (file is null)
+        {
+            return -Errno.EBADF;
+        }
+        Inode? inode = _inodes.Borrow(node);
+        try
+        {
+            if (inode is null)
+            {
+                return -Errno.ESTALE;
+            }
+            int fd = OwnerFd(inode, owner, request.Pid, file);
+            if (fd < 0)
+            {
+                return fd;
+            }
+            r = Libc.FcntlLock(fd, Libc.F_OFD_GETLK, ref lk);
+            if (r < 0)
+            {
+                return r;
+            }
+            conflicting = FromFlock(lk);
+            if (lk.Type != Libc.F_UNLCK)
+            {
+                // -1 marks an OFD lock (ours): name the other owner if it is unambiguous. A host
+                // process's lock carries a host pid, meaningless in the guest.
+                conflicting.Pid = inode.Locks.GuessPidOfOther(owner);
+            }
+            return 0;
+        }
+        finally
+        {
+            if (inode is not null)
+            {
+                _inodes.Return(inode);
+            }
+            _handles.Return(file);
+        }
+    }
+
+    public int SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock)
+    {
+        OpenFile? file = _handles.Borrow(handle, node);
+        if (file is null)
+        {
+            return -Errno.EBADF;
+        }
+        Inode? inode = _inodes.Borrow(node);
+        try
+        {
+            if (inode is null)
+            {
+                return -Errno.ESTALE;
+            }
+            return isFlock ? SetFlock(file, request, wait) : SetPosixLock(inode, file, owner, request, wait);
+        }
+        finally
+        {
+            if (inode is not null)
+            {
+                _inodes.Return(inode);
+            }
+            _handles.Return(file);
+        }
+    }
+
+    private static int SetFlock(OpenFile file, in FileLock request, bool wait)
+    {
+        int op = request.Type switch
+        {
+            (uint)Libc.F_RDLCK => Libc.LOCK_SH,
+            (uint)Libc.F_WRLCK => Libc.LOCK_EX,
+            (uint)Libc.F_UNLCK => Libc.LOCK_UN,
+            _ => -1,
+        };
+        if (op < 0)
+        {
+            return -Errno.EINVAL;
+        }
+        return Libc.Flock(file.Fd, wait ? op : op | Libc.LOCK_NB);
+    }
+
+    private int SetPosixLock(Inode inode, OpenFile file, ulong owner, in FileLock request, bool wait)
+    {
+        int r = ToFlock(request, out Flock lk);
+        if (r < 0)
+        {
+            return r;
+        }
+        // fcntl(2): a read lock needs a readable fd, a write lock a writable one, whatever fd the daemon locks with.
+        if ((lk.Type == Libc.F_RDLCK && !file.CanRead) || (lk.Type == Libc.F_WRLCK && !file.CanWrite))
+        {
+            return -Errno.EBADF;
+        }
+        int fd;
+        if (lk.Type == Libc.F_UNLCK)
+        {
+            fd = inode.Locks.Find(owner);
+            if (fd < 0)
+            {
+                // The owner holds nothing here: unlocking is a no-op, as fcntl would report.
+                return 0;
+            }
+        }
+        else
+        {
+            fd = OwnerFd(inode, owner, request.Pid, file);
+            if (fd < 0)
+            {
+                return fd;
+            }
+        }
+        return Libc.FcntlLock(fd, wait ? Libc.F_OFD_SETLKW : Libc.F_OFD_SETLK, ref lk);
+    }
+
+    /// <summary>The owner's lock description of the inode: read-write when the daemon may, else with the handle's access.</summary>
+    private int OwnerFd(Inode inode, ulong owner, uint pid, OpenFile file)
+    {
+        return inode.Locks.GetOrOpen(owner, pid, () =>
+        {
+            int fd = OpenVerified(inode, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_NOCTTY);
+            return fd >= 0 ? fd : OpenVerified(inode, (file.Flags & Libc.O_ACCMODE) | Libc.O_NONBLOCK | Libc.O_NOCTTY);
+        });
+    }
+
+    /// <summary>fuse_file_lock (inclusive end, OFFSET_MAX = to EOF) to struct flock (start + length, 0 = to EOF).</summary>
+    private static int ToFlock(in FileLock request, out Flock lk)
+    {
+        lk = default;
+        if (request.Type is not ((uint)Libc.F_RDLCK or (uint)Libc.F_WRLCK or (uint)Libc.F_UNLCK))
+        {
+            return -Errno.EINVAL;
+        }
+        if (request.Start > long.MaxValue || request.End < request.Start)
+        {
+            return -Errno.EINVAL;
+        }
+        lk.Type = (short)request.Type;
+        lk.Whence = Libc.SEEK_SET;
+        lk.Start = (long)request.Start;
+        lk.Len = request.End >= LockToEnd ? 0 : (long)(request.End - request.Start + 1);
+        // l_pid must be 0 for OFD locks (fcntl(2)).
+        lk.Pid = 0;
+        return 0;
+    }
+
+    private static FileLock FromFlock(in Flock lk)
+    {
+        if (lk.Type == Libc.F_UNLCK)
+        {
+            return new FileLock { Type = (uint)Libc.F_UNLCK };
+        }
+        ulong start = (ulong)lk.Start;
+        ulong end = lk.Len == 0 ? LockToEnd : start + (ulong)lk.Len - 1;
+        return new FileLock { Start = start, End = end, Type = (uint)lk.Type };
+    }
+}

@@ -1,0 +1,267 @@
+using System.Text;
+using Serilog;
+using VirtioFsd.Fuse.FileSystem;
+using VirtioFsd.Linux;
+
+namespace VirtioFsd.Fuse.Passthrough;
+
+/// <summary>
+/// Serves a host directory to the guest: every FUSE node is a host inode held by an O_PATH fd,
+/// every name is resolved one component at a time below such an fd, and nothing the guest sends
+/// can name a file outside the shared directory. Operations are split into partial files by group.
+/// </summary>
+public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
+{
+    // fuse.h init flags the filesystem has an opinion on.
+    private const ulong FuseDontMask = 1UL << 6;
+    private const ulong FuseWritebackCache = 1UL << 16;
+    private const ulong FuseHandleKillPriv = 1UL << 19;
+    private const ulong FusePosixAcl = 1UL << 20;
+    private const ulong FuseSubmounts = 1UL << 27;
+    private const ulong FuseHandleKillPrivV2 = 1UL << 28;
+
+    /// <summary>FUSE_ATTR_SUBMOUNT (fuse.h): the directory is the root of another host mount.</summary>
+    private const uint FuseAttrSubmount = 1;
+
+    /// <summary>How a name is resolved below a directory fd: that one component, no symlink, no /proc magic link, no "..".</summary>
+    private const ulong ResolveConfined = Libc.RESOLVE_BENEATH | Libc.RESOLVE_NO_MAGICLINKS | Libc.RESOLVE_NO_SYMLINKS;
+
+    private readonly PassthroughOptions _options;
+    private readonly ILogger _log;
+    private readonly InodeTable _inodes;
+    private readonly HandleTable _handles = new();
+    private readonly Credentials _credentials;
+
+    /// <summary>O_PATH fd of /proc/self/fd: reopening "N" below it reopens our own fd N, whatever its inode's name is now.</summary>
+    private readonly int _procSelfFd;
+
+    /// <summary>Set once openat2 is found missing (Linux before 5.6): names are then opened with openat + O_NOFOLLOW.</summary>
+    private static volatile bool s_noOpenat2;
+
+    /// <summary>Opens the shared directory. Throws if it cannot be opened (a startup error, not a guest one).</summary>
+    public PassthroughFileSystem(PassthroughOptions options, ILogger log)
+    {
+        _options = options;
+        _log = log.ForContext<PassthroughFileSystem>();
+        _credentials = new Credentials(_log);
+
+        // Modes from the guest are final (the guest kernel applied the caller's umask, or sent it
+        // for us to apply): the daemon's own umask must not strip bits. umask is per process, as
+        // in virtiofsd, which does the same at startup.
+        Libc.Umask(0);
+
+        _procSelfFd = Libc.Openat(Libc.AT_FDCWD, "/proc/self/fd"u8, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+        if (_procSelfFd < 0)
+        {
+            throw new IOException($"cannot open /proc/self/fd: {Errno.Describe(_procSelfFd)}");
+        }
+        int rootFd = Libc.Openat(Libc.AT_FDCWD, Encoding.UTF8.GetBytes(options.SharedDirectory), Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+        if (rootFd < 0)
+        {
+            Libc.Close(_procSelfFd);
+            throw new IOException($"cannot open shared directory '{options.SharedDirectory}': {Errno.Describe(rootFd)}");
+        }
+        int r = Libc.StatxFd(rootFd, out Statx st);
+        if (r < 0)
+        {
+            Libc.Close(rootFd);
+            Libc.Close(_procSelfFd);
+            throw new IOException($"cannot stat shared directory '{options.SharedDirectory}': {Errno.Describe(r)}");
+        }
+        _inodes = new InodeTable(rootFd, KeyOf(st));
+    }
+
+    /// <summary>Number of live node ids, the root included (for tests and diagnostics).</summary>
+    public int NodeCount => _inodes.Count;
+
+    /// <summary>Number of open handles (for tests and diagnostics).</summary>
+    public int HandleCount => _handles.Count;
+
+    public ulong Init(ulong capable)
+    {
+        ulong unsupported = 0;
+        if (!_options.Writeback)
+        {
+            unsupported |= FuseWritebackCache;
+        }
+        if (!_options.PosixAcl || !_options.Xattr)
+        {
+            unsupported |= FusePosixAcl | FuseDontMask;
+        }
+        if (!_options.KillPrivV2)
+        {
+            unsupported |= FuseHandleKillPrivV2;
+        }
+        if (!_options.AnnounceSubmounts)
+        {
+            unsupported |= FuseSubmounts;
+        }
+        // KILLPRIV (v1) would make us clear SUID on every write without a flag saying when; not offered.
+        unsupported |= FuseHandleKillPriv;
+        return capable & ~unsupported;
+    }
+
+    public void Destroy()
+    {
+        _handles.Clear();
+        _inodes.Clear();
+    }
+
+    public void Dispose()
+    {
+        _handles.Dispose();
+        _inodes.Dispose();
+        Libc.Close(_procSelfFd);
+    }
+
+    private static InodeKey KeyOf(in Statx st) =>
+        new(((ulong)st.DevMajor << 32) | st.DevMinor, st.Ino, st.MntId);
+
+    /// <summary>new_encode_dev (include/linux/kdev_t.h): the 32-bit dev_t fuse_attr.rdev carries.</summary>
+    private static uint EncodeDev(uint major, uint minor) => (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+
+    /// <summary>new_decode_dev: the guest's 32-bit rdev to major/minor, then glibc's 64-bit makedev for mknodat.</summary>
+    private static ulong DecodeDevToHost(uint rdev)
+    {
+        ulong major = (rdev & 0xfff00) >> 8;
+        ulong minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+        return ((major & 0xfffff000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffffff00) << 12) | (minor & 0xff);
+    }
+
+    private static FileAttr ToAttr(in Statx st, bool isSubmountRoot)
+    {
+        return new FileAttr
+        {
+            Ino = st.Ino,
+            Size = st.Size,
+            Blocks = st.Blocks,
+            Atime = st.Atime.Sec,
+            AtimeNsec = st.Atime.Nsec,
+            Mtime = st.Mtime.Sec,
+            MtimeNsec = st.Mtime.Nsec,
+            Ctime = st.Ctime.Sec,
+            CtimeNsec = st.Ctime.Nsec,
+            Mode = st.Mode,
+            Nlink = st.Nlink,
+            Uid = st.Uid,
+            Gid = st.Gid,
+            Rdev = EncodeDev(st.RdevMajor, st.RdevMinor),
+            BlkSize = st.BlkSize,
+            Flags = isSubmountRoot ? FuseAttrSubmount : 0,
+        };
+    }
+
+    /// <summary>Attributes of an inode through its O_PATH fd.</summary>
+    private static int StatInode(Inode inode, out FileAttr attr)
+    {
+        int r = Libc.StatxFd(inode.Fd, out Statx st);
+        attr = r < 0 ? default : ToAttr(st, inode.IsSubmountRoot);
+        return r;
+    }
+
+    /// <summary>
+    /// Opens the inode behind our fd <paramref name="fd"/> again through /proc/self/fd/N with real
+    /// access flags. The magic link leads to the very inode the fd holds, whatever was renamed or
+    /// swapped in at its old name since the lookup. Returns the new fd or -errno.
+    /// </summary>
+    private int ReopenFd(int fd, int flags)
+    {
+        Span<byte> digits = stackalloc byte[16];
+        fd.TryFormat(digits, out int n, provider: System.Globalization.CultureInfo.InvariantCulture);
+        return Libc.Openat(_procSelfFd, digits[..n], (flags & ~Libc.O_NOFOLLOW) | Libc.O_CLOEXEC);
+    }
+
+    /// <summary>"/proc/self/fd/N" for path-only syscalls (xattrs) that must act on the inode held by fd N.</summary>
+    private static int ProcPath(int fd, Span<byte> path)
+    {
+        ReadOnlySpan<byte> prefix = "/proc/self/fd/"u8;
+        prefix.CopyTo(path);
+        fd.TryFormat(path[prefix.Length..], out int n, provider: System.Globalization.CultureInfo.InvariantCulture);
+        return prefix.Length + n;
+    }
+
+    /// <summary>Opens one name below a directory fd as O_PATH without following it (a symlink yields the link itself).</summary>
+    private static int OpenPathBeneath(int dirFd, ReadOnlySpan<byte> name)
+    {
+        const int flags = Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC;
+        if (!s_noOpenat2)
+        {
+            int fd = Libc.Openat2(dirFd, name, flags, 0, ResolveConfined);
+            if (fd != -Errno.ENOSYS)
+            {
+                return fd;
+            }
+            s_noOpenat2 = true;
+        }
+        // The name is a single validated component and O_NOFOLLOW stops at a final symlink,
+        // so plain openat cannot leave the directory either.
+        return Libc.Openat(dirFd, name, flags);
+    }
+
+    /// <summary>
+    /// Adds a lookup for the host inode behind the O_PATH <paramref name="fd"/> (ownership passes to the table)
+    /// and fills the entry. <paramref name="parent"/> decides whether a directory is a submount root.
+    /// </summary>
+    private int EntryFromPathFd(Inode parent, int fd, out Entry entry)
+    {
+        entry = default;
+        int r = Libc.StatxFd(fd, out Statx st);
+        if (r < 0)
+        {
+            Libc.Close(fd);
+            return r;
+        }
+        InodeKey key = KeyOf(st);
+        uint type = st.Mode & Libc.S_IFMT;
+        bool submount = _options.AnnounceSubmounts && type == Libc.S_IFDIR &&
+            (key.MountId != parent.Key.MountId || key.Dev != parent.Key.Dev);
+        Inode inode = _inodes.AddLookup(fd, key, type, submount);
+        try
+        {
+            entry = new Entry { Node = inode.Id, Generation = 0, Attr = ToAttr(st, inode.IsSubmountRoot) };
+            return 0;
+        }
+        finally
+        {
+            _inodes.Return(inode);
+        }
+    }
+
+    /// <summary>LOOKUP of a validated name below <paramref name="parent"/>.</summary>
+    private int LookupName(Inode parent, ReadOnlySpan<byte> name, out Entry entry)
+    {
+        entry = default;
+        int fd = OpenPathBeneath(parent.Fd, name);
+        return fd < 0 ? fd : EntryFromPathFd(parent, fd, out entry);
+    }
+
+    /// <summary>
+    /// Clears SUID, and SGID when group-executable, and security.capability, as the kernel does
+    /// for a write or truncate by a process without CAP_FSETID (fs/attr.c setattr_should_drop_suidgid).
+    /// <paramref name="fd"/> must be a real (not O_PATH) fd.
+    /// </summary>
+    private static int KillPrivileges(int fd)
+    {
+        int r = Libc.StatxFd(fd, out Statx st);
+        if (r < 0)
+        {
+            return r;
+        }
+        uint mode = st.Mode;
+        uint kill = mode & Libc.S_ISUID;
+        if ((mode & (Libc.S_ISGID | Libc.S_IXGRP)) == (Libc.S_ISGID | Libc.S_IXGRP))
+        {
+            kill |= Libc.S_ISGID;
+        }
+        if (kill != 0)
+        {
+            r = Libc.Fchmod(fd, mode & 0xfff & ~kill);
+            if (r < 0)
+            {
+                return r;
+            }
+        }
+        r = Libc.Fremovexattr(fd, "security.capability"u8);
+        return r == -Errno.ENODATA || r == -Errno.EOPNOTSUPP ? 0 : r;
+    }
+}

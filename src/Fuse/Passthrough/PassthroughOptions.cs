@@ -1,0 +1,56 @@
+namespace VirtioFsd.Fuse.Passthrough;
+
+/// <summary>How the guest may cache file data (the daemon's --cache option).</summary>
+public enum CachePolicy
+{
+    /// <summary>Let the guest decide (close-to-open consistency): no FOPEN_* cache flags.</summary>
+    Auto,
+
+    /// <summary>Keep the page cache across opens (FOPEN_KEEP_CACHE, FOPEN_CACHE_DIR).</summary>
+    Always,
+
+    /// <summary>Metadata is cached; data as in <see cref="Auto"/>.</summary>
+    Metadata,
+
+    /// <summary>No data cache: every read and write goes to the daemon (FOPEN_DIRECT_IO).</summary>
+    Never,
+}
+
+/// <summary>Whether the guest may create character and block device nodes.</summary>
+public enum DeviceNodePolicy
+{
+    /// <summary>MKNOD of S_IFCHR / S_IFBLK is refused with EPERM (the default: a device node in the share is a way out of it).</summary>
+    Deny,
+
+    /// <summary>A caller with guest uid 0 may create device nodes (the daemon opens none of them either way).</summary>
+    AllowForRoot,
+}
+
+/// <summary>Settings of a <see cref="PassthroughFileSystem"/>, fixed for its lifetime.</summary>
+public sealed record PassthroughOptions
+{
+    /// <summary>The host directory the guest sees as its root.</summary>
+    public required string SharedDirectory { get; init; }
+
+    /// <summary>Serve extended attributes; without it every *XATTR request gets ENOSYS so the guest stops asking.</summary>
+    public bool Xattr { get; init; }
+
+    /// <summary>Pass system.posix_acl_* attributes through; without it they are refused with EOPNOTSUPP.</summary>
+    public bool PosixAcl { get; init; }
+
+    /// <summary>Flag directories on another host mount with FUSE_ATTR_SUBMOUNT so the guest gives them their own st_dev.</summary>
+    public bool AnnounceSubmounts { get; init; }
+
+    /// <summary>
+    /// The guest negotiated FUSE_WRITEBACK_CACHE: it may read from a write-only file to fill pages and
+    /// handles O_APPEND itself, so O_WRONLY opens become O_RDWR and O_APPEND is dropped (as virtiofsd does).
+    /// </summary>
+    public bool Writeback { get; init; }
+
+    /// <summary>FUSE_HANDLE_KILLPRIV_V2 is offered: SUID/SGID clearing follows the guest's explicit flags.</summary>
+    public bool KillPrivV2 { get; init; }
+
+    public CachePolicy Cache { get; init; } = CachePolicy.Auto;
+
+    public DeviceNodePolicy DeviceNodes { get; init; } = DeviceNodePolicy.Deny;
+}

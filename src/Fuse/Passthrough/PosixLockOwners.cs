@@ -1,0 +1,117 @@
+using VirtioFsd.Linux;
+
+namespace VirtioFsd.Fuse.Passthrough;
+
+/// <summary>
+/// POSIX record locks of one inode, one open file description (OFD) per guest lock owner.
+/// </summary>
+/// <remarks>
+/// The guest sends, with every GETLK/SETLK/SETLKW, the lock owner of the caller (the kernel's
+/// fl_owner: one per process's file table) and with FLUSH the owner whose fd is being closed.
+/// POSIX locks belong to (process, inode), not to an fd: the same owner never conflicts with itself,
+/// even through two opens, and any close by the owner drops all of its locks on that file.
+/// Open-file-description locks (F_OFD_*) have exactly that shape when each owner gets its own
+/// description of the inode: so the daemon opens one per (inode, owner), takes the owner's locks
+/// on it, and closes it on FLUSH. Two owners therefore conflict as two processes would, on the
+/// host too (OFD locks and classic POSIX locks of host processes see each other).
+/// Limits: no deadlock detection (EDEADLK) across owners, as OFD locks have none; a write lock
+/// needs the daemon to be able to open the file read-write.
+/// </remarks>
+internal sealed class PosixLockOwners
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<ulong, Owner> _owners = new();
+
+    private sealed class Owner(int fd)
+    {
+        public int Fd { get; } = fd;
+
+        /// <summary>The guest pid that last locked through this owner, reported by GETLK.</summary>
+        public uint Pid { get; set; }
+    }
+
+    /// <summary>The owner's lock fd, opened on first use by <paramref name="open"/> (returns fd or -errno).</summary>
+    public int GetOrOpen(ulong owner, uint pid, Func<int> open)
+    {
+        lock (_lock)
+        {
+            if (_owners.TryGetValue(owner, out Owner? known))
+            {
+                if (pid != 0)
+                {
+                    known.Pid = pid;
+                }
+                return known.Fd;
+            }
+            int fd = open();
+            if (fd < 0)
+            {
+                return fd;
+            }
+            _owners.Add(owner, new Owner(fd) { Pid = pid });
+            return fd;
+        }
+    }
+
+    /// <summary>The owner's lock fd if it has one, else -1.</summary>
+    public int Find(ulong owner)
+    {
+        lock (_lock)
+        {
+            return _owners.TryGetValue(owner, out Owner? known) ? known.Fd : -1;
+        }
+    }
+
+    /// <summary>
+    /// The pid to report for a conflicting lock held through this daemon: the only other owner's
+    /// pid when there is exactly one, else 0 (unknown), since an OFD lock does not say which description holds it.
+    /// </summary>
+    public uint GuessPidOfOther(ulong owner)
+    {
+        lock (_lock)
+        {
+            uint pid = 0;
+            int others = 0;
+            foreach (KeyValuePair<ulong, Owner> kv in _owners)
+            {
+                if (kv.Key != owner)
+                {
+                    others++;
+                    pid = kv.Value.Pid;
+                }
+            }
+            return others == 1 ? pid : 0;
+        }
+    }
+
+    /// <summary>FLUSH: closing the owner's description drops all its locks on the inode, as close(2) would.</summary>
+    public void Close(ulong owner)
+    {
+        int fd = -1;
+        lock (_lock)
+        {
+            if (_owners.Remove(owner, out Owner? known))
+            {
+                fd = known.Fd;
+            }
+        }
+        if (fd >= 0)
+        {
+            Libc.Close(fd);
+        }
+    }
+
+    public void CloseAll()
+    {
+        List<int> fds;
+        lock (_lock)
+        {
+            fds = _owners.Values.Select(o => o.Fd).ToList();
+            _owners.Clear();
+        }
+        foreach (int fd in fds)
+        {
+            Libc.Close(fd);
+        }
+    }
+}
