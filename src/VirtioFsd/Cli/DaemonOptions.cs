@@ -41,4 +41,36 @@ public sealed record DaemonOptions
     public bool AnnounceSubmounts { get; init; }
 
     public bool KillPrivV2 { get; init; }
+
+    /// <summary>--allow-mmap: with cache=never/metadata, still let the guest mmap shared files (FUSE_DIRECT_IO_ALLOW_MMAP).</summary>
+    public bool AllowMmap { get; init; }
+
+    /// <summary>--security-label: accept the security context the guest sends on creation (FUSE_SECURITY_CTX).</summary>
+    public bool SecurityLabel { get; init; }
+
+    /// <summary>--preserve-noatime: keep O_NOATIME from the guest instead of dropping it.</summary>
+    public bool PreserveNoatime { get; init; }
+
+    /// <summary>--socket-group: group owning the socket at <see cref="SocketPath"/> (mode 0770 then, else 0700).</summary>
+    public string? SocketGroup { get; init; }
+
+    public SandboxMode Sandbox { get; init; } = SandboxMode.None;
+
+    public SeccompMode Seccomp { get; init; } = SeccompMode.None;
+
+    public LogLevel LogLevel { get; init; } = LogLevel.Info;
+
+    /// <summary>--syslog: log through syslog(3) instead of stderr.</summary>
+    public bool Syslog { get; init; }
+
+    /// <summary>--rlimit-nofile: null = the default (min(1,000,000, fs.nr_open)), 0 = leave unchanged.</summary>
+    public ulong? RlimitNofile { get; init; }
+
+    /// <summary>
+    /// An O_PATH descriptor of this process's <c>/proc/self/fd</c> directory, opened before the sandbox
+    /// hid <c>/proc</c>; null only when nothing opened it (unit tests). The filesystem reopens an
+    /// O_PATH inode fd N as <c>openat(ProcSelfFd, "N", flags)</c>: after <c>--sandbox namespace</c>
+    /// or <c>chroot</c> the path <c>/proc/self/fd/N</c> does not exist.
+    /// </summary>
+    public int? ProcSelfFd { get; init; }
 }

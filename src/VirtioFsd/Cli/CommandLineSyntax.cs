@@ -1,0 +1,93 @@
+using System.CommandLine;
+
+namespace VirtioFsd.Cli;
+
+/// <summary>
+/// The options of the Rust virtiofsd (same names, meanings and defaults), declared for System.CommandLine,
+/// so the launch lines of libvirt, Kata and Podman work unchanged. Enumerated values are taken as strings
+/// and checked in <see cref="VirtiofsdCommandLine"/> so a wrong value gets a message naming the choices.
+/// </summary>
+internal sealed class CommandLineSyntax
+{
+    public RootCommand Root { get; }
+
+    public Option<string> SharedDir { get; } = new("--shared-dir") { Description = "Shared directory path", HelpName = "DIR" };
+    public Option<string> Tag { get; } = new("--tag") { Description = "The tag the virtio device advertises (needs VHOST_USER_PROTOCOL_F_CONFIG; QEMU ignores it)" };
+    public Option<string> Socket { get; } = new("--socket") { Description = "vhost-user socket path [deprecated]", Hidden = true };
+    public Option<string> SocketPath { get; } = new("--socket-path") { Description = "vhost-user socket path (a PATH.pid lock file is kept next to it)", HelpName = "PATH" };
+    public Option<string> SocketGroup { get; } = new("--socket-group") { Description = "Name of group for the vhost-user socket" };
+    public Option<int?> Fd { get; } = new("--fd") { Description = "File descriptor of a listening (not yet connected) socket" };
+    public Option<int> ThreadPoolSize { get; } = new("--thread-pool-size") { Description = "Maximum thread pool size; 0 disables the pool" };
+    public Option<bool> Xattr { get; } = new("--xattr") { Description = "Enable support for extended attributes" };
+    public Option<bool> PosixAcl { get; } = new("--posix-acl") { Description = "Enable support for POSIX ACLs (implies --xattr)" };
+    public Option<string> XattrMap { get; } = new("--xattrmap") { Description = "Rules translating extended attribute names (not implemented)" };
+    public Option<string> Sandbox { get; } = new("--sandbox") { Description = "Sandbox mechanism: namespace, chroot, none [default: namespace as root, none otherwise]" };
+    public Option<bool> ReadOnly { get; } = new("--readonly") { Description = "Prevent the guest from modifying the file system" };
+    public Option<string> Seccomp { get; } = new("--seccomp") { Description = "Action for a syscall outside the allow-list: none, kill, log, trap (only none is implemented) [default: none]" };
+    public Option<bool> AnnounceSubmounts { get; } = new("--announce-submounts") { Description = "Tell the guest which directories are mount points [default]" };
+    public Option<bool> NoAnnounceSubmounts { get; } = new("--no-announce-submounts") { Description = "Do not tell the guest which directories are mount points" };
+    public Option<string> InodeFileHandles { get; } = new("--inode-file-handles") { Description = "When to use file handles instead of O_PATH fds: never (prefer and mandatory are not implemented)" };
+    public Option<string> Cache { get; } = new("--cache") { Description = "Caching policy: auto, always, metadata, never [default: auto]" };
+    public Option<bool> AllowMmap { get; } = new("--allow-mmap") { Description = "With --cache metadata or never, still allow shared mmap of files" };
+    public Option<bool> NoReadDirPlus { get; } = new("--no-readdirplus") { Description = "Disable READDIRPLUS" };
+    public Option<bool> Writeback { get; } = new("--writeback") { Description = "Enable the writeback cache" };
+    public Option<bool> AllowDirectIo { get; } = new("--allow-direct-io") { Description = "Honour O_DIRECT from guest applications" };
+    public Option<bool> PrintCapabilities { get; } = new("--print-capabilities") { Description = "Print vhost-user.json backend program capabilities and exit" };
+    public Option<string> ModCaps { get; } = new("--modcaps") { Description = "Modify the capability set (not implemented)" };
+    public Option<string> LogLevel { get; } = new("--log-level") { Description = "Log level: error, warn, info, debug, trace, off [default: info]" };
+    public Option<bool> Syslog { get; } = new("--syslog") { Description = "Log to syslog [default: stderr]" };
+    public Option<ulong?> RlimitNofile { get; } = new("--rlimit-nofile") { Description = "Maximum number of file descriptors; 0 leaves the limit unchanged [default: min(1000000, fs.nr_open)]" };
+    public Option<string[]> Compat { get; } = new("-o") { Description = "Options in the legacy format, e.g. -o source=DIR,cache=auto [deprecated]", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.OneOrMore };
+    public Option<bool> CompatDebug { get; } = new("-d") { Description = "Set log level to debug [deprecated]" };
+    public Option<bool> CompatForeground { get; } = new("-f") { Description = "No effect: the daemon always runs in the foreground [deprecated]" };
+    public Option<bool> KillPrivV2 { get; } = new("--killpriv-v2") { Description = "Enable FUSE_HANDLE_KILLPRIV_V2" };
+    public Option<bool> NoKillPrivV2 { get; } = new("--no-killpriv-v2") { Description = "Disable FUSE_HANDLE_KILLPRIV_V2 [default]" };
+    public Option<bool> SecurityLabel { get; } = new("--security-label") { Description = "Store the security label the guest sends on creation (implies --xattr)" };
+    public Option<bool> PreserveNoatime { get; } = new("--preserve-noatime") { Description = "Keep O_NOATIME from the guest" };
+    public Option<bool> Version { get; } = new("--version", "-V") { Description = "Print version" };
+
+    /// <summary>Rust virtiofsd options this daemon does not implement: accepted by the grammar, then refused by name.</summary>
+    public IReadOnlyList<Option<string[]>> Unimplemented { get; } =
+    [
+        new("--uid-map"), new("--gid-map"), new("--translate-uid"), new("--translate-gid"),
+        new("--migration-mode"), new("--migration-on-error"),
+    ];
+
+    public IReadOnlyList<Option<bool>> UnimplementedFlags { get; } =
+    [
+        new("--migration-verify-handles"), new("--migration-confirm-paths"),
+    ];
+
+    public CommandLineSyntax()
+    {
+        Root = new RootCommand("virtio-fs vhost-user device backend (a drop-in virtiofsd)");
+        // The stock --version option would print the assembly's informational version; -V/--version is ours.
+        foreach (Option builtIn in Root.Options.Where(o => o is VersionOption).ToList())
+        {
+            Root.Options.Remove(builtIn);
+        }
+        Option[] all =
+        [
+            SharedDir, Tag, Socket, SocketPath, SocketGroup, Fd, ThreadPoolSize, Xattr, PosixAcl, XattrMap,
+            Sandbox, ReadOnly, Seccomp, AnnounceSubmounts, NoAnnounceSubmounts, InodeFileHandles, Cache,
+            AllowMmap, NoReadDirPlus, Writeback, AllowDirectIo, PrintCapabilities, ModCaps, LogLevel, Syslog,
+            RlimitNofile, Compat, CompatDebug, CompatForeground, KillPrivV2, NoKillPrivV2, SecurityLabel,
+            PreserveNoatime, Version,
+        ];
+        foreach (Option o in all)
+        {
+            Root.Options.Add(o);
+        }
+        foreach (Option o in Unimplemented)
+        {
+            o.Hidden = true;
+            o.AllowMultipleArgumentsPerToken = false;
+            Root.Options.Add(o);
+        }
+        foreach (Option o in UnimplementedFlags)
+        {
+            o.Hidden = true;
+            Root.Options.Add(o);
+        }
+    }
+}

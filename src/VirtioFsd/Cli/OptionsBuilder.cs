@@ -1,0 +1,90 @@
+namespace VirtioFsd.Cli;
+
+/// <summary>
+/// Mutable collection point for settings from the long options and from the legacy <c>-o</c> form,
+/// turned into the immutable <see cref="DaemonOptions"/> once everything is validated.
+/// </summary>
+internal sealed class OptionsBuilder
+{
+    public string? SharedDir { get; set; }
+
+    /// <summary>Where <see cref="SharedDir"/> came from, for the conflict message.</summary>
+    public string? SharedDirSource { get; set; }
+
+    public string? SocketPath { get; set; }
+
+    public int? ListenFd { get; set; }
+
+    public string? SocketGroup { get; set; }
+
+    public string Tag { get; set; } = "";
+
+    public CacheMode Cache { get; set; } = CacheMode.Auto;
+
+    public int ThreadPoolSize { get; set; }
+
+    public bool Writeback { get; set; }
+
+    public bool AllowDirectIo { get; set; }
+
+    public bool AllowMmap { get; set; }
+
+    public bool NoReadDirPlus { get; set; }
+
+    public bool Xattr { get; set; }
+
+    public bool PosixAcl { get; set; }
+
+    public bool SecurityLabel { get; set; }
+
+    public bool ReadOnly { get; set; }
+
+    public bool AnnounceSubmounts { get; set; } = true;
+
+    public bool KillPrivV2 { get; set; }
+
+    public bool PreserveNoatime { get; set; }
+
+    public SandboxMode? Sandbox { get; set; }
+
+    public SeccompMode Seccomp { get; set; } = SeccompMode.None;
+
+    public LogLevel LogLevel { get; set; } = LogLevel.Info;
+
+    public bool Syslog { get; set; }
+
+    public ulong? RlimitNofile { get; set; }
+
+    public List<string> Warnings { get; } = [];
+
+    /// <summary>
+    /// Final options. Derived settings follow the Rust virtiofsd: --posix-acl and --security-label
+    /// imply --xattr; cache=never disables READDIRPLUS (its entries would be dropped at once anyway).
+    /// </summary>
+    public DaemonOptions Build(string sharedDir, SandboxMode sandbox) => new()
+    {
+        SharedDir = sharedDir,
+        SocketPath = SocketPath,
+        ListenFd = ListenFd,
+        SocketGroup = SocketGroup,
+        Tag = Tag,
+        Cache = Cache,
+        ThreadPoolSize = ThreadPoolSize,
+        Writeback = Writeback,
+        AllowDirectIo = AllowDirectIo,
+        AllowMmap = AllowMmap,
+        ReadDirPlus = Cache != CacheMode.Never && !NoReadDirPlus,
+        Xattr = Xattr || PosixAcl || SecurityLabel,
+        PosixAcl = PosixAcl,
+        SecurityLabel = SecurityLabel,
+        ReadOnly = ReadOnly,
+        AnnounceSubmounts = AnnounceSubmounts,
+        KillPrivV2 = KillPrivV2,
+        PreserveNoatime = PreserveNoatime,
+        Sandbox = sandbox,
+        Seccomp = Seccomp,
+        LogLevel = LogLevel,
+        Syslog = Syslog,
+        RlimitNofile = RlimitNofile,
+    };
+}

@@ -1,0 +1,234 @@
+using VirtioFsd.Cli;
+
+namespace VirtioFsd.Tests.Cli;
+
+public class CommandLineTests
+{
+    private static DaemonOptions Run(bool isRoot, params string[] args)
+    {
+        CliResult r = VirtiofsdCommandLine.Parse(args, isRoot);
+        Assert.True(r.Action == CliAction.Run, r.Error);
+        return r.Options!;
+    }
+
+    private static string Fails(params string[] args)
+    {
+        CliResult r = VirtiofsdCommandLine.Parse(args, isRoot: true);
+        Assert.Equal(CliAction.Fail, r.Action);
+        Assert.NotNull(r.Error);
+        Assert.DoesNotContain('\n', r.Error);
+        return r.Error!;
+    }
+
+    [Fact]
+    public void Libvirt_launch_line()
+    {
+        DaemonOptions o = Run(true, "--fd=3", "--shared-dir", "/srv/share", "--cache", "never", "--sandbox", "chroot",
+            "--xattr", "--thread-pool-size=16", "--rlimit-nofile=65536");
+        Assert.Equal(3, o.ListenFd);
+        Assert.Null(o.SocketPath);
+        Assert.Equal("/srv/share", o.SharedDir);
+        Assert.Equal(CacheMode.Never, o.Cache);
+        Assert.Equal(SandboxMode.Chroot, o.Sandbox);
+        Assert.True(o.Xattr);
+        Assert.Equal(16, o.ThreadPoolSize);
+        Assert.Equal(65536UL, o.RlimitNofile);
+        // cache=never turns READDIRPLUS off, as in the Rust daemon.
+        Assert.False(o.ReadDirPlus);
+    }
+
+    [Fact]
+    public void Kata_launch_line()
+    {
+        DaemonOptions o = Run(true, "--syslog", "--cache=auto", "--shared-dir=/run/kata/shared", "--fd=3");
+        Assert.True(o.Syslog);
+        Assert.Equal(CacheMode.Auto, o.Cache);
+        Assert.Equal("/run/kata/shared", o.SharedDir);
+        Assert.Equal(3, o.ListenFd);
+        Assert.Equal(SandboxMode.Namespace, o.Sandbox);
+        Assert.True(o.ReadDirPlus);
+    }
+
+    [Fact]
+    public void Podman_machine_launch_line_as_non_root()
+    {
+        DaemonOptions o = Run(false, "--sandbox", "none", "--socket-path", "/run/user/1000/vfs.sock", "--shared-dir", ".", "--seccomp=none");
+        Assert.Equal(SandboxMode.None, o.Sandbox);
+        Assert.Equal("/run/user/1000/vfs.sock", o.SocketPath);
+        Assert.Null(o.ListenFd);
+        Assert.Equal(".", o.SharedDir);
+        Assert.Equal(SeccompMode.None, o.Seccomp);
+    }
+
+    [Fact]
+    public void Defaults_follow_the_rust_daemon()
+    {
+        DaemonOptions o = Run(true, "--shared-dir", "/d", "--socket-path", "/s");
+        Assert.Equal(CacheMode.Auto, o.Cache);
+        Assert.Equal(SandboxMode.Namespace, o.Sandbox);
+        Assert.Equal(LogLevel.Info, o.LogLevel);
+        Assert.True(o.AnnounceSubmounts);
+        Assert.False(o.KillPrivV2);
+        Assert.False(o.Xattr);
+        Assert.Null(o.RlimitNofile);
+        Assert.Equal("", o.Tag);
+        Assert.Equal(SandboxMode.None, Run(false, "--shared-dir", "/d", "--socket-path", "/s").Sandbox);
+    }
+
+    [Fact]
+    public void Flags_map_to_options()
+    {
+        DaemonOptions o = Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--tag", "myfs", "--writeback",
+            "--allow-direct-io", "--allow-mmap", "--no-readdirplus", "--posix-acl", "--security-label", "--readonly",
+            "--no-announce-submounts", "--inode-file-handles=never", "--killpriv-v2", "--preserve-noatime",
+            "--sandbox", "none", "--log-level", "trace", "--socket-group", "kvm", "--cache", "metadata");
+        Assert.Equal("myfs", o.Tag);
+        Assert.True(o.Writeback && o.AllowDirectIo && o.AllowMmap && o.PosixAcl && o.SecurityLabel && o.ReadOnly);
+        Assert.True(o.Xattr); // implied by --posix-acl / --security-label
+        Assert.False(o.ReadDirPlus);
+        Assert.False(o.AnnounceSubmounts);
+        Assert.True(o.KillPrivV2 && o.PreserveNoatime);
+        Assert.Equal(LogLevel.Trace, o.LogLevel);
+        Assert.Equal("kvm", o.SocketGroup);
+        Assert.Equal(CacheMode.Metadata, o.Cache);
+    }
+
+    [Fact]
+    public void Legacy_o_form()
+    {
+        CliResult r = VirtiofsdCommandLine.Parse(["--socket-path=/s", "-o", "source=/d,cache=none,xattr", "-o", "log_level=debug", "-o", "sandbox=chroot,no_posix_lock"], true);
+        Assert.Equal(CliAction.Run, r.Action);
+        DaemonOptions o = r.Options!;
+        Assert.Equal("/d", o.SharedDir);
+        Assert.Equal(CacheMode.Never, o.Cache);
+        Assert.True(o.Xattr);
+        Assert.Equal(LogLevel.Debug, o.LogLevel);
+        Assert.Equal(SandboxMode.Chroot, o.Sandbox);
+        Assert.Contains(r.Warnings, w => w.Contains("-o", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Legacy_o_later_items_override_earlier_ones()
+    {
+        DaemonOptions o = Run(true, "--socket-path=/s", "-o", "source=/d", "-o", "xattr,no_xattr,writeback");
+        Assert.False(o.Xattr);
+        Assert.True(o.Writeback);
+    }
+
+    [Theory]
+    [InlineData("-o", "source=/d,flock", "flock")]
+    [InlineData("-o", "source=/d,timeout=3", "timeout")]
+    [InlineData("-o", "source=/d,cache=sometimes", "cache")]
+    [InlineData("-o", "source=/d,xattrmap=:map::user.:", "xattrmap")]
+    public void Legacy_o_rejects_what_it_cannot_honour(string flag, string value, string named)
+    {
+        Assert.Contains(named, Fails("--socket-path=/s", flag, value), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Deprecated_d_and_f_are_accepted_with_a_warning()
+    {
+        CliResult r = VirtiofsdCommandLine.Parse(["-f", "-d", "--shared-dir", "/d", "--socket-path", "/s"], true);
+        Assert.Equal(CliAction.Run, r.Action);
+        Assert.Equal(LogLevel.Debug, r.Options!.LogLevel);
+        Assert.Equal(2, r.Warnings.Count);
+    }
+
+    [Fact]
+    public void Missing_shared_dir_is_an_error()
+    {
+        Assert.Contains("--shared-dir", Fails("--socket-path", "/s"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Socket_path_and_fd_are_exclusive_and_one_is_required()
+    {
+        Assert.Contains("mutually exclusive", Fails("--shared-dir", "/d", "--socket-path", "/s", "--fd", "3"), StringComparison.Ordinal);
+        Assert.Contains("--socket-path", Fails("--shared-dir", "/d"), StringComparison.Ordinal);
+        Assert.Contains("--socket-group", Fails("--shared-dir", "/d", "--fd", "3", "--socket-group", "kvm"), StringComparison.Ordinal);
+        Fails("--shared-dir", "/d", "--fd", "-1");
+    }
+
+    [Fact]
+    public void Shared_dir_twice_from_both_forms_conflicts()
+    {
+        Assert.Contains("conflicting", Fails("--socket-path=/s", "--shared-dir", "/a", "-o", "source=/b"), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--cache", "sometimes")]
+    [InlineData("--sandbox", "jail")]
+    [InlineData("--log-level", "loud")]
+    [InlineData("--seccomp", "maybe")]
+    [InlineData("--inode-file-handles", "often")]
+    [InlineData("--thread-pool-size", "many")]
+    [InlineData("--rlimit-nofile", "-5")]
+    public void Invalid_values_are_errors(string option, string value)
+    {
+        Fails("--shared-dir", "/d", "--socket-path", "/s", option, value);
+    }
+
+    [Theory]
+    [InlineData("--xattrmap", ":map::user.virtiofs.:")]
+    [InlineData("--seccomp", "kill")]
+    [InlineData("--seccomp", "trap")]
+    [InlineData("--seccomp", "log")]
+    [InlineData("--inode-file-handles", "mandatory")]
+    [InlineData("--inode-file-handles", "prefer")]
+    [InlineData("--modcaps", "+sys_admin")]
+    [InlineData("--uid-map", ":0:100000:65536:")]
+    [InlineData("--translate-gid", "map:0:1000:1")]
+    [InlineData("--migration-mode", "find-paths")]
+    public void Unimplemented_options_are_refused_by_name(string option, string value)
+    {
+        string error = Fails("--shared-dir", "/d", "--socket-path", "/s", option, value);
+        Assert.Contains(option, error, StringComparison.Ordinal);
+        Assert.Contains("not implemented", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Unknown_option_is_an_error()
+    {
+        Fails("--shared-dir", "/d", "--socket-path", "/s", "--frobnicate");
+    }
+
+    [Fact]
+    public void Tag_length_is_bounded_by_the_config_space()
+    {
+        Fails("--shared-dir", "/d", "--socket-path", "/s", "--tag", new string('t', VirtiofsdCommandLine.MaxTagBytes + 1));
+        Assert.Equal(36, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--tag", new string('t', 36)).Tag.Length);
+    }
+
+    [Fact]
+    public void Non_root_cannot_ask_for_a_namespace_or_chroot_sandbox()
+    {
+        CliResult r = VirtiofsdCommandLine.Parse(["--shared-dir", "/d", "--socket-path", "/s", "--sandbox", "namespace"], false);
+        Assert.Equal(CliAction.Fail, r.Action);
+        Assert.Contains("root", r.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Contradicting_switches_are_errors()
+    {
+        Fails("--shared-dir", "/d", "--socket-path", "/s", "--killpriv-v2", "--no-killpriv-v2");
+        Fails("--shared-dir", "/d", "--socket-path", "/s", "--announce-submounts", "--no-announce-submounts");
+    }
+
+    [Fact]
+    public void Print_capabilities_wins_over_anything_else()
+    {
+        Assert.Equal(CliAction.PrintCapabilities, VirtiofsdCommandLine.Parse(["--bogus", "--print-capabilities", "--cache", "x"], false).Action);
+    }
+
+    [Fact]
+    public void Help_and_version()
+    {
+        Assert.Equal(CliAction.PrintHelp, VirtiofsdCommandLine.Parse(["-h"], false).Action);
+        Assert.Equal(CliAction.PrintVersion, VirtiofsdCommandLine.Parse(["-V"], false).Action);
+        Assert.Equal(CliAction.PrintVersion, VirtiofsdCommandLine.Parse(["--version"], false).Action);
+        var help = new StringWriter();
+        VirtiofsdCommandLine.WriteHelp(help);
+        Assert.Contains("--shared-dir", help.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("--uid-map", help.ToString(), StringComparison.Ordinal);
+    }
+}
