@@ -55,13 +55,13 @@ internal sealed class Credentials
             return default;
         }
         Span<uint> supp = stackalloc uint[1];
-        ReadOnlySpan<uint> groups = default;
+        int count = 0;
         if (ctx.SupplementaryGroup is uint sg)
         {
             supp[0] = sg;
-            groups = supp;
+            count = 1;
         }
-        int r = Libc.SetGroupsThread(groups);
+        int r = Libc.SetGroupsThread(supp[..count]);
         if (r < 0)
         {
             // Nothing changed yet: nothing to restore.
