@@ -14,6 +14,12 @@ public sealed unsafe partial class Ring
     }
 
     /// <summary>
+    /// True when the kernel holds completions outside the CQ ring (IORING_SQ_CQ_OVERFLOW because
+    /// the CQ filled up, or IORING_SQ_TASKRUN); reaping or any GETEVENTS enter moves them in.
+    /// </summary>
+    public bool HasCompletionsHeldInKernel => NeedsCqFlush();
+
+    /// <summary>
     /// Takes the next completion, if any. When the CQ is empty but the kernel holds completions
     /// back (IORING_SQ_CQ_OVERFLOW after the CQ filled up, or IORING_SQ_TASKRUN), it enters the
     /// kernel once with GETEVENTS to move them into the ring; nothing is lost under IORING_FEAT_NODROP.

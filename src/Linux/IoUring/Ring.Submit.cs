@@ -67,8 +67,7 @@ public sealed unsafe partial class Ring
         {
             uint toSubmit = _sqeTail - Volatile.Read(ref *_sqHead);
             bool needWait = CompletionsReady < minComplete;
-            bool needFlush = NeedsCqFlush();
-            if (toSubmit == 0 && !needWait && !needFlush)
+            if (toSubmit == 0 && !needWait)
             {
                 return submitted;
             }
@@ -76,10 +75,12 @@ public sealed unsafe partial class Ring
             uint flags = 0;
             void* argPtr = null;
             nuint argSize = 0;
-            if (needWait || needFlush)
+            if (needWait)
             {
-                // GETEVENTS also flushes the kernel's CQ overflow list and runs pending task work,
-                // which is how IORING_SQ_CQ_OVERFLOW / IORING_SQ_TASKRUN are cleared.
+                // GETEVENTS also flushes the kernel's CQ overflow list and runs pending task work
+                // before it counts ready completions. Held-back completions are not a reason to
+                // enter on their own here: with a full CQ a flush cannot progress (TryGetCompletion
+                // flushes once the caller has made room).
                 flags |= IoUringConstants.EnterGetEvents;
             }
             if (needWait && timeout is not null)
@@ -87,11 +88,12 @@ public sealed unsafe partial class Ring
                 long remaining = deadline - Stopwatch.GetTimestamp();
                 if (remaining <= 0)
                 {
-                    if (toSubmit == 0 && !needFlush)
+                    if (toSubmit == 0)
                     {
                         return submitted;
                     }
-                    needWait = false; // still submit/flush, but do not wait any longer
+                    needWait = false; // still submit, but do not wait any longer
+                    flags = 0;
                 }
                 else
                 {

@@ -26,6 +26,12 @@ public readonly record struct RingOptions
 /// wait, and no kernel write lands in a buffer the caller frees after Dispose. Hence
 /// IOSQE_CQE_SKIP_SUCCESS, which suppresses CQEs, must not be used.
 /// </para>
+/// <para>
+/// Why the unsafe code here is sound: every ring pointer is the mapping base plus an offset the
+/// kernel reported in io_uring_params, inside a mapping sized from those same offsets and entry
+/// counts; SQE and CQE indexes are always masked with ring_mask; the mappings live until Dispose,
+/// which is the only place they are unmapped, after every operation has completed.
+/// </para>
 /// </summary>
 public sealed unsafe partial class Ring : IDisposable
 {
