@@ -75,10 +75,12 @@ public sealed class RecordingFileSystem : IFileSystem
         return Result;
     }
 
+    private static string O(uint value) => Convert.ToString(value, 8);
+
     private static string S(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
 
     private static string C(in RequestContext ctx)
-        => $"ctx={ctx.Uid}/{ctx.Gid}/{ctx.Pid}" + (ctx.SupplementaryGroup is uint g ? $" supp={g}" : "") + (ctx.Umask != 0 ? $" umask={ctx.Umask:o}" : "");
+        => $"ctx={ctx.Uid}/{ctx.Gid}/{ctx.Pid}" + (ctx.SupplementaryGroup is uint g ? $" supp={g}" : "") + (ctx.Umask != 0 ? $" umask={O(ctx.Umask)}" : "");
 
     public ulong Init(ulong capable)
     {
@@ -105,7 +107,7 @@ public sealed class RecordingFileSystem : IFileSystem
     public int SetAttr(in RequestContext ctx, NodeId node, HandleId? handle, in SetAttrRequest request, out FileAttr attr)
     {
         attr = Entry.Attr;
-        return Record($"SetAttr {C(ctx)} node={node.Value} fh={handle?.Value.ToString() ?? "none"} valid={request.Valid:x} mode={request.Mode:o} uid={request.Uid} gid={request.Gid} size={request.Size} atime={request.Atime}.{request.AtimeNsec} mtime={request.Mtime}.{request.MtimeNsec} owner={request.LockOwner}");
+        return Record($"SetAttr {C(ctx)} node={node.Value} fh={handle?.Value.ToString() ?? "none"} valid={request.Valid:x} mode={O(request.Mode)} uid={request.Uid} gid={request.Gid} size={request.Size} atime={request.Atime}.{request.AtimeNsec} mtime={request.Mtime}.{request.MtimeNsec} owner={request.LockOwner}");
     }
 
     public int ReadLink(in RequestContext ctx, NodeId node, Span<byte> target)
@@ -129,13 +131,13 @@ public sealed class RecordingFileSystem : IFileSystem
     public int Mknod(in RequestContext ctx, NodeId parent, ReadOnlySpan<byte> name, uint mode, uint rdev, out Entry entry)
     {
         entry = Entry;
-        return Record($"Mknod {C(ctx)} parent={parent.Value} name={S(name)} mode={mode:o} rdev={rdev}");
+        return Record($"Mknod {C(ctx)} parent={parent.Value} name={S(name)} mode={O(mode)} rdev={rdev}");
     }
 
     public int Mkdir(in RequestContext ctx, NodeId parent, ReadOnlySpan<byte> name, uint mode, out Entry entry)
     {
         entry = Entry;
-        return Record($"Mkdir {C(ctx)} parent={parent.Value} name={S(name)} mode={mode:o}");
+        return Record($"Mkdir {C(ctx)} parent={parent.Value} name={S(name)} mode={O(mode)}");
     }
 
     public int Unlink(in RequestContext ctx, NodeId parent, ReadOnlySpan<byte> name) => Record($"Unlink {C(ctx)} parent={parent.Value} name={S(name)}");
@@ -161,14 +163,14 @@ public sealed class RecordingFileSystem : IFileSystem
     {
         entry = Entry;
         result = Opened;
-        return Record($"Create {C(ctx)} parent={parent.Value} name={S(name)} mode={mode:o} flags={flags:x}");
+        return Record($"Create {C(ctx)} parent={parent.Value} name={S(name)} mode={O(mode)} flags={flags:x}");
     }
 
     public int Tmpfile(in RequestContext ctx, NodeId parent, uint mode, uint flags, out Entry entry, out OpenResult result)
     {
         entry = Entry;
         result = Opened;
-        return Record($"Tmpfile {C(ctx)} parent={parent.Value} mode={mode:o} flags={flags:x}");
+        return Record($"Tmpfile {C(ctx)} parent={parent.Value} mode={O(mode)} flags={flags:x}");
     }
 
     public unsafe long Read(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> destination)
