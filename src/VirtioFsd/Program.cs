@@ -1,26 +1,48 @@
-using Serilog;
+using System.Reflection;
+using Serilog.Core;
 using VirtioFsd.Cli;
-using VirtioFsd.Device;
+using VirtioFsd.Lifecycle;
+using VirtioFsd.Linux;
+using VirtioFsd.Logging;
 
 namespace VirtioFsd;
 
+/// <summary>
+/// virtiofsd: parse the command line (Rust virtiofsd compatible), then print what was asked for or run
+/// the daemon. Exit codes: 0 after a clean stop or a print, 1 on a start-up or serving failure, 2 on a
+/// command-line error.
+/// </summary>
 internal static class Program
 {
     private static int Main(string[] args)
     {
-        // Placeholder until the command line lands: virtiofsd --shared-dir DIR --socket-path PATH.
-        using var log = new LoggerConfiguration().WriteTo.Console(standardErrorFromLevel: Serilog.Events.LogEventLevel.Verbose).CreateLogger();
-        string? dir = null, sock = null;
-        for (int i = 0; i + 1 < args.Length; i++)
+        CliResult cli = VirtiofsdCommandLine.Parse(args, isRoot: Libc.GetEuid() == 0);
+        switch (cli.Action)
         {
-            if (args[i] == "--shared-dir") { dir = args[i + 1]; }
-            if (args[i] == "--socket-path") { sock = args[i + 1]; }
+            case CliAction.PrintCapabilities:
+                Console.Out.Write(Capabilities.Json);
+                return 0;
+            case CliAction.PrintVersion:
+                Console.Out.WriteLine($"virtiofsd {Version}");
+                return 0;
+            case CliAction.PrintHelp:
+                VirtiofsdCommandLine.WriteHelp(Console.Out);
+                return 0;
+            case CliAction.Fail:
+                Console.Error.WriteLine($"virtiofsd: error: {cli.Error}");
+                Console.Error.WriteLine("Try 'virtiofsd --help' for more information.");
+                return 2;
         }
-        if (dir is null || sock is null)
+
+        DaemonOptions options = cli.Options!;
+        using Logger log = DaemonLogging.Create(options.LogLevel, options.Syslog);
+        foreach (string warning in cli.Warnings)
         {
-            log.Error("usage: virtiofsd --shared-dir DIR --socket-path PATH");
-            return 2;
+            log.Warning(warning);
         }
-        return VirtioFsDaemon.Run(new DaemonOptions { SharedDir = dir, SocketPath = sock }, log, CancellationToken.None);
+        return DaemonHost.Run(options, args, log);
     }
+
+    private static string Version =>
+        typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
 }

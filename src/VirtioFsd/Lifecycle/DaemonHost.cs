@@ -1,0 +1,191 @@
+using Serilog;
+using VirtioFsd.Cli;
+using VirtioFsd.Device;
+using VirtioFsd.Linux;
+using VirtioFsd.Sandbox;
+using VirtioFsd.VhostUser.Server;
+
+namespace VirtioFsd.Lifecycle;
+
+/// <summary>
+/// The life of the process once the command line says "run": on the host, raise the fd limit, take the pid
+/// file, bind the socket, then serve in-process (--sandbox none) or through the sandboxed child (see
+/// <see cref="SandboxLauncher"/>), and finally remove the socket and the pid file. In the child, enter the
+/// sandbox and serve on the inherited socket. Never daemonizes.
+/// </summary>
+internal static class DaemonHost
+{
+    public static int Run(DaemonOptions options, IReadOnlyList<string> args, ILogger log)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        string sharedDir = Path.GetFullPath(options.SharedDir);
+        if (!Directory.Exists(sharedDir))
+        {
+            log.Error("Shared directory {Dir:l} does not exist or is not a directory", options.SharedDir);
+            return 1;
+        }
+        options = options with { SharedDir = sharedDir };
+        return LaunchStage.IsChild ? RunChild(options, log) : RunHost(options, args, log);
+    }
+
+    private static int RunHost(DaemonOptions options, IReadOnlyList<string> args, ILogger log)
+    {
+        (ulong limit, string? limitError) = FileLimit.Raise(options.RlimitNofile, log);
+        if (limitError is not null)
+        {
+            log.Error("Error increasing the number of open files: {Error:l}", limitError);
+            return 1;
+        }
+        log.Debug("Open file limit: {Limit}", limit);
+
+        PidFile? pidFile = null;
+        VhostUserListener? listener = null;
+        try
+        {
+            int listenFd;
+            if (options.SocketPath is { } socketPath)
+            {
+                if (!AcquireSocket(options, socketPath, log, out pidFile, out listener))
+                {
+                    return 1;
+                }
+                listenFd = listener!.Fd;
+            }
+            else
+            {
+                listenFd = options.ListenFd!.Value;
+                if (!IsListeningSocket(listenFd))
+                {
+                    log.Error("--fd {Fd} is not a listening Unix socket", listenFd);
+                    return 1;
+                }
+            }
+
+            if (options.Sandbox != SandboxMode.None)
+            {
+                return SandboxLauncher.Run(options, args, listenFd, log);
+            }
+            int procSelfFd = Libc.OpenAbsolute("/proc/self/fd", Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+            if (procSelfFd < 0)
+            {
+                log.Error("Cannot open /proc/self/fd: {Error:l}", Errno.Describe(procSelfFd));
+                return 1;
+            }
+            using var procFd = new UnixFd(procSelfFd);
+            // The daemon owns what it is given: a duplicate, so the listener here can still remove its path.
+            int served = listener is null ? listenFd : Libc.Dup(listenFd);
+            if (served < 0)
+            {
+                log.Error("dup: {Error:l}", Errno.Describe(served));
+                return 1;
+            }
+            using var signals = new StopSignals();
+            return Serve(options with { SocketPath = null, ListenFd = served, ProcSelfFd = procSelfFd }, signals, log);
+        }
+        finally
+        {
+            listener?.Dispose();
+            pidFile?.Dispose();
+        }
+    }
+
+    private static int RunChild(DaemonOptions options, ILogger log)
+    {
+        if (LaunchStage.InheritedFd(LaunchStage.ListenFdVariable) is not { } listenFd || !IsListeningSocket(listenFd))
+        {
+            log.Error("Sandboxed child started without an inherited listening socket ({Variable:l})", LaunchStage.ListenFdVariable);
+            return 1;
+        }
+        using var signals = new StopSignals();
+        if (LaunchStage.InheritedFd(LaunchStage.ParentPipeVariable) is { } pipeFd)
+        {
+            ParentWatch.Start(pipeFd, signals, log);
+        }
+        string step;
+        int procSelfFd = options.Sandbox switch
+        {
+            SandboxMode.Namespace => NamespaceSandbox.Enter(options.SharedDir, log, out step),
+            SandboxMode.Chroot => ChrootSandbox.Enter(options.SharedDir, log, out step),
+            _ => Fail(out step),
+        };
+        if (procSelfFd < 0)
+        {
+            log.Error("Sandbox ({Mode}): cannot {Step:l}: {Error:l}", options.Sandbox, step, Errno.Describe(procSelfFd));
+            return 1;
+        }
+        log.Information("Sandbox ({Mode}): {Dir:l} is now the root", options.Sandbox, options.SharedDir);
+        return Serve(options with { SharedDir = "/", SocketPath = null, ListenFd = listenFd, ProcSelfFd = procSelfFd }, signals, log);
+
+        static int Fail(out string step)
+        {
+            step = "find a sandbox mode";
+            return -Errno.EINVAL;
+        }
+    }
+
+    private static int Serve(DaemonOptions options, StopSignals signals, ILogger log)
+    {
+        int code = SandboxSelfCheck.Requested
+            ? SandboxSelfCheck.Run(options, signals.Token)
+            : VirtioFsDaemon.Run(options, log, signals.Token);
+        if (signals.Received is { } signal)
+        {
+            log.Information("Stopped by {Signal}", signal);
+        }
+        return code;
+    }
+
+    private static bool AcquireSocket(DaemonOptions options, string socketPath, ILogger log, out PidFile? pidFile, out VhostUserListener? listener)
+    {
+        listener = null;
+        string pidPath = socketPath + ".pid";
+        string? parent = Path.GetDirectoryName(Path.GetFullPath(socketPath));
+        if (parent is null || !Directory.Exists(parent))
+        {
+            log.Error("{Dir:l} does not exist or is not a directory", parent ?? socketPath);
+            pidFile = null;
+            return false;
+        }
+        int r = PidFile.TryAcquire(pidPath, out pidFile);
+        if (r == -Errno.EAGAIN)
+        {
+            log.Error("Another virtiofsd holds {PidFile:l}; refusing to start on {Socket:l}", pidPath, socketPath);
+            return false;
+        }
+        if (r < 0)
+        {
+            log.Error("Error creating pid file {PidFile:l}: {Error:l}", pidPath, Errno.Describe(r));
+            return false;
+        }
+        uint group = uint.MaxValue;
+        if (options.SocketGroup is { } groupName)
+        {
+            long gid = Libc.GetGroupId(groupName);
+            if (gid < 0)
+            {
+                log.Error("Unknown group {Group:l} for --socket-group", groupName);
+                return false;
+            }
+            group = (uint)gid;
+        }
+        // As the Rust daemon: the socket is the owner's only (0700), or the owner's and the group's (0770).
+        uint mode = options.SocketGroup is null ? 0x1C0u : 0x1F8u; // 0700 : 0770
+        r = VhostUserListener.TryBind(socketPath, log, out listener, path =>
+        {
+            int c = group == uint.MaxValue ? 0 : Libc.Chown(path, uint.MaxValue, group);
+            return c < 0 ? c : Libc.Chmod(path, mode);
+        });
+        if (r < 0)
+        {
+            log.Error("Error creating listener on {Socket:l}: {Error:l}", socketPath, Errno.Describe(r));
+            return false;
+        }
+        log.Information("Waiting for vhost-user socket connection on {Socket:l}", socketPath);
+        return true;
+    }
+
+    private static bool IsListeningSocket(int fd) =>
+        Libc.GetSockOptInt(fd, Libc.SOL_SOCKET, Libc.SO_ACCEPTCONN, out int accepting) == 0 && accepting == 1
+        && Libc.GetSockOptInt(fd, Libc.SOL_SOCKET, Libc.SO_DOMAIN, out int domain) == 0 && domain == Libc.AF_UNIX;
+}

@@ -1,0 +1,45 @@
+using System.Runtime.InteropServices;
+
+namespace VirtioFsd.Lifecycle;
+
+/// <summary>
+/// SIGTERM, SIGINT and SIGHUP end the daemon cleanly: the runtime's default (process exit) is cancelled
+/// and the token handed to the daemon fires instead, so sockets and the pid file are removed on the way
+/// out. An optional callback lets the launch stage forward the signal to the sandboxed child.
+/// </summary>
+internal sealed class StopSignals : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<PosixSignalRegistration> _registrations = [];
+
+    public StopSignals(Action<PosixSignal>? onSignal = null)
+    {
+        foreach (PosixSignal signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGHUP })
+        {
+            _registrations.Add(PosixSignalRegistration.Create(signal, context =>
+            {
+                context.Cancel = true;
+                Received = context.Signal;
+                onSignal?.Invoke(context.Signal);
+                _stop.Cancel();
+            }));
+        }
+    }
+
+    public CancellationToken Token => _stop.Token;
+
+    /// <summary>The first stop signal seen, if any (for the log line).</summary>
+    public PosixSignal? Received { get; private set; }
+
+    /// <summary>Stops without a signal (e.g. the launch stage died).</summary>
+    public void Stop() => _stop.Cancel();
+
+    public void Dispose()
+    {
+        foreach (PosixSignalRegistration r in _registrations)
+        {
+            r.Dispose();
+        }
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,63 @@
+using System.Reflection;
+using Serilog;
+
+namespace VirtioFsd.Sandbox;
+
+/// <summary>
+/// Once the share is the root, the .NET runtime can no longer open its own files: assemblies load lazily
+/// from the shared framework directory and the application directory, both outside the share. So before
+/// the root changes, every assembly reachable through references from what is loaded is loaded now
+/// (the transitive closure; a few dozen framework assemblies, mapped, not copied), and the native shim
+/// libSystem.Native is made resident by using it. Anything loaded by name at run time outside that
+/// closure would fail after the pivot with FileNotFoundException; <see cref="ReportLateLoads"/> logs it.
+/// </summary>
+internal static class RuntimePreload
+{
+    public static int LoadReferenceClosure(ILogger log)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Queue<Assembly>(AppDomain.CurrentDomain.GetAssemblies());
+        foreach (Assembly a in pending)
+        {
+            seen.Add(a.GetName().Name ?? "");
+        }
+        int loaded = 0;
+        while (pending.TryDequeue(out Assembly? assembly))
+        {
+            foreach (AssemblyName reference in assembly.GetReferencedAssemblies())
+            {
+                if (!seen.Add(reference.Name ?? ""))
+                {
+                    continue;
+                }
+                try
+                {
+                    pending.Enqueue(Assembly.Load(reference));
+                    loaded++;
+                }
+                catch (Exception e) when (e is FileNotFoundException or FileLoadException or BadImageFormatException)
+                {
+                    // A reference the platform does not carry (e.g. Windows-only facades) is never used here either.
+                    log.Debug("Preload: {Assembly:l} not loadable: {Error:l}", reference.Name, e.Message);
+                }
+            }
+        }
+        // Touch libSystem.Native (pid, environment, console streams) so it is mapped before / changes.
+        _ = Environment.ProcessId;
+        Console.Out.Flush();
+        Console.Error.Flush();
+        return loaded;
+    }
+
+    /// <summary>Logs any assembly load attempted after the pivot: it cannot succeed, and the log says why.</summary>
+    public static void ReportLateLoads(ILogger log)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        AppDomain.CurrentDomain.AssemblyResolve += (_, args) =>
+        {
+            log.Error("Assembly {Assembly:l} requested after the sandbox hid the runtime directory; it was not preloaded", args.Name);
+            return null;
+        };
+    }
+}

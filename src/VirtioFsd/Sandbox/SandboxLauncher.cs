@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Serilog;
+using VirtioFsd.Cli;
+using VirtioFsd.Lifecycle;
+using VirtioFsd.Linux;
+
+namespace VirtioFsd.Sandbox;
+
+/// <summary>
+/// The launch stage of <c>--sandbox namespace|chroot</c>. A .NET process is multithreaded from its first
+/// instruction, and unshare(CLONE_NEWNS) then applies to the calling thread only (CLONE_NEWUSER fails
+/// outright), so the sandbox cannot be entered in place: this process re-executes the program as a child
+/// (for namespace through <c>unshare --mount --pid --fork --ipc --uts --net</c>, whose forked child is pid 1
+/// of the new pid namespace) with the listening socket inherited, forwards stop signals to it, and returns
+/// its exit code. The host-side duties (pid file, socket file removal) stay here, outside the sandbox.
+/// </summary>
+internal static class SandboxLauncher
+{
+    /// <summary>How long a child gets to stop after a forwarded signal before it is killed.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
+
+    private static readonly string[] UnshareCandidates = ["/usr/bin/unshare", "/bin/unshare"];
+
+    public static int Run(DaemonOptions options, IReadOnlyList<string> args, int listenFd, ILogger log)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(log);
+        var psi = new ProcessStartInfo { UseShellExecute = false };
+        if (options.Sandbox == SandboxMode.Namespace)
+        {
+            string? unshare = UnshareCandidates.FirstOrDefault(File.Exists);
+            if (unshare is null)
+            {
+                log.Error("--sandbox namespace needs unshare(1) from util-linux, which is not installed; use --sandbox chroot or none");
+                return 1;
+            }
+            psi.FileName = unshare;
+            // --kill-child: if unshare itself dies (e.g. SIGHUP, which it does not block), the daemon gets SIGTERM.
+            foreach (string a in new[] { "--mount", "--pid", "--fork", "--ipc", "--uts", "--net", "--kill-child=SIGTERM", "--" })
+            {
+                psi.ArgumentList.Add(a);
+            }
+            AddSelf(psi);
+        }
+        else
+        {
+            psi.FileName = SelfCommand()[0];
+            foreach (string a in SelfCommand().Skip(1))
+            {
+                psi.ArgumentList.Add(a);
+            }
+        }
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        // The child must inherit the listening socket; the pipe's write end stays here (close-on-exec).
+        int r = Libc.Fcntl(listenFd, Libc.F_SETFD, 0);
+        if (r < 0)
+        {
+            log.Error("Cannot pass the listening socket to the sandbox: {Error:l}", Errno.Describe(r));
+            return 1;
+        }
+        r = Libc.Pipe2(Libc.O_CLOEXEC, out int pipeRead, out int pipeWrite);
+        if (r < 0)
+        {
+            log.Error("pipe2: {Error:l}", Errno.Describe(r));
+            return 1;
+        }
+        using var parentAlive = new UnixFd(pipeWrite);
+        using (var childEnd = new UnixFd(pipeRead))
+        {
+            Libc.Fcntl(pipeRead, Libc.F_SETFD, 0);
+            psi.Environment[LaunchStage.ChildVariable] = "1";
+            psi.Environment[LaunchStage.ListenFdVariable] = listenFd.ToString(CultureInfo.InvariantCulture);
+            psi.Environment[LaunchStage.ParentPipeVariable] = pipeRead.ToString(CultureInfo.InvariantCulture);
+            return Supervise(psi, options.Sandbox, childEnd, listenFd, log);
+        }
+    }
+
+    private static int Supervise(ProcessStartInfo psi, SandboxMode mode, UnixFd childEnd, int listenFd, ILogger log)
+    {
+        Process child;
+        try
+        {
+            child = Process.Start(psi) ?? throw new InvalidOperationException("no process");
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            log.Error("Cannot start the sandboxed daemon {File:l}: {Error:l}", psi.FileName, e.Message);
+            return 1;
+        }
+        using (child)
+        {
+            // The child has its copies now; this process must not keep the pipe's read end (EOF would never come)
+            // nor the listening socket (a front-end must not connect to a socket nobody serves after the child exits).
+            childEnd.Dispose();
+            Libc.Fcntl(listenFd, Libc.F_SETFD, Libc.FD_CLOEXEC);
+            log.Debug("Sandbox: launched {Mode} child, pid {Pid}", mode, child.Id);
+            int stopping = 0;
+            using var signals = new StopSignals(signal =>
+            {
+                Interlocked.Exchange(ref stopping, 1);
+                Forward(child.Id, mode, SignalNumber(signal), log);
+            });
+            while (!child.WaitForExit(StopGrace))
+            {
+                if (Volatile.Read(ref stopping) == 1)
+                {
+                    log.Warning("Sandboxed daemon did not stop in {Seconds} s; killing it", StopGrace.TotalSeconds);
+                    Forward(child.Id, mode, Libc.SIGKILL, log);
+                    Libc.Kill(child.Id, Libc.SIGKILL);
+                }
+            }
+            return child.ExitCode;
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="signal"/> to the daemon. unshare(1) blocks SIGINT and SIGTERM while it waits, so
+    /// in namespace mode the daemon is found as unshare's child; if it is not there yet, unshare gets SIGHUP
+    /// and --kill-child passes SIGTERM on.
+    /// </summary>
+    private static void Forward(int childPid, SandboxMode mode, int signal, ILogger log)
+    {
+        int target = childPid;
+        if (mode == SandboxMode.Namespace)
+        {
+            int? daemon = FirstChild(childPid);
+            if (daemon is null)
+            {
+                Libc.Kill(childPid, Libc.SIGHUP);
+                return;
+            }
+            target = daemon.Value;
+        }
+        int r = Libc.Kill(target, signal);
+        if (r < 0 && r != -Errno.ESRCH)
+        {
+            log.Warning("Cannot forward signal {Signal} to {Pid}: {Error:l}", signal, target, Errno.Describe(r));
+        }
+    }
+
+    /// <summary>The first child of a process (/proc/PID/task/PID/children, CONFIG_PROC_CHILDREN).</summary>
+    public static int? FirstChild(int pid)
+    {
+        try
+        {
+            string text = File.ReadAllText($"/proc/{pid}/task/{pid}/children");
+            string first = text.Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? "";
+            return int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out int child) ? child : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static int SignalNumber(PosixSignal signal) => signal switch
+    {
+        PosixSignal.SIGINT => Libc.SIGINT,
+        PosixSignal.SIGHUP => Libc.SIGHUP,
+        _ => Libc.SIGTERM,
+    };
+
+    private static void AddSelf(ProcessStartInfo psi)
+    {
+        foreach (string a in SelfCommand())
+        {
+            psi.ArgumentList.Add(a);
+        }
+    }
+
+    /// <summary>How to run this program again: the apphost, or the dotnet host plus the entry assembly.</summary>
+    private static string[] SelfCommand()
+    {
+        string host = Environment.ProcessPath ?? "/proc/self/exe";
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
+        {
+            string entry = typeof(SandboxLauncher).Assembly.Location;
+            return [host, entry];
+        }
+        return [host];
+    }
+}
