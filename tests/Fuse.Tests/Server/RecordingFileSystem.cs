@@ -45,6 +45,9 @@ public sealed class RecordingFileSystem : IFileSystem
     /// <summary>Bytes READ, READLINK, GETXATTR and LISTXATTR produce.</summary>
     public byte[] Data { get; set; } = [];
 
+    /// <summary>When set, READ and WRITE return this count instead of the bytes they moved (a lying filesystem).</summary>
+    public long? CountOverride { get; set; }
+
     /// <summary>Bytes received by the last WRITE, SETXATTR or IOCTL input.</summary>
     public byte[] Received { get; private set; } = [];
 
@@ -192,7 +195,7 @@ public sealed class RecordingFileSystem : IFileSystem
             done += n;
         }
 
-        return done;
+        return CountOverride ?? done;
     }
 
     public unsafe long Write(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> source, uint writeFlags, bool killPrivileges)
@@ -207,7 +210,7 @@ public sealed class RecordingFileSystem : IFileSystem
 
         Received = bytes.ToArray();
         int r = Record($"Write {C(ctx)} node={node.Value} fh={handle.Value} offset={offset} flags={writeFlags} kill={killPrivileges} bytes={Received.Length}");
-        return r < 0 ? r : Received.Length;
+        return r < 0 ? r : CountOverride ?? Received.Length;
     }
 
     public int Flush(in RequestContext ctx, NodeId node, HandleId handle, ulong lockOwner) => Record($"Flush {C(ctx)} node={node.Value} fh={handle.Value} owner={lockOwner}");
