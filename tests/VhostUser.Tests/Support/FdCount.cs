@@ -35,6 +35,12 @@ internal static class FdCount
         warmUp();
         Dictionary<string, string> before = Snapshot();
         scenario();
+        AssertNoneAdded(before);
+    }
+
+    /// <summary>Asserts no descriptor is open now that was not open at <paramref name="before"/>.</summary>
+    public static void AssertNoneAdded(Dictionary<string, string> before)
+    {
         Dictionary<string, string> after = Snapshot();
         var added = after.Where(kv => !before.ContainsKey(kv.Key)).Select(kv => $"{kv.Key} -> {kv.Value}").ToList();
         Assert.True(added.Count == 0 && after.Count <= before.Count, $"leaked fds: {string.Join(", ", added)}");

@@ -32,7 +32,8 @@ internal sealed class ListSink : ILogEventSink
     {
         lock (_lines)
         {
-            _lines.Add($"{logEvent.Level}: {logEvent.RenderMessage()}");
+            // Unquoted, so tests can match "malformed SetFeatures" rather than Serilog's quoted rendering.
+            _lines.Add($"{logEvent.Level}: {logEvent.RenderMessage().Replace("\"", "", StringComparison.Ordinal)}");
         }
     }
 }
