@@ -120,25 +120,6 @@ public static class IoUringConstants
     /// <summary>IO_URING_OP_SUPPORTED in io_uring_probe_op.flags.</summary>
     public const ushort ProbeOpSupported = 1;
 
-    // openat2 resolve flags (linux/openat2.h RESOLVE_*).
-    public const ulong ResolveNoXdev = 0x01;
-    public const ulong ResolveNoMagicLinks = 0x02;
-    public const ulong ResolveNoSymlinks = 0x04;
-    public const ulong ResolveBeneath = 0x08;
-    public const ulong ResolveInRoot = 0x10;
-
-    // *at() arguments (linux/fcntl.h).
-    public const int AtFdCwd = -100;
-    public const uint AtRemoveDir = 0x200;
-    public const uint AtSymlinkFollow = 0x400;
-    public const uint AtEmptyPath = 0x1000;
-    public const uint AtSymlinkNoFollow = 0x100;
-
-    // statx mask bits (linux/stat.h STATX_*).
-    public const uint StatxBasicStats = 0x7ff;
-    /// <summary>sizeof(struct statx) in linux/stat.h: the buffer a STATX completion writes.</summary>
-    public const int StatxSize = 256;
-
     // poll(2) event bits as io_uring takes them (poll32_events).
     public const uint PollIn = 0x001;
     public const uint PollOut = 0x004;

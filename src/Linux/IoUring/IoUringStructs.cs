@@ -125,16 +125,6 @@ public struct IoUringGetEventsArg
     public ulong Timespec;
 }
 
-/// <summary><c>struct open_how</c> (linux/openat2.h, 24 bytes): the argument of openat2.</summary>
-[StructLayout(LayoutKind.Sequential)]
-public struct OpenHow
-{
-    public ulong Flags;
-    public ulong Mode;
-    /// <summary>RESOLVE_* flags, e.g. <see cref="IoUringConstants.ResolveBeneath"/>.</summary>
-    public ulong Resolve;
-}
-
 /// <summary><c>struct io_uring_probe</c> header (16 bytes), followed by <c>ops_len</c> <see cref="IoUringProbeOp"/>.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct IoUringProbe

@@ -88,8 +88,8 @@ public readonly unsafe ref struct SubmissionEntry
     public void OpenAt2(int dirFd, byte* path, OpenHow* how, ulong userData) =>
         Prepare(IoUringOp.OpenAt2, dirFd, (ulong)path, (uint)sizeof(OpenHow), (ulong)how, userData);
 
-    /// <summary>statx(dirFd, path, flags, mask, buffer); <paramref name="statxBuffer"/> holds <see cref="IoUringConstants.StatxSize"/> bytes.</summary>
-    public void Statx(int dirFd, byte* path, uint flags, uint mask, void* statxBuffer, ulong userData)
+    /// <summary>statx(dirFd, path, flags, mask, buffer): the kernel writes <paramref name="statxBuffer"/> at completion.</summary>
+    public void Statx(int dirFd, byte* path, uint flags, uint mask, Linux.Statx* statxBuffer, ulong userData)
     {
         Prepare(IoUringOp.Statx, dirFd, (ulong)path, mask, (ulong)statxBuffer, userData);
         _sqe->OpFlags = flags;
@@ -100,7 +100,7 @@ public readonly unsafe ref struct SubmissionEntry
     public void MkdirAt(int dirFd, byte* path, uint mode, ulong userData) =>
         Prepare(IoUringOp.MkdirAt, dirFd, (ulong)path, mode, 0, userData);
 
-    /// <summary>unlinkat; <paramref name="flags"/> = <see cref="IoUringConstants.AtRemoveDir"/> for rmdir.</summary>
+    /// <summary>unlinkat; <paramref name="flags"/> = <see cref="Libc.AT_REMOVEDIR"/> for rmdir.</summary>
     public void UnlinkAt(int dirFd, byte* path, uint flags, ulong userData)
     {
         Prepare(IoUringOp.UnlinkAt, dirFd, (ulong)path, 0, 0, userData);
