@@ -70,6 +70,13 @@ if [ ! -s "$guest/vmlinuz" ]; then
   trap - EXIT
 fi
 
+# --- Guest helpers -------------------------------------------------------------------------------
+# busybox has no setfattr/getfattr; a ~60-line static C tool fills the gap (scripts/guest/xattr.c).
+if [ ! -x "$guest/xattr" ] || [ scripts/guest/xattr.c -nt "$guest/xattr" ]; then
+  gcc -static -O2 -Wall -Werror -o "$guest/xattr.part" scripts/guest/xattr.c
+  mv "$guest/xattr.part" "$guest/xattr"
+fi
+
 # --- Our daemon ----------------------------------------------------------------------------------
 # Built into its own artifacts path so it never races a developer's or the test run's build of the tree.
 if [ $build -eq 1 ]; then

@@ -13,6 +13,7 @@ build_initramfs() {
   mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,mnt,guest,root}
   cp "$busybox" "$root/bin/busybox"
   install -m 0755 "$repo/scripts/guest/init" "$root/init"
+  install -m 0644 "$repo/scripts/guest/lib.sh" "$root/guest/lib.sh"
   if [ -n "$script" ]; then
     install -m 0755 "$script" "$root/guest/script.sh"
   fi
