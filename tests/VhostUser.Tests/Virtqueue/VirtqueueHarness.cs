@@ -52,7 +52,7 @@ internal sealed class VirtqueueHarness : IDisposable
     public CollectingLog Log { get; } = new();
 
     /// <summary>The device's queue over the rings, as the handler would build it at queue start.</summary>
-    public SplitVirtqueue CreateQueue(ushort lastAvailIndex = 0)
+    public SplitVirtqueue CreateQueue(ushort lastAvailIndex = 0, int? callFd = null)
     {
         Assert.True(RingAddresses.TryTranslate(Memory, Rings.Size, Ram.UserAddrOf(Rings.DescGpa),
             Ram.UserAddrOf(Rings.AvailGpa), Ram.UserAddrOf(Rings.UsedGpa), out RingAddresses rings));
@@ -65,7 +65,7 @@ internal sealed class VirtqueueHarness : IDisposable
             EventIdx = EventIdx,
             LastAvailIndex = lastAvailIndex,
             KickFd = Rings.Kick.Value,
-            CallFd = Rings.Call.Value,
+            CallFd = callFd ?? Rings.Call.Value,
         };
         return new SplitVirtqueue(config, Memory, Log.Logger);
     }
