@@ -32,6 +32,12 @@ public sealed record PassthroughOptions
     /// <summary>The host directory the guest sees as its root.</summary>
     public required string SharedDirectory { get; init; }
 
+    /// <summary>
+    /// An O_PATH fd of /proc/self/fd opened before a sandbox hid the host's /proc (the filesystem
+    /// takes ownership), or null to open it here.
+    /// </summary>
+    public int? ProcSelfFd { get; init; }
+
     /// <summary>Serve extended attributes; without it every *XATTR request gets ENOSYS so the guest stops asking.</summary>
     public bool Xattr { get; init; }
 

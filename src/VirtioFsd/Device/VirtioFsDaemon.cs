@@ -113,6 +113,7 @@ public static class VirtioFsDaemon
     internal static PassthroughOptions ToPassthroughOptions(DaemonOptions o) => new()
     {
         SharedDirectory = o.SharedDir,
+        ProcSelfFd = o.ProcSelfFd,
         Xattr = o.Xattr,
         PosixAcl = o.PosixAcl,
         AnnounceSubmounts = o.AnnounceSubmounts,
