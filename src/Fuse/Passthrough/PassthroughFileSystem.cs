@@ -50,7 +50,8 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         // in virtiofsd, which does the same at startup.
         Libc.Umask(0);
 
-        _procSelfFd = Libc.Openat(Libc.AT_FDCWD, "/proc/self/fd"u8, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+        _procSelfFd = options.ProcSelfFd
+            ?? Libc.Openat(Libc.AT_FDCWD, "/proc/self/fd"u8, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
         if (_procSelfFd < 0)
         {
             throw new IOException($"cannot open /proc/self/fd: {Errno.Describe(_procSelfFd)}");
