@@ -1,0 +1,109 @@
+using System.Globalization;
+using VirtioFsd.Linux;
+
+namespace VirtioFsd.Tests.Process;
+
+/// <summary>
+/// The sandboxes, observed from outside (every thread's /proc/PID/task/TID/root) and from inside (the
+/// self-check report). These need root, as the sandboxes do; this project's test machines run as root.
+/// </summary>
+public class SandboxTests
+{
+    [Theory]
+    [InlineData("namespace")]
+    [InlineData("chroot")]
+    public void The_share_is_the_root_of_every_thread_and_the_runtime_still_works(string mode)
+    {
+        Assert.Equal(0u, Libc.GetEuid());
+        using var t = new TempTree();
+        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", mode]);
+        Dictionary<string, string> report = d.WaitForLine("self-check ready");
+
+        Assert.Equal(TempTree.ShareListing, report["root"]);
+        Assert.Equal("/", report["shared-dir"]);
+        Assert.Equal("ok", report["proc-self-fd"]);
+        Assert.Equal("listening", report["listen-fd"]);
+        Assert.Equal("ok", report["runtime"]);
+        if (mode == "namespace")
+        {
+            Assert.Equal("1", report["pid"]); // pid 1 of a new pid namespace
+        }
+
+        int daemon = SandboxedPid(d.Pid, mode);
+        string[] threads = Directory.GetDirectories($"/proc/{daemon}/task");
+        Assert.True(threads.Length > 1);
+        foreach (string task in threads)
+        {
+            string listing = string.Join(',', Directory.EnumerateFileSystemEntries(task + "/root/").Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.Equal(TempTree.ShareListing, listing);
+        }
+
+        // The launch stage stays on the host: it holds the pid file and the socket.
+        Assert.Equal(d.Pid.ToString(CultureInfo.InvariantCulture), UnlockedFile.ReadAllText(t.PidFile).Trim());
+        d.Signal(Libc.SIGTERM);
+        Assert.Equal(0, d.WaitForExit());
+        Assert.Contains("self-check stopping", d.Output);
+        Assert.False(File.Exists(t.Socket));
+        Assert.False(File.Exists(t.PidFile));
+    }
+
+    [Fact]
+    public void Namespace_sandbox_hides_host_network_and_mounts()
+    {
+        using var t = new TempTree();
+        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket]);
+        d.WaitForLine("self-check ready");
+        int daemon = SandboxedPid(d.Pid, "namespace");
+        foreach (string ns in new[] { "mnt", "pid", "net", "ipc", "uts" })
+        {
+            Assert.NotEqual(File.ResolveLinkTarget($"/proc/self/ns/{ns}", false)!.FullName.Split('/')[^1],
+                File.ResolveLinkTarget($"/proc/{daemon}/ns/{ns}", false)!.FullName.Split('/')[^1]);
+        }
+        d.Signal(Libc.SIGTERM);
+        Assert.Equal(0, d.WaitForExit());
+    }
+
+    [Fact]
+    public void Inherited_listening_fd_reaches_the_sandboxed_daemon()
+    {
+        using var t = new TempTree();
+        int fd = Libc.Socket(Libc.AF_UNIX, Libc.SOCK_STREAM, 0); // no CLOEXEC: inherited like libvirt's --fd
+        Assert.True(fd > 2);
+        using var owned = new UnixFd(fd);
+        Assert.Equal(0, Libc.BindUnix(fd, t.Socket));
+        Assert.Equal(0, Libc.Listen(fd, 1));
+        using DaemonProcess d = DaemonProcess.Start(["--fd=" + fd.ToString(CultureInfo.InvariantCulture), "--shared-dir", t.Share, "--sandbox", "namespace"]);
+        Dictionary<string, string> report = d.WaitForLine("self-check ready");
+        Assert.Equal("listening", report["listen-fd"]);
+        Assert.Equal(TempTree.ShareListing, report["root"]);
+        d.Signal(Libc.SIGTERM);
+        Assert.Equal(0, d.WaitForExit());
+        // With --fd the parent owns the socket file: it is left alone.
+        Assert.True(File.Exists(t.Socket));
+    }
+
+    [Fact]
+    public void Sandboxed_daemon_stops_when_the_launch_stage_is_killed()
+    {
+        using var t = new TempTree();
+        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "chroot"]);
+        d.WaitForLine("self-check ready");
+        int daemon = SandboxedPid(d.Pid, "chroot");
+        using var child = System.Diagnostics.Process.GetProcessById(daemon);
+        d.Signal(Libc.SIGKILL);
+        Assert.True(child.WaitForExit(DaemonProcess.HangGuard), "the sandboxed daemon outlived its launch stage");
+    }
+
+    /// <summary>The host pid of the sandboxed daemon: the launch stage's child, or for namespace unshare's child.</summary>
+    private static int SandboxedPid(int launcher, string mode)
+    {
+        int child = FirstChild(launcher);
+        return mode == "namespace" ? FirstChild(child) : child;
+    }
+
+    private static int FirstChild(int pid)
+    {
+        string text = File.ReadAllText($"/proc/{pid}/task/{pid}/children");
+        return int.Parse(text.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0], CultureInfo.InvariantCulture);
+    }
+}

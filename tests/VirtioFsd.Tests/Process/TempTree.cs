@@ -1,0 +1,55 @@
+namespace VirtioFsd.Tests.Process;
+
+/// <summary>A temporary share (with a few entries) and a separate run directory for the socket and pid file.</summary>
+internal sealed class TempTree : IDisposable
+{
+    public TempTree()
+    {
+        Root = Directory.CreateTempSubdirectory("virtiofsd-d2-").FullName;
+        Share = Path.Combine(Root, "share");
+        Run = Path.Combine(Root, "run");
+        Directory.CreateDirectory(Share);
+        Directory.CreateDirectory(Run);
+        File.WriteAllText(Path.Combine(Share, "a-file"), "x");
+        Directory.CreateDirectory(Path.Combine(Share, "b-dir"));
+    }
+
+    public string Root { get; }
+
+    public string Share { get; }
+
+    public string Run { get; }
+
+    public string Socket => Path.Combine(Run, "vfs.sock");
+
+    public string PidFile => Socket + ".pid";
+
+    /// <summary>What a process whose root is the share must see at "/".</summary>
+    public const string ShareListing = "a-file,b-dir";
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>Reads a file with plain open/read: .NET's File APIs take a flock and would fail on the daemon's locked pid file.</summary>
+internal static class UnlockedFile
+{
+    public static string ReadAllText(string path)
+    {
+        int fd = VirtioFsd.Linux.Libc.OpenAbsolute(path, VirtioFsd.Linux.Libc.O_RDONLY | VirtioFsd.Linux.Libc.O_CLOEXEC);
+        Assert.True(fd >= 0, $"open {path}: {fd}");
+        using var owned = new VirtioFsd.Linux.UnixFd(fd);
+        var buffer = new byte[256];
+        long n = VirtioFsd.Linux.Libc.Read(fd, buffer);
+        Assert.True(n >= 0);
+        return System.Text.Encoding.ASCII.GetString(buffer, 0, (int)n);
+    }
+}
