@@ -67,8 +67,9 @@ public sealed unsafe partial class Ring
         {
             uint toSubmit = _sqeTail - Volatile.Read(ref *_sqHead);
             bool needWait = CompletionsReady < minComplete;
-            if (toSubmit == 0 && !needWait)
+            if (toSubmit == 0 && (!needWait || _inFlight == 0))
             {
+                // Done, or waiting could never end: nothing is in flight that could complete.
                 return submitted;
             }
 

@@ -121,6 +121,14 @@ public sealed class RingQueueTests
     }
 
     [Fact]
+    public void WaitingWithNothingInFlightReturnsInsteadOfBlocking()
+    {
+        using Ring ring = CreateRing(4);
+        Assert.Equal(0, ring.SubmitAndWait(1, null));
+        Assert.Equal(0u, ring.CompletionsReady);
+    }
+
+    [Fact]
     public void DisposedRingRefusesUse()
     {
         Ring ring = CreateRing(4);
