@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+
+namespace VirtioFsd.Tests.Vm;
+
+/// <summary>
+/// What lstat says of one host entry (read with coreutils stat, so no struct layout here). Mode is
+/// the permission bits in octal as stat prints them (%a), e.g. "4755".
+/// </summary>
+public sealed record HostEntry(string Type, string Mode, int Uid, int Gid, int Links, ulong Inode, long Size, int Major, int Minor, long MtimeSeconds);
+
+/// <summary>
+/// The host side of the VM file-system test: a temp directory shared with the guest. Prepares what
+/// scripts/guest/fs_test.sh expects under host/, and inspects what the guest left under out/.
+/// </summary>
+internal sealed class SharedTree : IDisposable
+{
+    /// <summary>64 MiB, as the brief asks: big enough to span many 1 MiB FUSE writes and reads.</summary>
+    public const int BigFileBytes = 64 << 20;
+
+    public SharedTree()
+    {
+        Root = Directory.CreateTempSubdirectory("virtiofsd-vm-").FullName;
+    }
+
+    public string Root { get; }
+
+    public string Out => Path.Combine(Root, "out");
+
+    /// <summary>host/small.txt, host/big.bin (deterministic pseudo-random bytes) and host/big.md5.</summary>
+    public void PrepareHostFiles()
+    {
+        string host = Path.Combine(Root, "host");
+        Directory.CreateDirectory(host);
+        File.WriteAllText(Path.Combine(host, "small.txt"), "host text\n");
+        byte[] big = new byte[BigFileBytes];
+        new Random(20261121).NextBytes(big);
+        File.WriteAllBytes(Path.Combine(host, "big.bin"), big);
+        File.WriteAllText(Path.Combine(host, "big.md5"), Md5Hex(big) + "\n");
+    }
+
+    /// <summary>lstat of every entry under out/, keyed by the path relative to out/.</summary>
+    public Dictionary<string, HostEntry> StatOut()
+    {
+        string[] paths = Directory.GetFileSystemEntries(Out, "*", SearchOption.AllDirectories);
+        var psi = new ProcessStartInfo("stat") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        // %F type, %a octal mode with setuid/sticky bits, %t/%T device major/minor in hex.
+        psi.ArgumentList.Add("--printf=%n\t%F\t%a\t%u\t%g\t%h\t%i\t%s\t%t\t%T\t%Y\n");
+        psi.ArgumentList.Add("--");
+        foreach (string p in paths)
+        {
+            psi.ArgumentList.Add(p);
+        }
+
+        using var stat = System.Diagnostics.Process.Start(psi)!;
+        string text = stat.StandardOutput.ReadToEnd();
+        string err = stat.StandardError.ReadToEnd();
+        stat.WaitForExit();
+        Assert.True(stat.ExitCode == 0, $"stat failed: {err}");
+
+        var entries = new Dictionary<string, HostEntry>(StringComparer.Ordinal);
+        foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] f = line.Split('\t');
+            entries[Path.GetRelativePath(Out, f[0])] = new HostEntry(
+                Type: f[1],
+                Mode: f[2],
+                Uid: int.Parse(f[3], CultureInfo.InvariantCulture),
+                Gid: int.Parse(f[4], CultureInfo.InvariantCulture),
+                Links: int.Parse(f[5], CultureInfo.InvariantCulture),
+                Inode: ulong.Parse(f[6], CultureInfo.InvariantCulture),
+                Size: long.Parse(f[7], CultureInfo.InvariantCulture),
+                Major: Convert.ToInt32(f[8], 16),
+                Minor: Convert.ToInt32(f[9], 16),
+                MtimeSeconds: long.Parse(f[10], CultureInfo.InvariantCulture));
+        }
+
+        return entries;
+    }
+
+    /// <summary>getxattr through the static helper scripts/setup.sh builds for the guest (it runs on the host too).</summary>
+    public static (int ExitCode, string Value) GetXattr(string path, string name)
+    {
+        var psi = new ProcessStartInfo(VmRun.Script(".cache/guest/xattr")) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("get");
+        psi.ArgumentList.Add(path);
+        psi.ArgumentList.Add(name);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        string value = p.StandardOutput.ReadToEnd();
+        p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, value.TrimEnd('\n'));
+    }
+
+    public static string Md5Hex(byte[] data)
+    {
+        // A checksum to compare with busybox md5sum in the guest, not a security measure.
+#pragma warning disable CA5351
+        return Convert.ToHexStringLower(MD5.HashData(data));
+#pragma warning restore CA5351
+    }
+
+    public static string Md5HexOfFile(string path)
+    {
+        using FileStream s = File.OpenRead(path);
+#pragma warning disable CA5351 // checksum, not security (see Md5Hex)
+        return Convert.ToHexStringLower(MD5.HashData(s));
+#pragma warning restore CA5351
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Leave it for the OS temp cleaner; a failed delete must not hide the test's own result.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,65 @@
+namespace VirtioFsd.Tests.Vm;
+
+/// <summary>
+/// Boots a real guest (TCG) on a virtio-fs daemon through scripts/run_vm.sh: boot 1 runs
+/// scripts/guest/fs_test.sh, boot 2 runs scripts/guest/fs_verify.sh (same daemon if it stays up after
+/// the first guest disconnects, else a fresh one), then the host checks exactly what the guest left.
+/// Matrix: request queues x cache mode, for QEMU's C daemon (one queue only: it has no multiqueue)
+/// and ours. One class, so xunit runs the entries one after the other (2 cores, TCG).
+/// Needs root (mknod, chown in the guest are passed through to the host as root).
+/// </summary>
+public class VmFileSystemTests
+{
+    /// <summary>QEMU 7.2's C daemon has no multiqueue: one request queue only.</summary>
+    public static TheoryData<int, string> CMatrix() => Matrix([1]);
+
+    public static TheoryData<int, string> OursMatrix() => Matrix([1, 4]);
+
+    [Theory]
+    [MemberData(nameof(CMatrix))]
+    public void C_daemon_guest_file_operations_reach_the_host_and_survive_a_reconnect(int queues, string cache) =>
+        RunAndCheck(VmDaemon.C, queues, cache);
+
+    [Theory]
+    [MemberData(nameof(OursMatrix))]
+    public void Our_daemon_guest_file_operations_reach_the_host_and_survive_a_reconnect(int queues, string cache) =>
+        RunAndCheck(VmDaemon.Ours, queues, cache);
+
+    private static TheoryData<int, string> Matrix(int[] queueCounts)
+    {
+        var data = new TheoryData<int, string>();
+        foreach (int queues in queueCounts)
+        {
+            foreach (string cache in new[] { "never", "auto", "always" })
+            {
+                data.Add(queues, cache);
+            }
+        }
+
+        return data;
+    }
+
+    private static void RunAndCheck(VmDaemon daemon, int queues, string cache)
+    {
+        Assert.True(Environment.UserName == "root", "the VM tests need root: the guest's mknod and chown are done by the daemon on the host");
+        using var tree = new SharedTree();
+        tree.PrepareHostFiles();
+
+        var args = new List<string>(daemon.RunVmArgs)
+        {
+            "--shared-dir", tree.Root,
+            "--queues", queues.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--cache", cache,
+            "--timeout", VmRun.BootTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--guest-script", VmRun.Script("scripts/guest/fs_test.sh"),
+            "--guest-script", VmRun.Script("scripts/guest/fs_verify.sh"),
+        };
+        (int exit, string output) = VmRun.Run(args);
+        Assert.True(exit == 0, $"run_vm.sh exited with {exit}; its output:\n{output}");
+        // Both boots must have reported; a guest that never ran its script cannot pass by accident.
+        Assert.Contains("@@VIRTIOFSD-GUEST-EXIT=0@@", output, StringComparison.Ordinal);
+        Assert.Contains("run_vm.sh: boot 2 ended", output, StringComparison.Ordinal);
+
+        HostChecks.AssertOutTree(tree);
+    }
+}

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace VirtioFsd.Tests.Vm;
+
+/// <summary>Which daemon a VM test runs against, and how scripts/run_vm.sh is told to start it.</summary>
+public sealed record VmDaemon(string Name, IReadOnlyList<string> RunVmArgs)
+{
+    /// <summary>QEMU 7.2's C daemon, with xattrs on (it defaults to no_xattr); it has no multiqueue.</summary>
+    public static VmDaemon C { get; } = new("c", ["--daemon", "c", "--daemon-args", "-o xattr"]);
+
+    /// <summary>Our daemon: the apphost built next to this test assembly (the project references src/VirtioFsd).</summary>
+    public static VmDaemon Ours { get; } = new(
+        "ours", ["--daemon", Path.Combine(AppContext.BaseDirectory, "virtiofsd"), "--daemon-args", "--xattr"]);
+}
+
+/// <summary>
+/// Runs scripts/run_vm.sh to completion and keeps everything it printed. The script bounds each boot
+/// with its own timeout (--timeout), so the test waits for it without a clock of its own.
+/// </summary>
+internal static class VmRun
+{
+    /// <summary>Per boot; generous for a loaded 2-core machine under TCG. Reaching it means a hang.</summary>
+    public const int BootTimeoutSeconds = 900;
+
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    public static string Script(string relative) => Path.Combine(RepoRoot, relative);
+
+    public static (int ExitCode, string Output) Run(IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(Script("scripts/run_vm.sh"))
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var output = new StringBuilder();
+        using var process = new System.Diagnostics.Process { StartInfo = psi };
+        process.OutputDataReceived += (_, e) => Append(output, e.Data);
+        process.ErrorDataReceived += (_, e) => Append(output, e.Data);
+        process.Start();
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        process.WaitForExit();
+        lock (output)
+        {
+            return (process.ExitCode, output.ToString());
+        }
+    }
+
+    private static void Append(StringBuilder output, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (output)
+        {
+            output.AppendLine(line);
+        }
+    }
+
+    /// <summary>
+    /// The test assembly usually sits under the repository (bin/ or artifacts/), but a build with
+    /// --artifacts-path elsewhere does not: then the path this file was compiled from tells.
+    /// </summary>
+    private static string FindRepoRoot([CallerFilePath] string sourceFile = "")
+    {
+        foreach (string start in new[] { AppContext.BaseDirectory, Path.GetDirectoryName(sourceFile) ?? "" })
+        {
+            for (DirectoryInfo? d = string.IsNullOrEmpty(start) ? null : new(start); d is not null; d = d.Parent)
+            {
+                if (File.Exists(Path.Combine(d.FullName, "VirtioFsd.sln")) && File.Exists(Path.Combine(d.FullName, "scripts", "run_vm.sh")))
+                {
+                    return d.FullName;
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"no repository root (VirtioFsd.sln + scripts/run_vm.sh) above {AppContext.BaseDirectory} or {sourceFile}");
+    }
+}
