@@ -28,6 +28,7 @@ public static unsafe partial class Libc
     /// <summary>io_uring_setup(2): returns the ring fd or -errno; the kernel fills <paramref name="p"/>.</summary>
     public static int IoUringSetup(uint entries, ref IoUringParams p)
     {
+        // Sound: p is pinned for the call and the kernel reads/writes exactly sizeof(io_uring_params).
         fixed (IoUringParams* pp = &p)
         {
             return (int)Check(SyscallRaw(SYS_io_uring_setup, entries, (long)pp, 0, 0, 0, 0));

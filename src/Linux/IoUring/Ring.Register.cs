@@ -12,6 +12,7 @@ public sealed unsafe partial class Ring
     public int RegisterBuffers(ReadOnlySpan<IoVec> buffers)
     {
         ThrowIfDisposed();
+        // Sound: the iovec array is pinned for the call; the kernel copies it and pins the pages it names.
         fixed (IoVec* p = buffers)
         {
             return Libc.IoUringRegister(_fd, IoUringConstants.RegisterBuffers, p, (uint)buffers.Length);
@@ -34,6 +35,7 @@ public sealed unsafe partial class Ring
     public int UpdateBuffers(uint offset, ReadOnlySpan<IoVec> buffers)
     {
         ThrowIfDisposed();
+        // Sound: as in RegisterBuffers; the update struct is a local that outlives the call.
         fixed (IoVec* p = buffers)
         {
             var update = new IoUringRsrcUpdate2 { Offset = offset, Data = (ulong)p, Count = (uint)buffers.Length };

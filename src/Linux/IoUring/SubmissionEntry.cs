@@ -12,6 +12,8 @@ namespace VirtioFsd.Linux.IoUring;
 /// and must live until the CQE is reaped.
 /// </para>
 /// A ref struct so that it cannot outlive the next submission, after which the slot belongs to the kernel.
+/// Unsafe, and sound: the only pointer dereferenced is the SQE slot the ring handed out, inside the
+/// live SQE mapping; the caller's pointers are stored as numbers for the kernel, never dereferenced here.
 /// </summary>
 public readonly unsafe ref struct SubmissionEntry
 {

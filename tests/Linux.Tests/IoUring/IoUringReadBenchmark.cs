@@ -6,6 +6,8 @@ using static VirtioFsd.Linux.Tests.IoUring.RingTestSupport;
 
 namespace VirtioFsd.Linux.Tests.IoUring;
 
+// Unsafe for native pointers handed to the kernel; sound because every buffer is a NativeBuffer or a
+// stackalloc that stays alive until the completion that uses it has been reaped.
 /// <summary>
 /// 4 KiB random reads of a page-cached file: pread vs io_uring READV one at a time and batched 32
 /// per io_uring_enter. Prints numbers only (docs/io_uring.md records them); it asserts that every

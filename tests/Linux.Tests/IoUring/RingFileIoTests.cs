@@ -5,6 +5,8 @@ using static VirtioFsd.Linux.Tests.IoUring.RingTestSupport;
 namespace VirtioFsd.Linux.Tests.IoUring;
 
 /// <summary>Data moving between a host file and native memory: vectored, single-buffer and fixed-buffer I/O.</summary>
+// Unsafe for native pointers handed to the kernel; sound because every buffer is a NativeBuffer or a
+// stackalloc that stays alive until the completion that uses it has been reaped.
 public sealed unsafe class RingFileIoTests : IDisposable
 {
     private readonly string _dir = CreateTempDirectory();

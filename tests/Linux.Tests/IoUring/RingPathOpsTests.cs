@@ -4,6 +4,8 @@ using static VirtioFsd.Linux.Tests.IoUring.RingTestSupport;
 namespace VirtioFsd.Linux.Tests.IoUring;
 
 /// <summary>Metadata operations relative to a directory fd, the way the passthrough filesystem issues them.</summary>
+// Unsafe for native pointers handed to the kernel; sound because every buffer is a NativeBuffer or a
+// stackalloc that stays alive until the completion that uses it has been reaped.
 public sealed unsafe class RingPathOpsTests : IDisposable
 {
     private const uint Mode755 = 0x1ED, Mode644 = 0x1A4; // octal 0755, 0644

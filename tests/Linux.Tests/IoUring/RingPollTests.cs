@@ -4,6 +4,8 @@ using static VirtioFsd.Linux.Tests.IoUring.RingTestSupport;
 namespace VirtioFsd.Linux.Tests.IoUring;
 
 /// <summary>Kick handling (poll and read of an eventfd), cancellation, timeouts and shutdown.</summary>
+// Unsafe for native pointers handed to the kernel; sound because every buffer is a NativeBuffer or a
+// stackalloc that stays alive until the completion that uses it has been reaped.
 public sealed unsafe class RingPollTests
 {
     private const int ETIME = 62;

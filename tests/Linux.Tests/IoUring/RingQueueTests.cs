@@ -121,6 +121,36 @@ public sealed class RingQueueTests
     }
 
     [Fact]
+    public unsafe void MalformedEntriesFailAloneAndTheRingGoesOn()
+    {
+        using Ring ring = CreateRing(8);
+        SubmissionEntry bad = Sqe(ring);
+        bad.Nop(1);
+        bad.Sqe.Opcode = 250; // no such operation
+        // Sound: the kernel rejects the count before it reads the (bogus) iovec address.
+        Sqe(ring).Readv(0, (IoVec*)0x1000, 100_000, 0, 2); // more segments than UIO_MAXIOV (1024)
+        Sqe(ring).Nop(3);
+        Dictionary<ulong, IoUringCqe> done = CompleteMany(ring, 3);
+        Assert.Equal(-Errno.EINVAL, done[1].Result);
+        Assert.Equal(-Errno.EINVAL, done[2].Result);
+        Assert.Equal(0, done[3].Result);
+        Assert.Equal(0u, ring.SqDroppedCount);
+    }
+
+    [Fact]
+    public void LinkedChainStopsAtTheFirstFailure()
+    {
+        using Ring ring = CreateRing(8);
+        SubmissionEntry first = Sqe(ring);
+        first.Close(-1, 1); // fails: EBADF
+        first.SetFlags(IoUringConstants.SqeIoLink);
+        Sqe(ring).Nop(2);   // never runs
+        Dictionary<ulong, IoUringCqe> done = CompleteMany(ring, 2);
+        Assert.Equal(-Errno.EBADF, done[1].Result);
+        Assert.Equal(-Errno.ECANCELED, done[2].Result);
+    }
+
+    [Fact]
     public void WaitingWithNothingInFlightReturnsInsteadOfBlocking()
     {
         using Ring ring = CreateRing(4);

@@ -5,6 +5,7 @@ using VirtioFsd.Linux.IoUring;
 namespace VirtioFsd.Linux.Tests.IoUring;
 
 /// <summary>Helpers shared by the ring tests: ring creation, one-shot submission, native memory, temp dirs.</summary>
+// Unsafe only to hand out NativeBuffer pointers; see NativeBuffer for why they are valid.
 internal static unsafe class RingTestSupport
 {
     public static Ring CreateRing(uint entries, RingOptions options = default)
