@@ -80,7 +80,7 @@ public sealed partial class FuseServer
         long count = fs.Read(call.Ctx, call.Node, new HandleId(read.Fh), read.Offset, destination);
         if (count < 0)
         {
-            return (int)count;
+            return FromLong(count);
         }
 
         if (count > size)
@@ -112,7 +112,7 @@ public sealed partial class FuseServer
         long count = fs.Write(call.Ctx, call.Node, new HandleId(write.Fh), write.Offset, source, write.WriteFlags, killPrivileges);
         if (count < 0)
         {
-            return (int)count;
+            return FromLong(count);
         }
 
         if (count > write.Size)
@@ -174,7 +174,7 @@ public sealed partial class FuseServer
         }
 
         long offset = fs.Lseek(call.Ctx, call.Node, new HandleId(lseek.Fh), lseek.Offset, lseek.Whence);
-        return offset < 0 ? (int)offset : Reply(call, new FuseLseekOut { Offset = (ulong)offset });
+        return offset < 0 ? FromLong(offset) : Reply(call, new FuseLseekOut { Offset = (ulong)offset });
     }
 
     private int CopyFileRange(in Call call)
@@ -188,7 +188,7 @@ public sealed partial class FuseServer
             new NodeId(copy.NodeIdOut), new HandleId(copy.FhOut), copy.OffOut, copy.Len, copy.Flags);
         if (count < 0)
         {
-            return (int)count;
+            return FromLong(count);
         }
 
         // fuse_write_out.size is 32 bits; the guest asks for at most what fits (fs/fuse/file.c clamps len).

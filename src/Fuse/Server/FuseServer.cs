@@ -16,11 +16,17 @@ public sealed partial class FuseServer
     /// <summary>Handler result: the reply body is written (status 0 in the header).</summary>
     private const int Replied = 0;
 
-    /// <summary>Handler result: the request gets no reply (FORGET, BATCH_FORGET, INTERRUPT).</summary>
-    private const int NoReply = 1;
+    /// <summary>
+    /// Handler result of the no-reply opcodes (FORGET, BATCH_FORGET, INTERRUPT); whether a reply is
+    /// sent is decided by the opcode alone (<see cref="IsNoReply"/>), never by a returned value.
+    /// </summary>
+    private const int NoReply = int.MinValue;
 
-    /// <summary>Handler result: the request completes later from another thread (SETLKW).</summary>
-    private const int Pending = 2;
+    /// <summary>Handler result of SETLKW when it completes later from another thread.</summary>
+    private const int Pending = int.MinValue + 1;
+
+    /// <summary>MAX_ERRNO (include/linux/err.h): anything below -4095 is not an errno.</summary>
+    private const int MaxErrno = 4095;
 
     private static readonly int InHeaderSize = RequestReader.SizeOf<FuseInHeader>();
     private static readonly int OutHeaderSize = RequestReader.SizeOf<FuseOutHeader>();
@@ -77,10 +83,14 @@ public sealed partial class FuseServer
             status = -Errno.EIO;
         }
 
-        if (status != Pending)
+        // Only the SETLKW handler defers; checking the opcode too means no value a filesystem returns
+        // can leave a request without completion.
+        if (status == Pending && haveHeader && (FuseOpcode)header.Opcode == FuseOpcode.SetLkW)
         {
-            Finish(request, completion, header, haveHeader, status);
+            return;
         }
+
+        Finish(request, completion, header, haveHeader, status);
     }
 
     private int Decode(FuseRequest request, IFuseRequestCompletion completion, ref FuseInHeader header, ref bool haveHeader)
@@ -226,7 +236,7 @@ public sealed partial class FuseServer
     {
         var opcode = (FuseOpcode)header.Opcode;
         request.ReplyLength = 0;
-        if (haveHeader && status != NoReply && !IsNoReply(opcode))
+        if (haveHeader && !IsNoReply(opcode))
         {
             if (request.Writer.Capacity < OutHeaderSize)
             {
@@ -235,7 +245,7 @@ public sealed partial class FuseServer
             }
             else
             {
-                request.ReplyLength = request.Writer.Finish(header.Unique, status < 0 ? status : 0);
+                request.ReplyLength = request.Writer.Finish(header.Unique, ToReplyError(status));
             }
 
             if (status < 0 && log.IsEnabled(LogEventLevel.Debug))
@@ -246,6 +256,29 @@ public sealed partial class FuseServer
 
         completion.Complete(request);
     }
+
+    /// <summary>
+    /// The out header's error: 0 for success (a filesystem may return any non-negative count), the
+    /// errno for a failure, and EIO for a "failure" that is no errno at all (a filesystem bug).
+    /// </summary>
+    private int ToReplyError(long status)
+    {
+        if (status >= 0)
+        {
+            return 0;
+        }
+
+        if (status >= -MaxErrno)
+        {
+            return (int)status;
+        }
+
+        log.Error("Filesystem returned {Status}, which is no errno; replying EIO", status);
+        return -Errno.EIO;
+    }
+
+    /// <summary>A negative long result (READ, WRITE, LSEEK, COPY_FILE_RANGE) as a handler status.</summary>
+    private static int FromLong(long result) => result >= -MaxErrno ? (int)result : -Errno.EIO;
 
     /// <summary>FORGET, BATCH_FORGET and INTERRUPT never get a reply, even when malformed (fuse.h: "no reply").</summary>
     private static bool IsNoReply(FuseOpcode opcode)

@@ -232,6 +232,28 @@ public class MalformedRequestTests
         Assert.Equal(-Errno.EIO, h.Run(Req(FuseOpcode.Write).Add(new FuseWriteIn { Size = 10 }).AddBytes(new byte[10])).Error);
     }
 
+    [Theory]
+    [InlineData(5, 0)]
+    [InlineData(int.MaxValue, 0)]
+    [InlineData(-5000, -Errno.EIO)]
+    [InlineData(int.MinValue, -Errno.EIO)]
+    [InlineData(int.MinValue + 1, -Errno.EIO)]
+    public void Filesystem_results_outside_the_errno_range_still_get_a_reply(int result, int expected)
+    {
+        h.Fs.Result = result;
+        foreach (FuseRequestBuilder request in new[]
+        {
+            Req(FuseOpcode.Access).Add(new FuseAccessIn()),
+            Req(FuseOpcode.Lookup).AddName("a"),
+            Req(FuseOpcode.SetLk).Add(new FuseLkIn()),
+        })
+        {
+            FuseReply reply = h.Run(request);
+            Assert.NotEqual(0u, reply.Length);
+            Assert.Equal(expected, reply.Error);
+        }
+    }
+
     [Fact]
     public void Read_only_refuses_write_class_requests_before_the_filesystem()
     {
