@@ -31,7 +31,7 @@ public sealed partial class SplitVirtqueue
                 : WalkChain(head, into);
             if (problem is not null)
             {
-                MarkBroken(problem, head);
+                MarkBroken($"chain head {head}: {problem}");
                 return false;
             }
             _lastAvail = unchecked((ushort)(_lastAvail + 1));
@@ -59,7 +59,7 @@ public sealed partial class SplitVirtqueue
         ushort availIdx = _ring.ReadAvailIdxAcquire();
         if (unchecked((ushort)(availIdx - _lastAvail)) > Size)
         {
-            MarkBroken($"avail index {availIdx} is more than the queue size ahead of {_lastAvail}", -1);
+            MarkBroken($"avail index {availIdx} is more than the queue size ahead of {_lastAvail}");
             return false;
         }
         _shadowAvail = availIdx;

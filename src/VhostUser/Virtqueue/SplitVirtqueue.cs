@@ -138,14 +138,13 @@ public sealed partial class SplitVirtqueue : IDisposable
     }
 
     /// <summary>Marks the queue broken (once) with one log line saying what the guest got wrong.</summary>
-    private void MarkBroken(string reason, int head)
+    private void MarkBroken(string reason)
     {
         if (_broken)
         {
             return;
         }
         _broken = true;
-        _log.Error("virtqueue {Queue}: {Reason} (chain head {Head}, avail index {Avail}); queue marked broken",
-            Index, reason, head, _lastAvail);
+        _log.Error("virtqueue {Queue}: {Reason} (at avail index {Avail}); queue marked broken", Index, reason, _lastAvail);
     }
 }
