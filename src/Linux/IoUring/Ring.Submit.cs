@@ -48,7 +48,8 @@ public sealed unsafe partial class Ring
 
     /// <summary>
     /// Submits the queued SQEs and waits until at least <paramref name="minComplete"/> completions
-    /// are ready to reap, or <paramref name="timeout"/> passes (null: no limit). One io_uring_enter
+    /// are ready to reap, or <paramref name="timeout"/> passes (null: no limit). The wait is
+    /// clamped to the completions that can still arrive, so it never blocks with nothing in flight. One io_uring_enter
     /// does both in the common case. Returns the number of SQEs consumed (possibly 0 after a
     /// timeout: check the completions), or -errno for a failure that retrying cannot fix.
     /// EINTR is retried with the remaining time; EBUSY/EAGAIN (the kernel refuses new SQEs until
@@ -66,10 +67,15 @@ public sealed unsafe partial class Ring
         while (true)
         {
             uint toSubmit = _sqeTail - Volatile.Read(ref *_sqHead);
-            bool needWait = CompletionsReady < minComplete;
-            if (toSubmit == 0 && (!needWait || _inFlight == 0))
+            uint ready = CompletionsReady;
+            // Never wait for completions that cannot come: at most one per operation in flight or
+            // about to be submitted (a multishot counts once, so this may end a wait early, which
+            // callers' loops absorb, but it never blocks forever).
+            uint reachable = (uint)Math.Min(uint.MaxValue, Math.Max(ready, _inFlight + toSubmit));
+            uint wantComplete = Math.Min(minComplete, reachable);
+            bool needWait = ready < wantComplete;
+            if (toSubmit == 0 && !needWait)
             {
-                // Done, or waiting could never end: nothing is in flight that could complete.
                 return submitted;
             }
 
@@ -108,7 +114,7 @@ public sealed unsafe partial class Ring
                 }
             }
 
-            int r = Libc.IoUringEnter(_fd, toSubmit, needWait ? minComplete : 0, flags, argPtr, argSize);
+            int r = Libc.IoUringEnter(_fd, toSubmit, needWait ? wantComplete : 0, flags, argPtr, argSize);
             if (r >= 0)
             {
                 submitted += r;

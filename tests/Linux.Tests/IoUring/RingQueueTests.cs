@@ -156,6 +156,13 @@ public sealed class RingQueueTests
         using Ring ring = CreateRing(4);
         Assert.Equal(0, ring.SubmitAndWait(1, null));
         Assert.Equal(0u, ring.CompletionsReady);
+
+        // Two operations cannot produce three completions: the wait ends when both are ready.
+        Sqe(ring).Nop(1);
+        Sqe(ring).Nop(2);
+        Assert.Equal(2, ring.SubmitAndWait(3, null));
+        Assert.Equal(2u, ring.CompletionsReady);
+        Assert.Equal(0, ring.SubmitAndWait(3, null)); // completed but unreaped: still nothing to wait for
     }
 
     [Fact]
