@@ -105,6 +105,8 @@ public sealed class VringTests : HandlerTestBase
         using FrontendQueue q = FrontendQueue.Allocate(0, 64, Alloc);
         // No SET_VRING_ENABLE is sent (StartQueue skips it without PROTOCOL_FEATURES): the kick starts the ring.
         Frontend.StartQueue(q);
+        // No REPLY_ACK without protocol features: a request with a reply orders us after the server's work.
+        Frontend.GetFeatures();
         Assert.Equal(1, Backend.RunningQueues);
         EchoOnce(DriverQueue.For(Ram, q), q, BufferArea, BufferArea + 0x1000);
     }
