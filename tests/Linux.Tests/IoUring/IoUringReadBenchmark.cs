@@ -62,6 +62,8 @@ public sealed unsafe class IoUringReadBenchmark(ITestOutputHelper output)
                 Report($"io_uring READV 1/enter, {name}", ops, () => RingLoop(ring, fd, offsets, buffers, 1));
                 Report($"io_uring READV {Batch}/enter, {name}", ops, () => RingLoop(ring, fd, offsets, buffers, Batch));
             }
+            // The first case runs right after the file was written; repeating it shows the order effect.
+            Report("pread (repeated last)", ops, () => PreadLoop(fd, offsets, buffers));
         }
         finally
         {
