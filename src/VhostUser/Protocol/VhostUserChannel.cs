@@ -82,15 +82,12 @@ public sealed class VhostUserChannel : IDisposable
             }
         }
         MessageHeader header = Wire.Read<MessageHeader>(headerBytes);
-        if (!header.HasValidVersion || (header.Flags & MessageFlags.Reply) != 0)
+        if (!header.IsValid)
         {
             CloseAll(received);
-            return Fail($"bad header flags 0x{header.Flags:x} on {MessageRules.NameOf(header.Request)}");
-        }
-        if (header.BodySize > VhostUserLimits.MaxBodySize)
-        {
-            CloseAll(received);
-            return Fail($"{MessageRules.NameOf(header.Request)} announces a {header.BodySize}-byte body (max {VhostUserLimits.MaxBodySize})");
+            return Fail(header.BodySize > VhostUserLimits.MaxBodySize
+                ? $"{MessageRules.NameOf(header.Request)} announces a {header.BodySize}-byte body (max {VhostUserLimits.MaxBodySize})"
+                : $"bad header flags 0x{header.Flags:x} on {MessageRules.NameOf(header.Request)} (version 1, no reply bit, bits 4-31 zero)");
         }
         byte[] body = new byte[header.BodySize];
         ReceiveStatus bodyStatus = ReadExactly(body);
