@@ -43,7 +43,8 @@ internal sealed class SharedTree : IDisposable
     /// <summary>lstat of every entry under out/, keyed by the path relative to out/.</summary>
     public Dictionary<string, HostEntry> StatOut()
     {
-        string[] paths = Directory.GetFileSystemEntries(Out, "*", SearchOption.AllDirectories);
+        List<string> paths = [];
+        Walk(Out, paths);
         var psi = new ProcessStartInfo("stat") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         // %F type, %a octal mode with setuid/sticky bits, %t/%T device major/minor in hex.
         psi.ArgumentList.Add("--printf=%n\t%F\t%a\t%u\t%g\t%h\t%i\t%s\t%t\t%T\t%Y\n");
@@ -77,6 +78,19 @@ internal sealed class SharedTree : IDisposable
         }
 
         return entries;
+    }
+
+    /// <summary>Every entry below dir, without descending into symlinks to directories (as lstat would).</summary>
+    private static void Walk(string dir, List<string> paths)
+    {
+        foreach (string p in Directory.GetFileSystemEntries(dir))
+        {
+            paths.Add(p);
+            if (Directory.Exists(p) && new DirectoryInfo(p).LinkTarget is null)
+            {
+                Walk(p, paths);
+            }
+        }
     }
 
     /// <summary>getxattr through the static helper scripts/setup.sh builds for the guest (it runs on the host too).</summary>
