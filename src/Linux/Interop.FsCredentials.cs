@@ -7,6 +7,11 @@ namespace VirtioFsd.Linux;
 /// setgroups/setfsuid wrappers broadcast the change to every thread of the process (POSIX
 /// semantics, via SIGSETXID), so these go straight to the syscall to affect only the calling thread.
 /// </summary>
+/// <remarks>
+/// Unsafe: every pointer handed to the kernel comes from a <c>fixed</c> span or a local of the
+/// wrapper itself, so it stays valid and pinned for exactly the duration of the syscall, and each
+/// buffer's length is passed from the same span.
+/// </remarks>
 public static unsafe partial class Libc
 {
     private static readonly bool IsArm64 = RuntimeInformation.ProcessArchitecture == Architecture.Arm64;

@@ -3,6 +3,11 @@ using System.Runtime.InteropServices;
 namespace VirtioFsd.Linux;
 
 /// <summary>File-descriptor operations of the passthrough filesystem: directory reading, sync, space, seeking.</summary>
+/// <remarks>
+/// Unsafe: every pointer handed to the kernel comes from a <c>fixed</c> span or a local of the
+/// wrapper itself, so it stays valid and pinned for exactly the duration of the syscall, and each
+/// buffer's length is passed from the same span.
+/// </remarks>
 public static unsafe partial class Libc
 {
     public const int SEEK_SET = 0;

@@ -4,6 +4,11 @@ namespace VirtioFsd.Linux;
 /// Open-file-description byte-range locks (fcntl F_OFD_*, Linux 3.15): owned by the open file
 /// description rather than the process, so a daemon can hold locks for many guest owners at once.
 /// </summary>
+/// <remarks>
+/// Unsafe: every pointer handed to the kernel comes from a <c>fixed</c> span or a local of the
+/// wrapper itself, so it stays valid and pinned for exactly the duration of the syscall, and each
+/// buffer's length is passed from the same span.
+/// </remarks>
 public static unsafe partial class Libc
 {
     // asm-generic/fcntl.h

@@ -7,6 +7,11 @@ namespace VirtioFsd.Linux;
 /// O_PATH directory fd, so nothing is ever resolved from the process's root or cwd. Names are given
 /// without a terminating NUL; the wrapper adds it (and refuses embedded NULs with -EINVAL).
 /// </summary>
+/// <remarks>
+/// Unsafe: every pointer handed to the kernel comes from a <c>fixed</c> span or a local of the
+/// wrapper itself, so it stays valid and pinned for exactly the duration of the syscall, and each
+/// buffer's length is passed from the same span.
+/// </remarks>
 public static unsafe partial class Libc
 {
     public const int AT_FDCWD = -100;

@@ -7,6 +7,11 @@ namespace VirtioFsd.Linux;
 /// following it when the l-variants are used) serve O_PATH fds through their /proc/self/fd
 /// magic link; the f-forms serve real open files.
 /// </summary>
+/// <remarks>
+/// Unsafe: every pointer handed to the kernel comes from a <c>fixed</c> span or a local of the
+/// wrapper itself, so it stays valid and pinned for exactly the duration of the syscall, and each
+/// buffer's length is passed from the same span.
+/// </remarks>
 public static unsafe partial class Libc
 {
     public const int XATTR_CREATE = 1;

@@ -43,6 +43,12 @@ public sealed class EscapeTests : IDisposable
             // user.* xattrs are not allowed on a symlink itself, and the target is never the one touched.
             Assert.Equal(-Errno.EPERM, _s.Fs.SetXattr(Root, pw, N("user.evil"), N("1"), 0));
             Assert.Equal(-Errno.ENODATA, _s.Fs.GetXattr(Root, pw, N("user.evil"), new byte[16]));
+            // trusted.* is allowed on symlinks: proof that reads and writes land on the link, not the target.
+            Assert.Equal(0, Libc.Setxattr(N(outside), N("trusted.secret"), N("s3"), 0));
+            Assert.Equal(-Errno.ENODATA, _s.Fs.GetXattr(Root, pw, N("trusted.secret"), new byte[16]));
+            Assert.Equal(0, _s.Fs.SetXattr(Root, pw, N("trusted.mine"), N("m"), 0));
+            Assert.Equal(-Errno.ENODATA, Libc.Getxattr(N(outside), N("trusted.mine"), new byte[16]));
+            Assert.Equal(0, _s.Fs.RemoveXattr(Root, pw, N("trusted.mine")));
             Assert.Equal("precious", File.ReadAllText(outside));
             Assert.Equal(0b110_100_100u, Statx(outside).Mode & 0xfffu);
             Assert.Equal(0u, Statx(outside).Uid);
