@@ -28,6 +28,10 @@ public sealed partial class VhostUserFrontend
             {
                 queues = (int)GetQueueNum();
             }
+            if ((protocol & Proto.ProtoConfigureMemSlots) != 0)
+            {
+                MaxMemSlots = GetMaxMemSlots();
+            }
         }
         SetOwner();
         if ((NegotiatedProtocolFeatures & Proto.ProtoBackendReq) != 0)
@@ -69,11 +73,33 @@ public sealed partial class VhostUserFrontend
         }
     }
 
-    /// <summary>Full bring-up: <see cref="Initialize"/>, SET_MEM_TABLE, then <see cref="StartQueue"/> for each queue.</summary>
+    /// <summary>GET_MAX_MEM_SLOTS answer from <see cref="Initialize"/> (0 without CONFIGURE_MEM_SLOTS).</summary>
+    public ulong MaxMemSlots { get; private set; }
+
+    /// <summary>
+    /// Shares guest memory as QEMU 7.2 does (vhost_user_set_mem_table): one ADD_MEM_REG per region when
+    /// CONFIGURE_MEM_SLOTS is negotiated, otherwise one SET_MEM_TABLE.
+    /// </summary>
+    public void ShareMemory()
+    {
+        if ((NegotiatedProtocolFeatures & Proto.ProtoConfigureMemSlots) != 0)
+        {
+            foreach (GuestRamRegion region in Ram.Regions)
+            {
+                AddMemReg(region);
+            }
+        }
+        else
+        {
+            SetMemTable();
+        }
+    }
+
+    /// <summary>Full bring-up: <see cref="Initialize"/>, <see cref="ShareMemory"/>, then <see cref="StartQueue"/> for each queue.</summary>
     public void Handshake(IEnumerable<FrontendQueue> queues, ulong wantedFeatures = QemuFsFeatureMask)
     {
         Initialize(wantedFeatures);
-        SetMemTable();
+        ShareMemory();
         foreach (FrontendQueue q in queues)
         {
             StartQueue(q);
