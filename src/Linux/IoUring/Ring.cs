@@ -137,6 +137,13 @@ public sealed unsafe partial class Ring : IDisposable
     {
         ring = null;
         var p = new IoUringParams { Flags = options.SetupFlags };
+        if ((p.Flags & (IoUringConstants.SetupCoopTaskrun | IoUringConstants.SetupDeferTaskrun)) != 0)
+        {
+            // In these modes completions can wait as task work until the next GETEVENTS enter;
+            // TASKRUN_FLAG makes the kernel say so in sq_ring->flags (IORING_SQ_TASKRUN), which is
+            // what lets TryGetCompletion flush them instead of reporting an empty ring.
+            p.Flags |= IoUringConstants.SetupTaskrunFlag;
+        }
         if (options.CqEntries != 0)
         {
             p.Flags |= IoUringConstants.SetupCqSize;

@@ -35,6 +35,23 @@ public sealed unsafe class RingPollTests
     }
 
     [Fact]
+    public void DeferredTaskRunCompletionsAreVisibleToTryGetCompletion()
+    {
+        using Ring ring = CreateRing(4, new RingOptions { SetupFlags = IoUringConstants.SetupSingleIssuer | IoUringConstants.SetupDeferTaskrun });
+        using UnixFd kick = NewEventFd();
+        Sqe(ring).PollAdd(kick.Value, IoUringConstants.PollIn, multishot: false, 11);
+        Assert.Equal(1, ring.Submit());
+        Assert.Equal(8, Libc.EventFdWrite(kick.Value, 1));
+
+        // The wakeup is parked as deferred task work, not yet a CQE: the ring must flush it.
+        Assert.Equal(0u, ring.CompletionsReady);
+        Assert.True(ring.HasCompletionsHeldInKernel);
+        Assert.True(ring.TryGetCompletion(out IoUringCqe cqe));
+        Assert.Equal(11ul, cqe.UserData);
+        Assert.Equal(0, ring.InFlight);
+    }
+
+    [Fact]
     public void MultishotPollStaysArmedAcrossKicks()
     {
         using Ring ring = CreateRing(4);
