@@ -35,6 +35,153 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "fremovexattr", SetLastError = true)]
     private static partial int FremovexattrRaw(int fd, byte* name);
 
+    [LibraryImport(Lib, EntryPoint = "fgetxattr", SetLastError = true)]
+    private static partial nint FgetxattrRaw(int fd, byte* name, byte* value, nuint size);
+
+    [LibraryImport(Lib, EntryPoint = "fsetxattr", SetLastError = true)]
+    private static partial int FsetxattrRaw(int fd, byte* name, byte* value, nuint size, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "flistxattr", SetLastError = true)]
+    private static partial nint FlistxattrRaw(int fd, byte* list, nuint size);
+
+    // Linux 6.13 *xattrat syscalls (unified numbers, x86_64 and arm64 alike).
+    private const long SYS_setxattrat = 463;
+    private const long SYS_getxattrat = 464;
+    private const long SYS_listxattrat = 465;
+    private const long SYS_removexattrat = 466;
+
+    /// <summary><c>struct xattr_args</c> (linux/xattr.h, 16 bytes).</summary>
+    private struct XattrArgs
+    {
+        public ulong Value;
+        public uint Size;
+        public uint Flags;
+    }
+
+    /// <summary>
+    /// getxattrat(2) (Linux 6.13) of a name relative to <paramref name="dirfd"/>; -ENOSYS on older kernels.
+    /// An empty <paramref name="value"/> asks for the size.
+    /// </summary>
+    public static int GetxattrAt(int dirfd, ReadOnlySpan<byte> path, int atFlags, ReadOnlySpan<byte> name, Span<byte> value)
+    {
+        Span<byte> p = stackalloc byte[PathMax];
+        Span<byte> n = stackalloc byte[XattrNameMax + 2];
+        int r = ToCString(path, p);
+        if (r == 0)
+        {
+            r = ToCString(name, n);
+        }
+        if (r < 0)
+        {
+            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
+        }
+        fixed (byte* pp = p)
+        fixed (byte* pn = n)
+        fixed (byte* pv = value)
+        {
+            XattrArgs args = new() { Value = value.IsEmpty ? 0 : (ulong)pv, Size = (uint)value.Length };
+            return (int)Check(SyscallRaw(SYS_getxattrat, dirfd, (long)pp, atFlags, (long)pn, (long)&args, sizeof(XattrArgs)));
+        }
+    }
+
+    /// <summary>setxattrat(2) (Linux 6.13); -ENOSYS on older kernels.</summary>
+    public static int SetxattrAt(int dirfd, ReadOnlySpan<byte> path, int atFlags, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, int flags)
+    {
+        Span<byte> p = stackalloc byte[PathMax];
+        Span<byte> n = stackalloc byte[XattrNameMax + 2];
+        int r = ToCString(path, p);
+        if (r == 0)
+        {
+            r = ToCString(name, n);
+        }
+        if (r < 0)
+        {
+            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
+        }
+        fixed (byte* pp = p)
+        fixed (byte* pn = n)
+        fixed (byte* pv = value)
+        {
+            XattrArgs args = new() { Value = (ulong)pv, Size = (uint)value.Length, Flags = (uint)flags };
+            return (int)Check(SyscallRaw(SYS_setxattrat, dirfd, (long)pp, atFlags, (long)pn, (long)&args, sizeof(XattrArgs)));
+        }
+    }
+
+    /// <summary>listxattrat(2) (Linux 6.13); -ENOSYS on older kernels.</summary>
+    public static int ListxattrAt(int dirfd, ReadOnlySpan<byte> path, int atFlags, Span<byte> list)
+    {
+        Span<byte> p = stackalloc byte[PathMax];
+        int r = ToCString(path, p);
+        if (r < 0)
+        {
+            return r;
+        }
+        fixed (byte* pp = p)
+        fixed (byte* pl = list)
+        {
+            return (int)Check(SyscallRaw(SYS_listxattrat, dirfd, (long)pp, atFlags, list.IsEmpty ? 0 : (long)pl, list.Length, 0));
+        }
+    }
+
+    /// <summary>removexattrat(2) (Linux 6.13); -ENOSYS on older kernels.</summary>
+    public static int RemovexattrAt(int dirfd, ReadOnlySpan<byte> path, int atFlags, ReadOnlySpan<byte> name)
+    {
+        Span<byte> p = stackalloc byte[PathMax];
+        Span<byte> n = stackalloc byte[XattrNameMax + 2];
+        int r = ToCString(path, p);
+        if (r == 0)
+        {
+            r = ToCString(name, n);
+        }
+        if (r < 0)
+        {
+            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
+        }
+        fixed (byte* pp = p)
+        fixed (byte* pn = n)
+        {
+            return (int)Check(SyscallRaw(SYS_removexattrat, dirfd, (long)pp, atFlags, (long)pn, 0, 0));
+        }
+    }
+
+    public static int Fgetxattr(int fd, ReadOnlySpan<byte> name, Span<byte> value)
+    {
+        Span<byte> n = stackalloc byte[XattrNameMax + 2];
+        int r = ToCString(name, n);
+        if (r < 0)
+        {
+            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
+        }
+        fixed (byte* pn = n)
+        fixed (byte* pv = value)
+        {
+            return (int)Check((long)FgetxattrRaw(fd, pn, value.IsEmpty ? null : pv, (nuint)value.Length));
+        }
+    }
+
+    public static int Fsetxattr(int fd, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, int flags)
+    {
+        Span<byte> n = stackalloc byte[XattrNameMax + 2];
+        int r = ToCString(name, n);
+        if (r < 0)
+        {
+            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
+        }
+        fixed (byte* pn = n)
+        fixed (byte* pv = value)
+        {
+            return Check(FsetxattrRaw(fd, pn, pv, (nuint)value.Length, flags));
+        }
+    }
+
+    public static int Flistxattr(int fd, Span<byte> list)
+    {
+        fixed (byte* pl = list)
+        {
+            return (int)Check((long)FlistxattrRaw(fd, list.IsEmpty ? null : pl, (nuint)list.Length));
+        }
+    }
+
     /// <summary>getxattr(2) on a path (NUL-free, no terminator); an empty <paramref name="value"/> asks for the size.</summary>
     public static int Getxattr(ReadOnlySpan<byte> path, ReadOnlySpan<byte> name, Span<byte> value)
     {

@@ -162,7 +162,7 @@ public sealed partial class PassthroughFileSystem
             if (r == -Errno.ENOENT && !inode.IsSymlink)
             {
                 Span<byte> digits = stackalloc byte[16];
-                inode.Fd.TryFormat(digits, out int n, provider: System.Globalization.CultureInfo.InvariantCulture);
+                int n = FdName(inode.Fd, digits);
                 r = Libc.Linkat(_procSelfFd, digits[..n], dir.Fd, newName, Libc.AT_SYMLINK_FOLLOW);
             }
             return r < 0 ? r : LookupName(dir, newName, out entry);
@@ -301,17 +301,17 @@ public sealed partial class PassthroughFileSystem
     }
 
     /// <summary>openat2 of one name confined below the directory, never following a symlink; openat + O_NOFOLLOW before Linux 5.6.</summary>
-    private static int OpenBeneath(int dirFd, ReadOnlySpan<byte> name, int flags, uint mode)
+    private int OpenBeneath(int dirFd, ReadOnlySpan<byte> name, int flags, uint mode)
     {
         flags |= Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY;
-        if (!s_noOpenat2)
+        if (!_noOpenat2)
         {
             int fd = Libc.Openat2(dirFd, name, flags, mode, ResolveConfined);
             if (fd != -Errno.ENOSYS)
             {
                 return fd;
             }
-            s_noOpenat2 = true;
+            _noOpenat2 = true;
         }
         return Libc.Openat(dirFd, name, flags, mode);
     }

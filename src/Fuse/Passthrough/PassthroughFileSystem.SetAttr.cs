@@ -93,7 +93,7 @@ public sealed partial class PassthroughFileSystem
     {
         // fchmod does not take O_PATH fds; chmod through the /proc magic link reaches the inode itself.
         Span<byte> digits = stackalloc byte[16];
-        inode.Fd.TryFormat(digits, out int n, provider: System.Globalization.CultureInfo.InvariantCulture);
+        int n = FdName(inode.Fd, digits);
         return Libc.Fchmodat(_procSelfFd, digits[..n], mode, 0);
     }
 

@@ -4,13 +4,29 @@ using VirtioFsd.Linux;
 namespace VirtioFsd.Fuse.Passthrough;
 
 /// <summary>
-/// Extended attributes through the inode's /proc/self/fd/N magic link: the path syscalls reach
-/// the held inode itself (for a symlink node: the link, not its target), with no name lookup
-/// in the share at all. Disabled: ENOSYS, which makes the guest stop asking.
+/// Extended attributes of the inode a node holds, never of a name: the O_PATH fd cannot be used
+/// directly (f*xattr refuse O_PATH fds), so the call goes, in order of preference,
+/// <list type="number">
+/// <item>through the *xattrat syscalls (Linux 6.13) on "N" below the /proc/self/fd directory fd: the
+/// magic link leads to the held inode itself (for a symlink node: the link, not its target), and
+/// works inside a sandbox since that fd was opened before it;</item>
+/// <item>for regular files and directories, through a fresh O_RDONLY reopen and the f*xattr calls;</item>
+/// <item>for other types (symlinks, FIFOs, sockets, devices: none of which may be opened), through
+/// the "/proc/self/fd/N" path, which needs /proc visible there (not inside a sandbox on old kernels).</item>
+/// </list>
+/// Disabled: ENOSYS, which makes the guest stop asking.
 /// </summary>
 public sealed partial class PassthroughFileSystem
 {
     private const int ProcPathMax = 32;
+
+    private enum XattrOp
+    {
+        Get,
+        Set,
+        List,
+        Remove,
+    }
 
     public int SetXattr(in RequestContext ctx, NodeId node, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, uint flags)
     {
@@ -23,45 +39,13 @@ public sealed partial class PassthroughFileSystem
         {
             return -Errno.EINVAL;
         }
-        Inode? inode = _inodes.Borrow(node);
-        if (inode is null)
-        {
-            return -Errno.ESTALE;
-        }
-        try
-        {
-            Span<byte> path = stackalloc byte[ProcPathMax];
-            int n = ProcPath(inode.Fd, path);
-            return Libc.Setxattr(path[..n], name, value, (int)flags);
-        }
-        finally
-        {
-            _inodes.Return(inode);
-        }
+        return XattrCall(node, XattrOp.Set, name, value, default, (int)flags);
     }
 
     public int GetXattr(in RequestContext ctx, NodeId node, ReadOnlySpan<byte> name, Span<byte> value)
     {
         int r = CheckXattrName(name);
-        if (r < 0)
-        {
-            return r;
-        }
-        Inode? inode = _inodes.Borrow(node);
-        if (inode is null)
-        {
-            return -Errno.ESTALE;
-        }
-        try
-        {
-            Span<byte> path = stackalloc byte[ProcPathMax];
-            int n = ProcPath(inode.Fd, path);
-            return Libc.Getxattr(path[..n], name, value);
-        }
-        finally
-        {
-            _inodes.Return(inode);
-        }
+        return r < 0 ? r : XattrCall(node, XattrOp.Get, name, default, value, 0);
     }
 
     public int ListXattr(in RequestContext ctx, NodeId node, Span<byte> list)
@@ -70,36 +54,23 @@ public sealed partial class PassthroughFileSystem
         {
             return -Errno.ENOSYS;
         }
-        Inode? inode = _inodes.Borrow(node);
-        if (inode is null)
+        int len = XattrCall(node, XattrOp.List, default, default, list, 0);
+        if (len <= 0 || _options.PosixAcl || list.IsEmpty)
         {
-            return -Errno.ESTALE;
+            // The size query cannot know which names will be hidden, so it may overstate: harmless.
+            return len;
         }
-        try
-        {
-            Span<byte> path = stackalloc byte[ProcPathMax];
-            int n = ProcPath(inode.Fd, path);
-            int len = Libc.Listxattr(path[..n], list);
-            if (len <= 0 || _options.PosixAcl)
-            {
-                return len;
-            }
-            // Hide the ACL names the guest may not use; the size query cannot know in advance, so it may overstate.
-            return list.IsEmpty ? len : RemoveAclNames(list[..len]);
-        }
-        finally
-        {
-            _inodes.Return(inode);
-        }
+        return RemoveAclNames(list[..len]);
     }
 
     public int RemoveXattr(in RequestContext ctx, NodeId node, ReadOnlySpan<byte> name)
     {
         int r = CheckXattrName(name);
-        if (r < 0)
-        {
-            return r;
-        }
+        return r < 0 ? r : XattrCall(node, XattrOp.Remove, name, default, default, 0);
+    }
+
+    private int XattrCall(NodeId node, XattrOp op, ReadOnlySpan<byte> name, ReadOnlySpan<byte> input, Span<byte> output, int flags)
+    {
         Inode? inode = _inodes.Borrow(node);
         if (inode is null)
         {
@@ -107,9 +78,50 @@ public sealed partial class PassthroughFileSystem
         }
         try
         {
+            if (!_noXattrAt)
+            {
+                Span<byte> digits = stackalloc byte[16];
+                int n = FdName(inode.Fd, digits);
+                // at_flags 0: follow the final magic link, which lands on the held inode and goes no further.
+                int r = op switch
+                {
+                    XattrOp.Get => Libc.GetxattrAt(_procSelfFd, digits[..n], 0, name, output),
+                    XattrOp.Set => Libc.SetxattrAt(_procSelfFd, digits[..n], 0, name, input, flags),
+                    XattrOp.List => Libc.ListxattrAt(_procSelfFd, digits[..n], 0, output),
+                    _ => Libc.RemovexattrAt(_procSelfFd, digits[..n], 0, name),
+                };
+                if (r != -Errno.ENOSYS)
+                {
+                    return r;
+                }
+                _noXattrAt = true;
+            }
+            if (inode.IsRegular || inode.IsDirectory)
+            {
+                int fd = OpenVerified(inode, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | (inode.IsDirectory ? Libc.O_DIRECTORY : 0));
+                if (fd < 0)
+                {
+                    return fd;
+                }
+                int r = op switch
+                {
+                    XattrOp.Get => Libc.Fgetxattr(fd, name, output),
+                    XattrOp.Set => Libc.Fsetxattr(fd, name, input, flags),
+                    XattrOp.List => Libc.Flistxattr(fd, output),
+                    _ => Libc.Fremovexattr(fd, name),
+                };
+                Libc.Close(fd);
+                return r;
+            }
             Span<byte> path = stackalloc byte[ProcPathMax];
-            int n = ProcPath(inode.Fd, path);
-            return Libc.Removexattr(path[..n], name);
+            int len = ProcPath(inode.Fd, path);
+            return op switch
+            {
+                XattrOp.Get => Libc.Getxattr(path[..len], name, output),
+                XattrOp.Set => Libc.Setxattr(path[..len], name, input, flags),
+                XattrOp.List => Libc.Listxattr(path[..len], output),
+                _ => Libc.Removexattr(path[..len], name),
+            };
         }
         finally
         {

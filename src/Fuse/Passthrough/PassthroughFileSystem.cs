@@ -36,7 +36,17 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     private readonly int _procSelfFd;
 
     /// <summary>Set once openat2 is found missing (Linux before 5.6): names are then opened with openat + O_NOFOLLOW.</summary>
-    private static volatile bool s_noOpenat2;
+    private volatile bool _noOpenat2;
+
+    /// <summary>Set once the *xattrat syscalls are found missing (Linux before 6.13).</summary>
+    private volatile bool _noXattrAt;
+
+    /// <summary>Tests: take the paths of kernels without openat2 and *xattrat, which this machine's kernel would never reach.</summary>
+    internal void UseLegacySyscalls()
+    {
+        _noOpenat2 = true;
+        _noXattrAt = true;
+    }
 
     /// <summary>Opens the shared directory. Throws if it cannot be opened (a startup error, not a guest one).</summary>
     public PassthroughFileSystem(PassthroughOptions options, ILogger log)
@@ -50,8 +60,9 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         // in virtiofsd, which does the same at startup.
         Libc.Umask(0);
 
-        _procSelfFd = options.ProcSelfFd
-            ?? Libc.Openat(Libc.AT_FDCWD, "/proc/self/fd"u8, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+        _procSelfFd = options.ProcSelfFd is int given
+            ? Libc.Fcntl(given, Libc.F_DUPFD_CLOEXEC, 0)
+            : Libc.Openat(Libc.AT_FDCWD, "/proc/self/fd"u8, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
         if (_procSelfFd < 0)
         {
             throw new IOException($"cannot open /proc/self/fd: {Errno.Describe(_procSelfFd)}");
@@ -168,11 +179,21 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     private int ReopenFd(int fd, int flags)
     {
         Span<byte> digits = stackalloc byte[16];
-        fd.TryFormat(digits, out int n, provider: System.Globalization.CultureInfo.InvariantCulture);
+        int n = FdName(fd, digits);
         return Libc.Openat(_procSelfFd, digits[..n], (flags & ~Libc.O_NOFOLLOW) | Libc.O_CLOEXEC);
     }
 
-    /// <summary>"/proc/self/fd/N" for path-only syscalls (xattrs) that must act on the inode held by fd N.</summary>
+    /// <summary>The decimal name of fd N in /proc/self/fd.</summary>
+    private static int FdName(int fd, Span<byte> digits)
+    {
+        fd.TryFormat(digits, out int n, provider: System.Globalization.CultureInfo.InvariantCulture);
+        return n;
+    }
+
+    /// <summary>
+    /// "/proc/self/fd/N" for path-only syscalls that must act on the inode held by fd N: the last
+    /// resort for xattrs of special files on kernels before 6.13, which needs /proc visible at that path.
+    /// </summary>
     private static int ProcPath(int fd, Span<byte> path)
     {
         ReadOnlySpan<byte> prefix = "/proc/self/fd/"u8;
@@ -182,17 +203,17 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     }
 
     /// <summary>Opens one name below a directory fd as O_PATH without following it (a symlink yields the link itself).</summary>
-    private static int OpenPathBeneath(int dirFd, ReadOnlySpan<byte> name)
+    private int OpenPathBeneath(int dirFd, ReadOnlySpan<byte> name)
     {
         const int flags = Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC;
-        if (!s_noOpenat2)
+        if (!_noOpenat2)
         {
             int fd = Libc.Openat2(dirFd, name, flags, 0, ResolveConfined);
             if (fd != -Errno.ENOSYS)
             {
                 return fd;
             }
-            s_noOpenat2 = true;
+            _noOpenat2 = true;
         }
         // The name is a single validated component and O_NOFOLLOW stops at a final symlink,
         // so plain openat cannot leave the directory either.

@@ -33,8 +33,9 @@ public sealed record PassthroughOptions
     public required string SharedDirectory { get; init; }
 
     /// <summary>
-    /// An O_PATH fd of /proc/self/fd opened before a sandbox hid the host's /proc (the filesystem
-    /// takes ownership), or null to open it here.
+    /// An O_PATH fd of /proc/self/fd opened before a sandbox (chroot, pivot_root) hid the host's
+    /// /proc, or null to open it here. The filesystem works on its own duplicate (F_DUPFD_CLOEXEC),
+    /// so the caller keeps ownership of this fd and may close it whenever it likes.
     /// </summary>
     public int? ProcSelfFd { get; init; }
 

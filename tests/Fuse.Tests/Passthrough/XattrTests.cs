@@ -95,3 +95,44 @@ public sealed class XattrTests : IDisposable
         Assert.Equal(1, _s.Fs.GetXattr(Root, fifo, N("trusted.a"), new byte[4]));
     }
 }
+
+/// <summary>The same xattr behaviour on kernels without *xattrat (f*xattr on a reopen, or the /proc path for special files).</summary>
+public sealed class LegacyXattrTests : IDisposable
+{
+    private readonly Share _s = new();
+
+    public LegacyXattrTests() => _s.Fs.UseLegacySyscalls();
+
+    public void Dispose() => _s.Dispose();
+
+    [Fact]
+    public void FileDirectorySymlink_AllWork_AndSymlinkStaysTheLink()
+    {
+        _s.WriteHost("f", "x");
+        Directory.CreateDirectory(_s.Host("d"));
+        File.CreateSymbolicLink(_s.Host("l"), "f");
+        NodeId f = _s.Lookup(NodeId.Root, "f").Node;
+        NodeId d = _s.Lookup(NodeId.Root, "d").Node;
+        NodeId l = _s.Lookup(NodeId.Root, "l").Node;
+        foreach (NodeId n in new[] { f, d })
+        {
+            Assert.Equal(0, _s.Fs.SetXattr(Root, n, N("user.k"), N("vv"), 0));
+            Assert.Equal(2, _s.Fs.GetXattr(Root, n, N("user.k"), new byte[8]));
+            Assert.True(_s.Fs.ListXattr(Root, n, new byte[64]) >= "user.k\0".Length);
+            Assert.Equal(0, _s.Fs.RemoveXattr(Root, n, N("user.k")));
+        }
+        Assert.Equal(0, _s.Fs.SetXattr(Root, l, N("trusted.k"), N("link"), 0));
+        Assert.Equal(-Errno.ENODATA, _s.Fs.GetXattr(Root, f, N("trusted.k"), new byte[8]));
+        Assert.Equal(4, _s.Fs.GetXattr(Root, l, N("trusted.k"), new byte[8]));
+    }
+
+    [Fact]
+    public void Lookup_And_Create_WithoutOpenat2()
+    {
+        File.CreateSymbolicLink(_s.Host("l"), "/etc");
+        Assert.Equal(Libc.S_IFLNK, _s.Lookup(NodeId.Root, "l").Attr.Mode & Libc.S_IFMT);
+        Assert.Equal(-Errno.ELOOP, _s.Fs.Create(Root, NodeId.Root, N("l"), 0b110_100_100, (uint)Libc.O_RDWR, out _, out _));
+        (Entry e, HandleId h) = _s.Create(NodeId.Root, "new", 0b110_100_100, Libc.O_RDWR);
+        Assert.Equal(2, _s.Write(e.Node, h, 0, N("ok")));
+    }
+}
