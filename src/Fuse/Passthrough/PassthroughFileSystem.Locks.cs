@@ -38,12 +38,13 @@ public sealed partial class PassthroughFileSystem
             {
                 return -Errno.ESTALE;
             }
-            int fd = OwnerFd(inode, owner, request.Pid, file);
-            if (fd < 0)
+            PosixLockOwners.Owner? description = BorrowOwner(inode, owner, request.Pid, file, create: true, out r);
+            if (description is null)
             {
-                return fd;
+                return r;
             }
-            r = Libc.FcntlLock(fd, Libc.F_OFD_GETLK, ref lk);
+            r = Libc.FcntlLock(description.Fd, Libc.F_OFD_GETLK, ref lk);
+            inode.Locks.Return(description);
             if (r < 0)
             {
                 return r;
@@ -121,35 +122,30 @@ public sealed partial class PassthroughFileSystem
         {
             return -Errno.EBADF;
         }
-        int fd;
-        if (lk.Type == Libc.F_UNLCK)
+        // Unlocking for an owner that holds nothing here is a no-op, as fcntl would report: no description is opened for it.
+        PosixLockOwners.Owner? description = BorrowOwner(inode, owner, request.Pid, file, create: lk.Type != Libc.F_UNLCK, out r);
+        if (description is null)
         {
-            fd = inode.Locks.Find(owner);
-            if (fd < 0)
-            {
-                // The owner holds nothing here: unlocking is a no-op, as fcntl would report.
-                return 0;
-            }
+            return r;
         }
-        else
+        try
         {
-            fd = OwnerFd(inode, owner, request.Pid, file);
-            if (fd < 0)
-            {
-                return fd;
-            }
+            return Libc.FcntlLock(description.Fd, wait ? Libc.F_OFD_SETLKW : Libc.F_OFD_SETLK, ref lk);
         }
-        return Libc.FcntlLock(fd, wait ? Libc.F_OFD_SETLKW : Libc.F_OFD_SETLK, ref lk);
+        finally
+        {
+            inode.Locks.Return(description);
+        }
     }
 
-    /// <summary>The owner's lock description of the inode: read-write when the daemon may, else with the handle's access.</summary>
-    private int OwnerFd(Inode inode, ulong owner, uint pid, OpenFile file)
+    /// <summary>The owner's lock description of the inode, borrowed: read-write when the daemon may, else with the handle's access.</summary>
+    private PosixLockOwners.Owner? BorrowOwner(Inode inode, ulong owner, uint pid, OpenFile file, bool create, out int error)
     {
-        return inode.Locks.GetOrOpen(owner, pid, () =>
+        return inode.Locks.Borrow(owner, pid, create, () =>
         {
             int fd = OpenVerified(inode, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_NOCTTY);
             return fd >= 0 ? fd : OpenVerified(inode, (file.Flags & Libc.O_ACCMODE) | Libc.O_NONBLOCK | Libc.O_NOCTTY);
-        });
+        }, out error);
     }
 
     /// <summary>fuse_file_lock (inclusive end, OFFSET_MAX = to EOF) to struct flock (start + length, 0 = to EOF).</summary>

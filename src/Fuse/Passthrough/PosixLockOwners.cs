@@ -22,17 +22,26 @@ internal sealed class PosixLockOwners
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, Owner> _owners = new();
 
-    private sealed class Owner(int fd)
+    /// <summary>One owner's description. Borrowed while a lock call uses its fd, so a racing FLUSH cannot close it (and let the number be reused) under the call.</summary>
+    internal sealed class Owner(int fd)
     {
         public int Fd { get; } = fd;
 
         /// <summary>The guest pid that last locked through this owner, reported by GETLK.</summary>
         public uint Pid { get; set; }
+
+        internal int Borrows;
+
+        internal bool Closed;
     }
 
-    /// <summary>The owner's lock fd, opened on first use by <paramref name="open"/> (returns fd or -errno).</summary>
-    public int GetOrOpen(ulong owner, uint pid, Func<int> open)
+    /// <summary>
+    /// Borrows the owner's description, opened on first use by <paramref name="open"/> (fd or -errno)
+    /// when <paramref name="create"/>; null with <paramref name="error"/> 0 if it has none and none was wanted.
+    /// </summary>
+    public Owner? Borrow(ulong owner, uint pid, bool create, Func<int> open, out int error)
     {
+        error = 0;
         lock (_lock)
         {
             if (_owners.TryGetValue(owner, out Owner? known))
@@ -41,24 +50,36 @@ internal sealed class PosixLockOwners
                 {
                     known.Pid = pid;
                 }
-                return known.Fd;
+                known.Borrows++;
+                return known;
+            }
+            if (!create)
+            {
+                return null;
             }
             int fd = open();
             if (fd < 0)
             {
-                return fd;
+                error = fd;
+                return null;
             }
-            _owners.Add(owner, new Owner(fd) { Pid = pid });
-            return fd;
+            Owner added = new(fd) { Pid = pid, Borrows = 1 };
+            _owners.Add(owner, added);
+            return added;
         }
     }
 
-    /// <summary>The owner's lock fd if it has one, else -1.</summary>
-    public int Find(ulong owner)
+    public void Return(Owner owner)
     {
+        bool close;
         lock (_lock)
         {
-            return _owners.TryGetValue(owner, out Owner? known) ? known.Fd : -1;
+            owner.Borrows--;
+            close = owner.Closed && owner.Borrows == 0;
+        }
+        if (close)
+        {
+            Libc.Close(owner.Fd);
         }
     }
 
@@ -87,31 +108,42 @@ internal sealed class PosixLockOwners
     /// <summary>FLUSH: closing the owner's description drops all its locks on the inode, as close(2) would.</summary>
     public void Close(ulong owner)
     {
-        int fd = -1;
+        Owner? close = null;
         lock (_lock)
         {
             if (_owners.Remove(owner, out Owner? known))
             {
-                fd = known.Fd;
+                known.Closed = true;
+                if (known.Borrows == 0)
+                {
+                    close = known;
+                }
             }
         }
-        if (fd >= 0)
+        if (close is not null)
         {
-            Libc.Close(fd);
+            Libc.Close(close.Fd);
         }
     }
 
     public void CloseAll()
     {
-        List<int> fds;
+        List<Owner> close = new();
         lock (_lock)
         {
-            fds = _owners.Values.Select(o => o.Fd).ToList();
+            foreach (Owner o in _owners.Values)
+            {
+                o.Closed = true;
+                if (o.Borrows == 0)
+                {
+                    close.Add(o);
+                }
+            }
             _owners.Clear();
         }
-        foreach (int fd in fds)
+        foreach (Owner o in close)
         {
-            Libc.Close(fd);
+            Libc.Close(o.Fd);
         }
     }
 }
