@@ -228,6 +228,10 @@ public sealed partial class FuseServer
         FuseOpcode.Ioctl => Ioctl(call),
         FuseOpcode.Poll => Poll(call),
         FuseOpcode.NotifyReply => NoReply,
+
+        // STATX (7.39) is asked for only to learn fields beyond fuse_attr (btime); IFileSystem has none
+        // and ENOSYS once makes the guest set no_statx and serve such stat calls from its attribute
+        // cache (fs/fuse/dir.c fuse_update_get_attr). BMAP and DAX mappings are for block/DAX devices.
         _ => -Errno.ENOSYS,
     };
 
