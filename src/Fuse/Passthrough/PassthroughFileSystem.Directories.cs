@@ -128,6 +128,7 @@ public sealed partial class PassthroughFileSystem
             uint type = records[18];
             if (reclen < DirentNameOffset + 1 || reclen > records.Length)
             {
+                _log.Error("getdents64 returned a malformed record (reclen {RecLen} of {Left} bytes left)", reclen, records.Length);
                 return -Errno.EIO;
             }
             ReadOnlySpan<byte> name = records[DirentNameOffset..reclen];

@@ -74,9 +74,10 @@ public sealed partial class PassthroughFileSystem
                 return -Errno.EACCES;
             }
             int openFlags = AdjustOpenFlags(flags);
-            // O_NONBLOCK has no effect on a regular file; it is there so that the open itself can
-            // never wait, should the check below ever meet something else.
-            int fd = OpenVerified(inode, openFlags | Libc.O_NONBLOCK | Libc.O_NOCTTY);
+            // No O_NONBLOCK needed: the reopen reaches this very inode, and an inode's type never
+            // changes, so this cannot be a FIFO. (On a regular file O_NONBLOCK would change only
+            // one thing, and wrongly: an open that meets a lease would fail instead of waiting.)
+            int fd = OpenVerified(inode, openFlags | Libc.O_NOCTTY);
             if (fd < 0)
             {
                 return fd;

@@ -57,9 +57,12 @@ public sealed class LookupTests : IDisposable
     }
 
     [Fact]
-    public void Lookup_EmptyName_IsEINVAL()
+    public void Lookup_EmptyName_IsEINVAL_OverlongName_IsENAMETOOLONG()
     {
         Assert.Equal(-Errno.EINVAL, _s.Fs.Lookup(Root, NodeId.Root, ReadOnlySpan<byte>.Empty, out _));
+        Assert.Equal(-Errno.ENAMETOOLONG, _s.TryLookup(NodeId.Root, new string('n', 256)));
+        Assert.Equal(-Errno.ENAMETOOLONG, _s.Fs.Mkdir(Root, NodeId.Root, N(new string('n', 5000)), 0b111_101_101, out _));
+        Assert.Equal(-Errno.ENOENT, _s.TryLookup(NodeId.Root, new string('n', 255)));
     }
 
     [Fact]
