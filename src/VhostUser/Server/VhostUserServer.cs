@@ -55,20 +55,30 @@ public sealed class VhostUserServer
     /// Serves one connected front-end (the server owns <paramref name="connection"/> from here) until it
     /// disconnects, breaks the protocol, or <paramref name="stopFd"/> becomes readable.
     /// </summary>
-    public ConnectionEnd Serve(UnixFd connection, int stopFd = -1)
+    public ConnectionEnd Serve(UnixFd connection, int stopFd = -1) => Serve(connection, stopFd, null);
+
+    /// <summary>As <see cref="Serve(UnixFd, int)"/>, handing the live handler to <paramref name="onHandler"/> first (tests inspect it).</summary>
+    internal ConnectionEnd Serve(UnixFd connection, int stopFd, Action<VhostUserHandler>? onHandler)
     {
         ArgumentNullException.ThrowIfNull(connection);
         using var channel = new VhostUserChannel(connection, stopFd);
-        using var handler = new VhostUserHandler(_backend, _log);
-        return Run(channel, handler, null);
-    }
-
-    /// <summary>As <see cref="Serve(UnixFd, int)"/>, handing the live handler to <paramref name="onHandler"/> first (tests inspect it).</summary>
-    internal ConnectionEnd Serve(UnixFd connection, int stopFd, Action<VhostUserHandler> onHandler)
-    {
-        using var channel = new VhostUserChannel(connection, stopFd);
-        using var handler = new VhostUserHandler(_backend, _log);
-        return Run(channel, handler, onHandler);
+        var handler = new VhostUserHandler(_backend, _log);
+        try
+        {
+            return Run(channel, handler, onHandler);
+        }
+        finally
+        {
+            try
+            {
+                // Stops every queue, resets the backend, unmaps memory, closes ring fds.
+                handler.Dispose();
+            }
+            catch (Exception e)
+            {
+                _log.Error(e, "vhost-user: tearing down the connection state failed");
+            }
+        }
     }
 
     private ConnectionEnd Run(VhostUserChannel channel, VhostUserHandler handler, Action<VhostUserHandler>? onHandler)
