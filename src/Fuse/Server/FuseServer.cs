@@ -136,9 +136,11 @@ public sealed partial class FuseServer
                 log.Warning("FUSE {Opcode} (unique {Unique}): malformed request extensions", opcode, header.Unique);
                 return parsed;
             }
+
+            reader.Window(InHeaderSize, bodyEnd);
         }
 
-        reader.Window(InHeaderSize, bodyEnd);
+        // Without extensions the reader already stands after the header with the body's end as limit.
         var ctx = new RequestContext(header.Uid, header.Gid, header.Pid) { SupplementaryGroup = supplementaryGroup };
         if (log.IsEnabled(LogEventLevel.Debug))
         {
