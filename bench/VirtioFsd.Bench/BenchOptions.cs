@@ -1,0 +1,88 @@
+using System.Globalization;
+
+namespace VirtioFsd.Bench;
+
+/// <summary>Command line of the benchmark (all optional except --ours).</summary>
+public sealed class BenchOptions
+{
+    public string Ours { get; set; } = "";
+
+    public string CDaemon { get; set; } = "/usr/lib/qemu/virtiofsd";
+
+    public int Rounds { get; set; } = 3;
+
+    /// <summary>Measured time per workload per daemon per round.</summary>
+    public double Seconds { get; set; } = 1.0;
+
+    /// <summary>Unmeasured run of each workload before its measurements in a session (JIT, caches, dentries).</summary>
+    public double WarmupSeconds { get; set; } = 0.2;
+
+    /// <summary>Cap on operations per queue per measurement (a smoke run sets a few hundred).</summary>
+    public long MaxOps { get; set; } = long.MaxValue;
+
+    public int Queues { get; set; } = 4;
+
+    /// <summary>--thread-pool-size values for the C daemon; "default" passes none.</summary>
+    public List<string> CPools { get; set; } = ["default", "16"];
+
+    public string WorkDir { get; set; } = Path.Combine(Path.GetTempPath(), "virtiofsd-bench");
+
+    public string? Report { get; set; }
+
+    public string? Svg { get; set; }
+
+    public string? Json { get; set; }
+
+    /// <summary>Workload names to run (empty = all).</summary>
+    public List<string> Workloads { get; set; } = [];
+
+    /// <summary>Skip the C daemon (smoke tests, profiling ours alone).</summary>
+    public bool OursOnly { get; set; }
+
+    /// <summary>Small data set (smoke tests): 8 MiB files, 100 names, 10,000-entry directory kept.</summary>
+    public bool Small { get; set; }
+
+    public const string Usage = """
+        virtiofsd-bench --ours PATH [--c PATH] [--rounds N] [--seconds S] [--warmup S] [--max-ops N] [--queues N]
+                        [--c-pools default,16] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--json FILE]
+                        [--workloads a,b] [--ours-only] [--small]
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var o = new BenchOptions();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
+            switch (a)
+            {
+                case "--ours": o.Ours = Next(); break;
+                case "--c": o.CDaemon = Next(); break;
+                case "--rounds": o.Rounds = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--seconds": o.Seconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--warmup": o.WarmupSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--max-ops": o.MaxOps = long.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--queues": o.Queues = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--c-pools": o.CPools = [.. Next().Split(',', StringSplitOptions.RemoveEmptyEntries)]; break;
+                case "--workdir": o.WorkDir = Next(); break;
+                case "--report": o.Report = Next(); break;
+                case "--svg": o.Svg = Next(); break;
+                case "--json": o.Json = Next(); break;
+                case "--workloads": o.Workloads = [.. Next().Split(',', StringSplitOptions.RemoveEmptyEntries)]; break;
+                case "--ours-only": o.OursOnly = true; break;
+                case "--small": o.Small = true; break;
+                default: throw new ArgumentException($"unknown argument {a}");
+            }
+        }
+        if (o.Ours.Length == 0)
+        {
+            throw new ArgumentException("--ours is required");
+        }
+        if (o.Rounds < 1 || o.Seconds <= 0 || o.Queues < 1 || o.MaxOps < 1 || o.WarmupSeconds < 0)
+        {
+            throw new ArgumentException("--rounds, --seconds, --queues and --max-ops must be positive");
+        }
+        return o;
+    }
+}
