@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using VirtioFsd.Fuse.Abi;
+using VirtioFsd.Fuse.Server;
 
 namespace VirtioFsd.Fuse.Tests.Server;
 
@@ -111,5 +112,31 @@ public class DirectoryListingTests
 
         Assert.Equal(320, reply.Body.Length);
         Assert.Equal(2, h.Fs.Added);
+    }
+
+    [Fact]
+    public void Sink_refuses_the_wrong_kind_of_record_and_bad_names()
+    {
+        var request = new FuseRequest();
+        using var reply = NativeSegments.Empty(4096);
+        request.Reset([], reply.Segments, null);
+        var writer = new DirectoryEntryWriter();
+        ReplyWriter replyWriter = request.Writer;
+        Assert.True(replyWriter.Begin());
+
+        writer.Start(replyWriter, 4096, withAttributes: false, default);
+        Assert.False(writer.TryAddPlus(default, 1, 8, "a"u8));
+        Assert.False(writer.TryAdd(1, 1, 8, ""u8));
+        Assert.False(writer.TryAdd(1, 1, 8, "a\0b"u8));
+        Assert.False(writer.TryAdd(1, 1, 8, new byte[256]));
+        Assert.False(writer.Fits(256));
+        Assert.True(writer.Fits(255));
+        Assert.True(writer.TryAdd(1, 1, 8, "ok"u8));
+        Assert.Equal(32, writer.Written);
+
+        writer.Start(replyWriter, 4096, withAttributes: true, default);
+        Assert.False(writer.TryAdd(1, 1, 8, "a"u8));
+        writer.Stop();
+        Assert.False(writer.TryAddPlus(default, 1, 8, "a"u8));
     }
 }
