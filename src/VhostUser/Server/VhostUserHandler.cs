@@ -76,7 +76,10 @@ public sealed partial class VhostUserHandler : IDisposable
     /// <summary>Whether queue <paramref name="index"/> is being served by the backend now.</summary>
     public bool IsQueueRunning(int index) => _vrings[index].IsRunning;
 
-    /// <summary>Validates and applies one message, replying on <paramref name="channel"/>. Never throws for bad input.</summary>
+    /// <summary>
+    /// Validates and applies one message, replying on <paramref name="channel"/>. Never throws for bad input.
+    /// Closes the descriptors the request did not keep (disposes <paramref name="message"/>) before replying.
+    /// </summary>
     public HandleOutcome Handle(VhostUserMessage message, VhostUserChannel channel)
     {
         ArgumentNullException.ThrowIfNull(message);
@@ -90,6 +93,7 @@ public sealed partial class VhostUserHandler : IDisposable
             if (message.Header.NeedReply)
             {
                 _log.Warning("vhost-user: {Request}: {Why}; replying with a failure ack", name, why);
+                message.Dispose();
                 return Send(channel, code, 1);
             }
             _log.Error("vhost-user: {Request}: {Why} and no ack asked for; closing the connection", name, why);
@@ -104,6 +108,7 @@ public sealed partial class VhostUserHandler : IDisposable
         if (rule.HasReply)
         {
             byte[]? reply = HandleWithReply(rule.Request, message.Body);
+            message.Dispose();
             if (reply == null)
             {
                 _log.Error("vhost-user: {Request} refused; closing the connection", name);
@@ -122,6 +127,9 @@ public sealed partial class VhostUserHandler : IDisposable
             _log.Error(e, "vhost-user: {Request} failed unexpectedly", name);
             status = -VirtioFsd.Linux.Errno.EIO;
         }
+        // Descriptors the request did not keep are closed before the front-end hears back, so what it
+        // observes after the reply (fd tables, for instance) is final.
+        message.Dispose();
         if (message.Header.NeedReply)
         {
             if (status < 0)
