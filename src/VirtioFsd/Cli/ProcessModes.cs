@@ -13,7 +13,7 @@ public enum SandboxMode
     Namespace,
 }
 
-/// <summary>What a system call outside the allow-list does (--seccomp); only <see cref="None"/> is implemented.</summary>
+/// <summary>What a system call outside the allow-list does (--seccomp); <see cref="Trap"/> and <see cref="Kill"/> are refused for now.</summary>
 public enum SeccompMode
 {
     None,

@@ -126,6 +126,17 @@ internal static class DaemonHost
 
     private static int Serve(DaemonOptions options, StopSignals signals, ILogger log)
     {
+        if (options.Seccomp != SeccompMode.None)
+        {
+            // Last step before serving: everything above (sandbox set-up, preloading) ran unfiltered.
+            long r = SeccompFilter.Install(options.Seccomp);
+            if (r < 0)
+            {
+                log.Error("Cannot install the seccomp filter: {Error:l}", Errno.Describe((int)r));
+                return 1;
+            }
+            log.Information("Seccomp filter installed on all threads: calls outside the allow-list are {Action:l}", options.Seccomp.ToString().ToLowerInvariant());
+        }
         int code = SandboxSelfCheck.Requested
             ? SandboxSelfCheck.Run(options, signals.Token)
             : VirtioFsDaemon.Run(options, log, signals.Token);
@@ -181,7 +192,7 @@ internal static class DaemonHost
             log.Error("Error creating listener on {Socket:l}: {Error:l}", socketPath, Errno.Describe(r));
             return false;
         }
-        log.Information("Waiting for vhost-user socket connection on {Socket:l}", socketPath);
+        log.Debug("Listening on {Socket:l}", socketPath);
         return true;
     }
 

@@ -94,6 +94,49 @@ public class SandboxTests
         Assert.True(child.WaitForExit(DaemonProcess.HangGuard), "the sandboxed daemon outlived its launch stage");
     }
 
+    [Theory]
+    [InlineData("none")]
+    [InlineData("namespace")]
+    public void Seccomp_log_filters_every_thread_and_the_runtime_keeps_working(string mode)
+    {
+        using var t = new TempTree();
+        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", mode, "--seccomp=log"]);
+        Dictionary<string, string> report = d.WaitForLine("self-check ready");
+        Assert.Equal("ok", report["runtime"]);
+        int daemon = mode == "none" ? d.Pid : SandboxedPid(d.Pid, mode);
+        string[] threads = Directory.GetDirectories($"/proc/{daemon}/task");
+        Assert.True(threads.Length > 1);
+        int inherited = FilterCount("/proc/self/status"); // a container runtime may have stacked its own
+        foreach (string task in threads)
+        {
+            string[] status = File.ReadAllLines(task + "/status");
+            Assert.Contains("Seccomp:\t2", status); // SECCOMP_MODE_FILTER
+            Assert.Contains("NoNewPrivs:\t1", status);
+            Assert.Equal(inherited + 1, FilterCount(task + "/status"));
+        }
+        d.Signal(Libc.SIGTERM);
+        Assert.Equal(0, d.WaitForExit());
+        Assert.False(File.Exists(t.Socket));
+    }
+
+    [Fact]
+    public void Without_seccomp_no_filter_is_installed()
+    {
+        using var t = new TempTree();
+        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none"]);
+        d.WaitForLine("self-check ready");
+        Assert.Equal(FilterCount("/proc/self/status"), FilterCount($"/proc/{d.Pid}/status"));
+        d.Signal(Libc.SIGTERM);
+        Assert.Equal(0, d.WaitForExit());
+    }
+
+    /// <summary>Seccomp_filters of a /proc status file (Linux 5.9+): how many filters are stacked.</summary>
+    private static int FilterCount(string statusPath)
+    {
+        string line = File.ReadAllLines(statusPath).Single(l => l.StartsWith("Seccomp_filters:", StringComparison.Ordinal));
+        return int.Parse(line["Seccomp_filters:".Length..].Trim(), CultureInfo.InvariantCulture);
+    }
+
     /// <summary>The host pid of the sandboxed daemon: the launch stage's child, or for namespace unshare's child.</summary>
     private static int SandboxedPid(int launcher, string mode)
     {
