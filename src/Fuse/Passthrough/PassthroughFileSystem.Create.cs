@@ -296,7 +296,7 @@ public sealed partial class PassthroughFileSystem
             entry = default;
             return -Errno.EACCES;
         }
-        result = new OpenResult { Handle = _handles.Add(new OpenFile(entry.Node, fd, openFlags, isDirectory: false)), OpenFlags = FileOpenFlags };
+        result = new OpenResult { Handle = _handles.Add(new OpenFile(entry.Node, fd, openFlags, isDirectory: false)) };
         return 0;
     }
 

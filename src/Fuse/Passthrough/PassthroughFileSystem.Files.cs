@@ -6,22 +6,8 @@ namespace VirtioFsd.Fuse.Passthrough;
 /// <summary>Open files: OPEN, READ/WRITE straight between the request's buffers and the file, and the per-handle calls.</summary>
 public sealed partial class PassthroughFileSystem
 {
-    // fuse.h FOPEN_* reply flags.
-    private const uint FopenDirectIo = 1 << 0;
-    private const uint FopenKeepCache = 1 << 1;
-    private const uint FopenCacheDir = 1 << 3;
-
     /// <summary>__O_TMPFILE without O_DIRECTORY (asm-generic/fcntl.h): never meaningful on OPEN.</summary>
     private const int OTmpfileBit = 0x400000;
-
-    private uint FileOpenFlags => _options.Cache switch
-    {
-        CachePolicy.Never => FopenDirectIo,
-        CachePolicy.Always => FopenKeepCache,
-        _ => 0,
-    };
-
-    private uint DirectoryOpenFlags => _options.Cache == CachePolicy.Always ? FopenKeepCache | FopenCacheDir : 0;
 
     /// <summary>
     /// The guest's open flags as the host open gets them. Creation and controlling-tty flags are
@@ -92,7 +78,7 @@ public sealed partial class PassthroughFileSystem
                     return k;
                 }
             }
-            result = new OpenResult { Handle = _handles.Add(new OpenFile(node, fd, openFlags, isDirectory: false)), OpenFlags = FileOpenFlags };
+            result = new OpenResult { Handle = _handles.Add(new OpenFile(node, fd, openFlags, isDirectory: false)) };
             return 0;
         }
         finally

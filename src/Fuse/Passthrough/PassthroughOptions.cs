@@ -1,21 +1,5 @@
 namespace VirtioFsd.Fuse.Passthrough;
 
-/// <summary>How the guest may cache file data (the daemon's --cache option).</summary>
-public enum CachePolicy
-{
-    /// <summary>Let the guest decide (close-to-open consistency): no FOPEN_* cache flags.</summary>
-    Auto,
-
-    /// <summary>Keep the page cache across opens (FOPEN_KEEP_CACHE, FOPEN_CACHE_DIR).</summary>
-    Always,
-
-    /// <summary>Metadata is cached; data as in <see cref="Auto"/>.</summary>
-    Metadata,
-
-    /// <summary>No data cache: every read and write goes to the daemon (FOPEN_DIRECT_IO).</summary>
-    Never,
-}
-
 /// <summary>Whether the guest may create character and block device nodes.</summary>
 public enum DeviceNodePolicy
 {
@@ -56,8 +40,6 @@ public sealed record PassthroughOptions
 
     /// <summary>FUSE_HANDLE_KILLPRIV_V2 is offered: SUID/SGID clearing follows the guest's explicit flags.</summary>
     public bool KillPrivV2 { get; init; }
-
-    public CachePolicy Cache { get; init; } = CachePolicy.Auto;
 
     public DeviceNodePolicy DeviceNodes { get; init; } = DeviceNodePolicy.Deny;
 }

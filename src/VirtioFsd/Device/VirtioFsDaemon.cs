@@ -119,12 +119,5 @@ public static class VirtioFsDaemon
         AnnounceSubmounts = o.AnnounceSubmounts,
         Writeback = o.Writeback,
         KillPrivV2 = o.KillPrivV2,
-        Cache = o.Cache switch
-        {
-            Cli.CacheMode.Never => CachePolicy.Never,
-            Cli.CacheMode.Metadata => CachePolicy.Metadata,
-            Cli.CacheMode.Always => CachePolicy.Always,
-            _ => CachePolicy.Auto,
-        },
     };
 }
