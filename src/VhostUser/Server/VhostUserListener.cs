@@ -145,6 +145,22 @@ public sealed class VhostUserListener : IDisposable
 
     private static int RemoveStaleSocket(string path, ILogger log)
     {
+        int st = Libc.StatxAt(Libc.AT_FDCWD, System.Text.Encoding.UTF8.GetBytes(path), Libc.AT_SYMLINK_NOFOLLOW,
+            Libc.STATX_BASIC_STATS, out Statx stat);
+        if (st == -Errno.ENOENT)
+        {
+            return 0;
+        }
+        if (st < 0)
+        {
+            return st;
+        }
+        if ((stat.Mode & Libc.S_IFMT) != Libc.S_IFSOCK)
+        {
+            // Never delete what is not a socket: a mistyped --socket-path must not cost the user a file.
+            log.Error("vhost-user: {Path} exists and is not a socket", path);
+            return -Errno.EEXIST;
+        }
         int probe = Libc.Socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
         if (probe < 0)
         {

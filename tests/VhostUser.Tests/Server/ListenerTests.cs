@@ -55,6 +55,15 @@ public sealed class ListenerTests : IDisposable
     }
 
     [Fact]
+    public void A_regular_file_at_the_socket_path_is_left_alone()
+    {
+        File.WriteAllText(SocketPath, "precious");
+        Assert.Equal(-Errno.EEXIST, VhostUserListener.TryBind(SocketPath, _log, out VhostUserListener? listener));
+        Assert.Null(listener);
+        Assert.Equal("precious", File.ReadAllText(SocketPath));
+    }
+
+    [Fact]
     public void A_socket_a_live_backend_listens_on_is_not_taken_over()
     {
         Assert.Equal(0, VhostUserListener.TryBind(SocketPath, _log, out VhostUserListener? first));
