@@ -114,6 +114,9 @@ public static class VirtioFsDaemon
     {
         SharedDirectory = o.SharedDir,
         ProcSelfFd = o.ProcSelfFd,
+        // As both existing virtiofsd daemons: a guest root may create device nodes (the daemon
+        // itself never opens one; OPEN of a device node is refused).
+        DeviceNodes = DeviceNodePolicy.AllowForRoot,
         Xattr = o.Xattr,
         PosixAcl = o.PosixAcl,
         AnnounceSubmounts = o.AnnounceSubmounts,
