@@ -39,13 +39,22 @@ public sealed class BenchOptions
     /// <summary>Skip the C daemon (smoke tests, profiling ours alone).</summary>
     public bool OursOnly { get; set; }
 
-    /// <summary>Small data set (smoke tests): 8 MiB files, 100 names, 10,000-entry directory kept.</summary>
+    /// <summary>Run only this family ("ours" or "C"), e.g. to profile one side.</summary>
+    public string? Only { get; set; }
+
+    /// <summary>
+    /// A command the daemon is started under (split on spaces), e.g. "strace -c -f -o /tmp/s.txt" or
+    /// "perf record -g -o /tmp/p.data --": for profiling; CPU figures then include the wrapper.
+    /// </summary>
+    public List<string> Wrap { get; set; } = [];
+
+    /// <summary>Small data set (smoke tests): 8 MiB files, 100 names, a 300-entry directory to list.</summary>
     public bool Small { get; set; }
 
     public const string Usage = """
         virtiofsd-bench --ours PATH [--c PATH] [--rounds N] [--seconds S] [--warmup S] [--max-ops N] [--queues N]
                         [--c-pools default,16] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--json FILE]
-                        [--workloads a,b] [--ours-only] [--small]
+                        [--workloads a,b] [--ours-only] [--only ours|C] [--wrap "CMD ARGS"] [--small]
         """;
 
     public static BenchOptions Parse(string[] args)
@@ -71,6 +80,8 @@ public sealed class BenchOptions
                 case "--json": o.Json = Next(); break;
                 case "--workloads": o.Workloads = [.. Next().Split(',', StringSplitOptions.RemoveEmptyEntries)]; break;
                 case "--ours-only": o.OursOnly = true; break;
+                case "--only": o.Only = Next(); break;
+                case "--wrap": o.Wrap = [.. Next().Split(' ', StringSplitOptions.RemoveEmptyEntries)]; break;
                 case "--small": o.Small = true; break;
                 default: throw new ArgumentException($"unknown argument {a}");
             }

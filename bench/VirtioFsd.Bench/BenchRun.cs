@@ -21,7 +21,7 @@ public static class BenchRun
     public static BenchResults Execute(BenchOptions o, TextWriter log)
     {
         var data = new DataSet(Path.Combine(o.WorkDir, "share"),
-            o.Small ? 8L << 20 : 64L << 20, o.Small ? 8L << 20 : 256L << 20, o.Small ? 100 : 1000, 10_000);
+            o.Small ? 8L << 20 : 64L << 20, o.Small ? 8L << 20 : 256L << 20, o.Small ? 100 : 1000, o.Small ? 300 : 10_000);
         log.WriteLine($"preparing {data.Root}");
         data.Create();
         // Ours and C interleaved: ours 1q, the C set-ups, ours with all queues.
@@ -34,6 +34,18 @@ public static class BenchRun
         if (o.Queues > 1)
         {
             configs.Add(DaemonConfig.OursWith(o.Ours, o.Queues));
+        }
+        if (o.Only is not null)
+        {
+            configs.RemoveAll(c => !c.Family.Equals(o.Only, StringComparison.OrdinalIgnoreCase));
+        }
+        if (o.Wrap.Count > 0)
+        {
+            configs = [.. configs.Select(c => c with
+            {
+                Executable = o.Wrap[0],
+                Arguments = (socket, dir) => [.. o.Wrap.Skip(1), c.Executable, .. c.Arguments(socket, dir)],
+            })];
         }
         var workloads = WorkloadCatalog.All.Where(w => o.Workloads.Count == 0 || o.Workloads.Contains(w.Name)).ToList();
         var measurements = new List<Measurement>();

@@ -16,7 +16,7 @@ public static class MarkdownReport
     /// <summary>Replaces the generated block in <paramref name="path"/> (or creates the file with only that block).</summary>
     public static void Write(string path, Summary summary, MachineInfo machine, BenchOptions options, string? svgName)
     {
-        string block = Render(summary, machine, options, svgName);
+        string block = Render(summary, machine, options, svgName).TrimEnd('\n');
         string text = File.Exists(path) ? File.ReadAllText(path) : $"# Benchmark: ours vs the C virtiofsd\n\n{Begin}\n{End}\n";
         int b = text.IndexOf(Begin, StringComparison.Ordinal);
         int e = text.IndexOf(End, StringComparison.Ordinal);
@@ -48,7 +48,7 @@ public static class MarkdownReport
         {
             Cell? c = s.BestC(w.Name);
             L($"| {w.Name} | " + string.Join(" | ", ours.Select(oc => F2(s.Ratio(oc.Label, w.Name)))) +
-              $" | {c?.Config ?? "-"} | {(c is null ? "-" : F0(c.OpsPerSecond))} |");
+              $" | {c?.Config ?? "-"} | {(c is null ? "-" : Ops(c.OpsPerSecond))} |");
         }
         L();
         if (svgName is not null)
@@ -79,7 +79,7 @@ public static class MarkdownReport
             {
                 if (s.Get(config.Label, w.Name) is { } c)
                 {
-                    L($"| {config.Label} | {F0(c.OpsPerSecond)} | {(dir ? c.ExtraPerOp.ToString(CultureInfo.InvariantCulture) : F1(c.MiBPerSecond))} | {F1(c.P50Us)} | {F1(c.P99Us)} | {F1(c.CpuUsPerOp)} | {F0(c.SpreadPercent)}% |");
+                    L($"| {config.Label} | {Ops(c.OpsPerSecond)} | {(dir ? c.ExtraPerOp.ToString(CultureInfo.InvariantCulture) : F1(c.MiBPerSecond))} | {F1(c.P50Us)} | {F1(c.P99Us)} | {F1(c.CpuUsPerOp)} | {F0(c.SpreadPercent)}% |");
                 }
             }
             L();
@@ -87,7 +87,7 @@ public static class MarkdownReport
         L("### Start-up and memory (medians over rounds)");
         L();
         L("Start-up = from `Process.Start` to the socket file existing (polled every 1 ms). Peak RSS = VmHWM at the end of the");
-        L("session, largest in the process tree (it includes guest RAM pages the daemon touched: the same for both).");
+        L("session, largest in the process tree; it includes the shared guest RAM pages the daemon touched, a few MiB per queue here.");
         L();
         L("| daemon | start-up ms | peak RSS MiB | request queues used | READ/WRITE block |");
         L("|---|---:|---:|---:|---:|");
@@ -104,6 +104,9 @@ public static class MarkdownReport
         L(End);
         return sb.ToString();
     }
+
+    /// <summary>Whole ops/s, with one decimal when small (a directory listing is one operation).</summary>
+    private static string Ops(double v) => v < 100 ? F1(v) : F0(v);
 
     private static string F0(double v) => double.IsNaN(v) ? "-" : v.ToString("F0", CultureInfo.InvariantCulture);
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds our virtiofsd and the benchmark in Release, then measures ours against the C virtiofsd
+# (alternating, several rounds) and regenerates docs/benchmark.md (the generated block only) and
+# docs/benchmark.svg. Extra arguments go to the benchmark, e.g. --rounds 5 --seconds 2.
+#   ARTIFACTS=/tmp/art-x scripts/bench.sh --rounds 3
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+art="${ARTIFACTS:-/tmp/art-bench}"
+cd "$repo"
+dotnet build src/VirtioFsd -c Release --artifacts-path "$art" -nologo -v q
+dotnet build bench/VirtioFsd.Bench -c Release --artifacts-path "$art" -nologo -v q
+ours="$art/bin/VirtioFsd/release/virtiofsd"
+bench="$art/bin/VirtioFsd.Bench/release/virtiofsd-bench"
+cdaemon="${C_VIRTIOFSD:-/usr/lib/qemu/virtiofsd}"
+if [ ! -x "$cdaemon" ]; then
+    echo "no C virtiofsd at $cdaemon (apt-get install qemu-system-common, or set C_VIRTIOFSD): measuring ours only" >&2
+    set -- --ours-only "$@"
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "the C virtiofsd's namespace sandbox needs root; run as root for the comparison" >&2
+fi
+exec "$bench" --ours "$ours" --c "$cdaemon" \
+    --report "$repo/docs/benchmark.md" --svg "$repo/docs/benchmark.svg" "$@"

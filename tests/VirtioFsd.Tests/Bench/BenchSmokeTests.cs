@@ -1,0 +1,110 @@
+using System.Buffers.Binary;
+using System.Xml.Linq;
+using VirtioFsd.Bench;
+using VirtioFsd.Bench.Fuse;
+using VirtioFsd.Bench.Report;
+using VirtioFsd.Bench.Workloads;
+
+namespace VirtioFsd.Tests.Bench;
+
+/// <summary>
+/// Keeps the benchmark working: a short, count-bounded run of every workload against our daemon (a few
+/// hundred operations per queue, two request queues), then the report and the chart built from it.
+/// Nothing here looks at how fast anything was; the time budget is only a hang guard.
+/// </summary>
+public sealed class BenchSmokeTests : IDisposable
+{
+    private const int OpsPerQueue = 200;
+    private readonly string _dir = Directory.CreateTempSubdirectory("virtiofsd-bench-smoke").FullName;
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Fact]
+    public void Every_workload_completes_its_operations_against_our_daemon_and_the_report_renders()
+    {
+        var options = new BenchOptions
+        {
+            Ours = Path.Combine(AppContext.BaseDirectory, "virtiofsd"),
+            OursOnly = true,
+            Small = true,
+            Rounds = 1,
+            Queues = 2,
+            Seconds = 120, // hang guard only: the run ends after OpsPerQueue operations per queue
+            WarmupSeconds = 0,
+            MaxOps = OpsPerQueue,
+            WorkDir = _dir,
+        };
+
+        BenchResults results = BenchRun.Execute(options, TextWriter.Null);
+
+        Assert.Empty(results.Failures);
+        Assert.Equal(["ours 1q", "ours 2q"], results.Configs.Select(c => c.Label));
+        foreach (Workload w in WorkloadCatalog.All)
+        {
+            foreach (var (config, queues) in new[] { ("ours 1q", 1), ("ours 2q", 2) })
+            {
+                Measurement m = Assert.Single(results.Measurements, x => x.Config == config && x.Workload == w.Name);
+                Assert.Equal(queues, m.Queues);
+                Assert.Equal(OpsPerQueue * queues, m.Ops);
+                Assert.True(m.P50Us > 0 && m.P99Us >= m.P50Us, $"{config} {w.Name}: p50 {m.P50Us} p99 {m.P99Us}");
+            }
+        }
+        Measurement read = results.Measurements.First(m => m.Workload == "randread-4k-qd32");
+        Assert.Equal(read.Ops * 4096, read.Bytes);
+        Measurement listing = results.Measurements.First(m => m.Workload.StartsWith("readdirplus", StringComparison.Ordinal));
+        Assert.True(listing.ExtraPerOp >= 300, $"a listing returned {listing.ExtraPerOp} entries of a 300-entry directory");
+        SessionFacts session = Assert.Single(results.Sessions, s => s.Config == "ours 2q");
+        Assert.Equal(2, session.QueuesUsed);
+        Assert.True(session.PeakRssKb > 0);
+
+        var summary = new Summary(results);
+        string markdown = MarkdownReport.Render(summary, MachineInfo.Collect("/nonexistent"), options, "chart.svg");
+        Assert.All(WorkloadCatalog.All, w => Assert.Contains($"#### {w.Name}", markdown, StringComparison.Ordinal));
+        XDocument svg = XDocument.Parse(SvgChart.Render(summary));
+        // One bar per (workload, configuration), each a <rect> besides the background and legend swatches.
+        int bars = svg.Descendants().Count(e => e.Name.LocalName == "rect") - 1 - results.Configs.Count;
+        Assert.Equal(WorkloadCatalog.All.Count * results.Configs.Count, bars);
+    }
+
+    [Fact]
+    public void Report_block_is_replaced_in_place_and_hand_written_text_around_it_survives()
+    {
+        string path = Path.Combine(_dir, "report.md");
+        File.WriteAllText(path, $"# Title\n\nbefore\n\n{MarkdownReport.Begin}\nold figures\n{MarkdownReport.End}\n\nafter: profile notes\n");
+        var results = new BenchResults([], [], [], [], []);
+        MarkdownReport.Write(path, new Summary(results), MachineInfo.Collect("/nonexistent"), new BenchOptions { Ours = "x" }, null);
+        string text = File.ReadAllText(path);
+        Assert.StartsWith("# Title\n\nbefore\n\n" + MarkdownReport.Begin, text, StringComparison.Ordinal);
+        Assert.EndsWith(MarkdownReport.End + "\n\nafter: profile notes\n", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("old figures", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Request_writer_lays_out_fuse_in_header_and_write_in_as_fuse_h()
+    {
+        byte[] buffer = new byte[256];
+        int n = FuseRequestWriter.Write(buffer, unique: 7, node: 9, fh: 11, offset: 4096, size: 512);
+        Assert.Equal(FuseSize.InHeader + FuseSize.WriteIn, n);
+        Assert.Equal((uint)(n + 512), BinaryPrimitives.ReadUInt32LittleEndian(buffer));           // len counts the payload
+        Assert.Equal(FuseOpcode.Write, BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(4)));
+        Assert.Equal(7UL, BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(8)));
+        Assert.Equal(9UL, BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(16)));
+        Assert.Equal(11UL, BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(40)));           // fuse_write_in.fh
+        Assert.Equal(4096UL, BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(48)));         // .offset
+        Assert.Equal(512u, BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(56)));           // .size
+
+        int c = FuseRequestWriter.Create(buffer, 8, 1, "ab", 0xc2, 0x81a4);
+        Assert.Equal(FuseSize.InHeader + FuseSize.CreateIn + 3, c);                               // name + NUL
+        Assert.Equal((byte)'a', buffer[FuseSize.InHeader + FuseSize.CreateIn]);
+        Assert.Equal(0, buffer[c - 1]);
+    }
+}
