@@ -33,6 +33,9 @@ public static unsafe partial class Libc
     public const int F_SETFL = 4;
     public const int FD_CLOEXEC = 1;
 
+    /// <summary>RWF_NOWAIT (linux/fs.h, 4.14): fail with EAGAIN rather than block.</summary>
+    public const int RWF_NOWAIT = 0x00000008;
+
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     private static partial int CloseRaw(int fd);
 
@@ -53,6 +56,12 @@ public static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "pwritev64", SetLastError = true)]
     private static partial nint PwritevRaw(int fd, IoVec* iov, int iovcnt, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "preadv64v2", SetLastError = true)]
+    private static partial nint Preadv2Raw(int fd, IoVec* iov, int iovcnt, long offset, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "pwritev64v2", SetLastError = true)]
+    private static partial nint Pwritev2Raw(int fd, IoVec* iov, int iovcnt, long offset, int flags);
 
     [LibraryImport(Lib, EntryPoint = "dup", SetLastError = true)]
     private static partial int DupRaw(int fd);
@@ -122,6 +131,28 @@ public static unsafe partial class Libc
         fixed (IoVec* p = iov)
         {
             return Check((long)PwritevRaw(fd, p, iov.Length, offset));
+        }
+    }
+
+    /// <summary>
+    /// preadv2(2) (Linux 4.6, glibc 2.26) with RWF_* flags. With <see cref="RWF_NOWAIT"/> it fails with
+    /// EAGAIN instead of blocking (data not in the page cache) and may return a short count for
+    /// the part that was cached; filesystems without non-blocking reads (tmpfs on 6.18) give EOPNOTSUPP.
+    /// </summary>
+    public static long Preadv2(int fd, ReadOnlySpan<IoVec> iov, long offset, int flags)
+    {
+        fixed (IoVec* p = iov)
+        {
+            return Check((long)Preadv2Raw(fd, p, iov.Length, offset, flags));
+        }
+    }
+
+    /// <summary>pwritev2(2) with RWF_* flags; buffered RWF_NOWAIT writes are EOPNOTSUPP on ext4 and tmpfs (6.18).</summary>
+    public static long Pwritev2(int fd, ReadOnlySpan<IoVec> iov, long offset, int flags)
+    {
+        fixed (IoVec* p = iov)
+        {
+            return Check((long)Pwritev2Raw(fd, p, iov.Length, offset, flags));
         }
     }
 

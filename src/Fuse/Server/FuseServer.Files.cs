@@ -66,7 +66,7 @@ public sealed partial class FuseServer
         return result < 0 ? result : ReplyOpen(call, opened, FileCacheFlags());
     }
 
-    private int Read(in Call call)
+    private int Read(in Call call, IFuseRequestCompletion completion)
     {
         if (!call.Reader.TryRead(out FuseReadIn read))
         {
@@ -77,6 +77,11 @@ public sealed partial class FuseServer
         long size = Math.Min(read.Size, call.Writer.Remaining);
         long start = call.Writer.Length;
         call.Writer.TryTakeIoVecs(size, out ReadOnlySpan<IoVec> destination);
+        if (TryReadWithEngine(call, completion, read, size, start, destination, out int status))
+        {
+            return status;
+        }
+
         long count = fs.Read(call.Ctx, call.Node, new HandleId(read.Fh), read.Offset, destination);
         if (count < 0)
         {
@@ -93,7 +98,7 @@ public sealed partial class FuseServer
         return Replied;
     }
 
-    private int Write(in Call call)
+    private int Write(in Call call, IFuseRequestCompletion completion)
     {
         if (!call.Reader.TryRead(out FuseWriteIn write))
         {
@@ -109,6 +114,11 @@ public sealed partial class FuseServer
 
         call.Reader.TryTakeIoVecs(write.Size, out ReadOnlySpan<IoVec> source);
         bool killPrivileges = (write.WriteFlags & FuseConstants.WriteKillSuidgid) != 0;
+        if (TryWriteWithEngine(call, completion, write, killPrivileges, source, out int status))
+        {
+            return status;
+        }
+
         long count = fs.Write(call.Ctx, call.Node, new HandleId(write.Fh), write.Offset, source, write.WriteFlags, killPrivileges);
         if (count < 0)
         {
@@ -145,7 +155,7 @@ public sealed partial class FuseServer
         return fs.Release(call.Ctx, call.Node, new HandleId(release.Fh), release.Flags, release.LockOwner, releaseFlock);
     }
 
-    private int Fsync(in Call call)
+    private int Fsync(in Call call, IFuseRequestCompletion completion)
     {
         if (!call.Reader.TryRead(out FuseFsyncIn fsync))
         {
@@ -153,14 +163,26 @@ public sealed partial class FuseServer
         }
 
         bool dataSync = (fsync.FsyncFlags & FuseConstants.FsyncFdatasync) != 0;
+        FileIoKind kind = dataSync ? FileIoKind.Fdatasync : FileIoKind.Fsync;
+        if (TrySyncWithEngine(call, completion, kind, fsync.Fh, 0, 0, 0, out int status))
+        {
+            return status;
+        }
+
         return fs.Fsync(call.Ctx, call.Node, new HandleId(fsync.Fh), dataSync);
     }
 
-    private int Fallocate(in Call call)
+    private int Fallocate(in Call call, IFuseRequestCompletion completion)
     {
         if (!call.Reader.TryRead(out FuseFallocateIn fallocate))
         {
             return Malformed(call);
+        }
+
+        if (TrySyncWithEngine(call, completion, FileIoKind.Fallocate, fallocate.Fh, fallocate.Offset, fallocate.Length,
+            fallocate.Mode, out int status))
+        {
+            return status;
         }
 
         return fs.Fallocate(call.Ctx, call.Node, new HandleId(fallocate.Fh), fallocate.Mode, fallocate.Offset, fallocate.Length);

@@ -83,9 +83,9 @@ public sealed partial class FuseServer
             status = -Errno.EIO;
         }
 
-        // Only the SETLKW handler defers; checking the opcode too means no value a filesystem returns
+        // Only SETLKW and the engine's file I/O defer; checking the opcode too means no value a filesystem returns
         // can leave a request without completion.
-        if (status == Pending && haveHeader && (FuseOpcode)header.Opcode == FuseOpcode.SetLkW)
+        if (status == Pending && haveHeader && CanCompleteLater((FuseOpcode)header.Opcode))
         {
             return;
         }
@@ -203,11 +203,11 @@ public sealed partial class FuseServer
         FuseOpcode.Open => Open(call),
         FuseOpcode.Create => Create(call),
         FuseOpcode.Tmpfile => Tmpfile(call),
-        FuseOpcode.Read => Read(call),
-        FuseOpcode.Write => Write(call),
+        FuseOpcode.Read => Read(call, completion),
+        FuseOpcode.Write => Write(call, completion),
         FuseOpcode.Flush => Flush(call),
         FuseOpcode.Release => Release(call),
-        FuseOpcode.Fsync => Fsync(call),
+        FuseOpcode.Fsync => Fsync(call, completion),
         FuseOpcode.OpenDir => OpenDir(call),
         FuseOpcode.ReadDir => ReadDir(call, plus: false),
         FuseOpcode.ReadDirPlus => ReadDir(call, plus: true),
@@ -219,7 +219,7 @@ public sealed partial class FuseServer
         FuseOpcode.GetXattr => GetXattr(call),
         FuseOpcode.ListXattr => ListXattr(call),
         FuseOpcode.RemoveXattr => RemoveXattr(call),
-        FuseOpcode.Fallocate => Fallocate(call),
+        FuseOpcode.Fallocate => Fallocate(call, completion),
         FuseOpcode.Lseek => Lseek(call),
         FuseOpcode.CopyFileRange => CopyFileRange(call),
         FuseOpcode.SyncFs => SyncFs(call),

@@ -9,6 +9,16 @@ public enum CacheMode
     Always,
 }
 
+/// <summary>How queue workers do file I/O (READ/WRITE/FSYNC/FALLOCATE).</summary>
+public enum IoEngine
+{
+    /// <summary>One thread per queue; every request runs to completion on it (blocking syscalls).</summary>
+    Sync,
+
+    /// <summary>One io_uring per request queue: many requests in flight per queue; falls back to Sync when io_uring is unavailable.</summary>
+    IoUring,
+}
+
 /// <summary>Everything the command line decided, validated; the daemon runs from this alone.</summary>
 public sealed record DaemonOptions
 {
@@ -55,6 +65,9 @@ public sealed record DaemonOptions
     public string? SocketGroup { get; init; }
 
     public SandboxMode Sandbox { get; init; } = SandboxMode.None;
+
+    /// <summary>The queue workers' I/O engine (the option to select it is <c>--io-engine sync|io-uring</c>).</summary>
+    public IoEngine IoEngine { get; init; } = IoEngine.Sync;
 
     public SeccompMode Seccomp { get; init; } = SeccompMode.None;
 

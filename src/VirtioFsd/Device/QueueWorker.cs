@@ -10,7 +10,7 @@ namespace VirtioFsd.Device;
 /// every available chain, hands each to the FUSE server and publishes the replies. Requests the
 /// server completes later (SETLKW) are published from the thread that completes them.
 /// </summary>
-internal sealed class QueueWorker : IFuseRequestCompletion, IDisposable
+internal sealed class QueueWorker : IQueueWorker, IFuseRequestCompletion
 {
     // Without a kick fd (VHOST_USER_VRING_NOFD_MASK) the ring is polled; 1 ms keeps latency low
     // without spinning a core.

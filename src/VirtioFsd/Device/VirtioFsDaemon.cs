@@ -41,7 +41,7 @@ public static class VirtioFsDaemon
         using (fs)
         {
             var server = new FuseServer(fs, ToServerOptions(options), log);
-            var device = new VirtioFsDevice(server, fs, log);
+            var device = new VirtioFsDevice(server, fs, log, options.IoEngine);
             using VhostUserListener? listener = Listen(options, log);
             if (listener is null)
             {

@@ -1,6 +1,8 @@
 using Serilog;
+using VirtioFsd.Cli;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Fuse.Server;
+using VirtioFsd.Linux.IoUring;
 using VirtioFsd.VhostUser;
 using VirtioFsd.VhostUser.Virtqueue;
 
@@ -25,15 +27,33 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     private readonly FuseServer _server;
     private readonly IFileSystem _fs;
     private readonly ILogger _log;
-    private readonly Dictionary<int, QueueWorker> _workers = new();
+    private readonly Dictionary<int, IQueueWorker> _workers = new();
     private readonly object _lock = new();
 
-    public VirtioFsDevice(FuseServer server, IFileSystem fs, ILogger log)
+    /// <summary>
+    /// <paramref name="engine"/> is what the operator asked for; IoUring becomes Sync, with a
+    /// warning, when io_uring cannot be used here (kernel, sysctl, seccomp profile).
+    /// </summary>
+    public VirtioFsDevice(FuseServer server, IFileSystem fs, ILogger log, IoEngine engine = IoEngine.Sync)
     {
         _server = server;
         _fs = fs;
         _log = log;
+        if (engine == IoEngine.IoUring)
+        {
+            IoUringAvailability availability = IoUringSupport.Detect();
+            if (!availability.IsAvailable)
+            {
+                log.Warning("{Availability}; using the synchronous I/O engine", availability.ToString());
+                engine = IoEngine.Sync;
+            }
+        }
+        Engine = engine;
+        log.Information("I/O engine: {Engine}", engine);
     }
+
+    /// <summary>The engine the request queues really use.</summary>
+    public IoEngine Engine { get; }
 
     /// <summary>virtio-fs defines no feature bits of its own that this device needs (notification is optional).</summary>
     public ulong DeviceFeatures => 0;
@@ -45,10 +65,10 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     public void StartQueue(SplitVirtqueue queue)
     {
         ArgumentNullException.ThrowIfNull(queue);
-        var worker = new QueueWorker(queue, _server, _log);
+        IQueueWorker worker = CreateWorker(queue);
         lock (_lock)
         {
-            if (_workers.Remove(queue.Index, out QueueWorker? old))
+            if (_workers.Remove(queue.Index, out IQueueWorker? old))
             {
                 _log.Warning("Queue {Queue} started twice; stopping the old worker first", queue.Index);
                 old.Stop();
@@ -63,7 +83,7 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     public void StopQueue(SplitVirtqueue queue)
     {
         ArgumentNullException.ThrowIfNull(queue);
-        QueueWorker? worker;
+        IQueueWorker? worker;
         lock (_lock)
         {
             _workers.Remove(queue.Index, out worker);
@@ -78,18 +98,32 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
 
     public void Reset()
     {
-        List<QueueWorker> workers;
+        List<IQueueWorker> workers;
         lock (_lock)
         {
             workers = [.. _workers.Values];
             _workers.Clear();
         }
-        foreach (QueueWorker w in workers)
+        foreach (IQueueWorker w in workers)
         {
             w.Stop();
             w.Dispose();
         }
         // A reset device forgets every node the guest knew; the next INIT starts afresh.
         _fs.Destroy();
+    }
+
+    /// <summary>
+    /// The high-priority queue (0) carries only FORGET, BATCH_FORGET and INTERRUPT, which never touch
+    /// file data: the synchronous worker serves it under either engine.
+    /// </summary>
+    private IQueueWorker CreateWorker(SplitVirtqueue queue)
+    {
+        if (Engine == IoEngine.IoUring && queue.Index != 0
+            && IoUringQueueWorker.TryCreate(queue, _server, _log, out IoUringQueueWorker? worker))
+        {
+            return worker!;
+        }
+        return new QueueWorker(queue, _server, _log);
     }
 }
