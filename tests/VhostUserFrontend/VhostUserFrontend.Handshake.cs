@@ -12,9 +12,10 @@ public sealed partial class VhostUserFrontend
     public FrontendSocket? BackendChannel { get; private set; }
 
     /// <summary>
-    /// Device initialisation up to (not including) memory and queues: GET_FEATURES, GET_PROTOCOL_FEATURES,
-    /// SET_PROTOCOL_FEATURES, GET_QUEUE_NUM (with MQ), SET_OWNER, SET_BACKEND_REQ_FD (when offered),
-    /// SET_FEATURES. Returns the queue count (1 without MQ).
+    /// Device initialisation up to (not including) memory and queues, in the order QEMU 7.2 sends it
+    /// (observed against our server): GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES,
+    /// GET_QUEUE_NUM (with MQ), GET_MAX_MEM_SLOTS (with CONFIGURE_MEM_SLOTS), SET_BACKEND_REQ_FD (with
+    /// BACKEND_REQ), SET_OWNER, GET_FEATURES, then (at device start) SET_FEATURES. Returns the queue count.
     /// </summary>
     public int Initialize(ulong wantedFeatures = QemuFsFeatureMask)
     {
@@ -33,7 +34,6 @@ public sealed partial class VhostUserFrontend
                 MaxMemSlots = GetMaxMemSlots();
             }
         }
-        SetOwner();
         if ((NegotiatedProtocolFeatures & Proto.ProtoBackendReq) != 0)
         {
             if (VirtioFsd.Linux.Libc.SocketPair(VirtioFsd.Linux.Libc.SOCK_STREAM | VirtioFsd.Linux.Libc.SOCK_CLOEXEC,
@@ -51,6 +51,8 @@ public sealed partial class VhostUserFrontend
                 VirtioFsd.Linux.Libc.Close(theirs);
             }
         }
+        SetOwner();
+        GetFeatures();
         ulong accepted = features & (wantedFeatures | Proto.FeatureProtocolFeatures);
         SetFeatures(accepted);
         return queues;
