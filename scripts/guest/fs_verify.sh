@@ -18,7 +18,7 @@ expect_eq "dir-b/file.txt" "$(cat out/dir-b/file.txt)" inside
 expect_eq "sparse.bin size" "$(stat -c %s out/sparse.bin)" 10485760
 expect_eq "sparse.bin reads as zeros" "$(tr -d '\0' < out/sparse.bin | wc -c)" 0
 
-section "64 MiB read back through the daemon"
+section "guest-big.bin read back through the daemon"
 expect_eq "md5 of out/guest-big.bin" "$(md5sum out/guest-big.bin | cut -d' ' -f1)" "$(cat out/guest-big.md5)"
 
 section "metadata after reconnect"

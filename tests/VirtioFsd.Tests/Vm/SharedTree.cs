@@ -16,9 +16,6 @@ public sealed record HostEntry(string Type, string Mode, int Uid, int Gid, int L
 /// </summary>
 internal sealed class SharedTree : IDisposable
 {
-    /// <summary>64 MiB, as the brief asks: big enough to span many 1 MiB FUSE writes and reads.</summary>
-    public const int BigFileBytes = 64 << 20;
-
     public SharedTree()
     {
         Root = Directory.CreateTempSubdirectory("virtiofsd-vm-").FullName;
@@ -28,9 +25,17 @@ internal sealed class SharedTree : IDisposable
 
     public string Out => Path.Combine(Root, "out");
 
-    /// <summary>host/small.txt, host/big.bin (deterministic pseudo-random bytes) and host/big.md5.</summary>
-    public void PrepareHostFiles()
+    /// <summary>Size of the file each side writes for the other (host/big.bin, out/guest-big.bin).</summary>
+    public int BigFileBytes { get; private set; }
+
+    /// <summary>
+    /// host/small.txt, host/big.bin (deterministic pseudo-random bytes), host/big.md5, and host/params
+    /// telling fs_test.sh the sizes: the guest writes <paramref name="bigMib"/> MiB too and fills a
+    /// directory with <paramref name="manyEntries"/> entries.
+    /// </summary>
+    public void PrepareHostFiles(int bigMib, int manyEntries)
     {
+        BigFileBytes = bigMib << 20;
         string host = Path.Combine(Root, "host");
         Directory.CreateDirectory(host);
         File.WriteAllText(Path.Combine(host, "small.txt"), "host text\n");
@@ -38,6 +43,7 @@ internal sealed class SharedTree : IDisposable
         new Random(20261121).NextBytes(big);
         File.WriteAllBytes(Path.Combine(host, "big.bin"), big);
         File.WriteAllText(Path.Combine(host, "big.md5"), Md5Hex(big) + "\n");
+        File.WriteAllText(Path.Combine(host, "params"), $"BIG_MIB={bigMib}\nMANY={manyEntries}\n");
     }
 
     /// <summary>lstat of every entry under out/, keyed by the path relative to out/.</summary>
