@@ -31,6 +31,8 @@ internal static class DaemonHost
 
     private static int RunHost(DaemonOptions options, IReadOnlyList<string> args, ILogger log)
     {
+        // First thing: a stop signal during start-up must take the clean path too, not the runtime's default exit.
+        using var signals = new StopSignals();
         (ulong limit, string? limitError) = FileLimit.Raise(options.RlimitNofile, log);
         if (limitError is not null)
         {
@@ -64,7 +66,7 @@ internal static class DaemonHost
 
             if (options.Sandbox != SandboxMode.None)
             {
-                return SandboxLauncher.Run(options, args, listenFd, log);
+                return SandboxLauncher.Run(options, args, listenFd, signals, log);
             }
             int procSelfFd = Libc.OpenAbsolute("/proc/self/fd", Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
             if (procSelfFd < 0)
@@ -80,7 +82,6 @@ internal static class DaemonHost
                 log.Error("dup: {Error:l}", Errno.Describe(served));
                 return 1;
             }
-            using var signals = new StopSignals();
             return Serve(options with { SocketPath = null, ListenFd = served, ProcSelfFd = procSelfFd }, signals, log);
         }
         finally

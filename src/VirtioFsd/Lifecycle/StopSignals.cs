@@ -12,7 +12,7 @@ internal sealed class StopSignals : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<PosixSignalRegistration> _registrations = [];
 
-    public StopSignals(Action<PosixSignal>? onSignal = null)
+    public StopSignals()
     {
         foreach (PosixSignal signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGHUP })
         {
@@ -20,13 +20,16 @@ internal sealed class StopSignals : IDisposable
             {
                 context.Cancel = true;
                 Received = context.Signal;
-                onSignal?.Invoke(context.Signal);
+                OnSignal?.Invoke(context.Signal);
                 _stop.Cancel();
             }));
         }
     }
 
     public CancellationToken Token => _stop.Token;
+
+    /// <summary>Called on every stop signal (the launch stage forwards it to its child); may be set after construction.</summary>
+    public Action<PosixSignal>? OnSignal { get; set; }
 
     /// <summary>The first stop signal seen, if any (for the log line).</summary>
     public PosixSignal? Received { get; private set; }

@@ -21,12 +21,16 @@ internal static class SandboxLauncher
     /// <summary>How long a child gets to stop after a forwarded signal before it is killed.</summary>
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
 
+    /// <summary>How often a stop signal is forwarded again while the child runs on.</summary>
+    private static readonly TimeSpan ResendInterval = TimeSpan.FromSeconds(1);
+
     private static readonly string[] UnshareCandidates = ["/usr/bin/unshare", "/bin/unshare"];
 
-    public static int Run(DaemonOptions options, IReadOnlyList<string> args, int listenFd, ILogger log)
+    public static int Run(DaemonOptions options, IReadOnlyList<string> args, int listenFd, StopSignals signals, ILogger log)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(signals);
         ArgumentNullException.ThrowIfNull(log);
         var psi = new ProcessStartInfo { UseShellExecute = false };
         if (options.Sandbox == SandboxMode.Namespace)
@@ -78,11 +82,11 @@ internal static class SandboxLauncher
             psi.Environment[LaunchStage.ChildVariable] = "1";
             psi.Environment[LaunchStage.ListenFdVariable] = listenFd.ToString(CultureInfo.InvariantCulture);
             psi.Environment[LaunchStage.ParentPipeVariable] = pipeRead.ToString(CultureInfo.InvariantCulture);
-            return Supervise(psi, options.Sandbox, childEnd, listenFd, log);
+            return Supervise(psi, options.Sandbox, childEnd, listenFd, signals, log);
         }
     }
 
-    private static int Supervise(ProcessStartInfo psi, SandboxMode mode, UnixFd childEnd, int listenFd, ILogger log)
+    private static int Supervise(ProcessStartInfo psi, SandboxMode mode, UnixFd childEnd, int listenFd, StopSignals signals, ILogger log)
     {
         Process child;
         try
@@ -101,20 +105,39 @@ internal static class SandboxLauncher
             childEnd.Dispose();
             Libc.Fcntl(listenFd, Libc.F_SETFD, Libc.FD_CLOEXEC);
             log.Debug("Sandbox: launched {Mode} child, pid {Pid}", mode, child.Id);
-            int stopping = 0;
-            using var signals = new StopSignals(signal =>
+            int lastSignal = Libc.SIGTERM;
+            signals.OnSignal = signal =>
             {
-                Interlocked.Exchange(ref stopping, 1);
+                Volatile.Write(ref lastSignal, SignalNumber(signal));
                 Forward(child.Id, mode, SignalNumber(signal), log);
-            });
-            while (!child.WaitForExit(StopGrace))
+            };
+            TimeSpan waited = TimeSpan.Zero;
+            // A signal that arrived while the child was being started is forwarded by the first pass below.
+            while (!child.WaitForExit(signals.Token.IsCancellationRequested ? TimeSpan.Zero : ResendInterval))
             {
-                if (Volatile.Read(ref stopping) == 1)
+                if (!signals.Token.IsCancellationRequested)
                 {
-                    log.Warning("Sandboxed daemon did not stop in {Seconds} s; killing it", StopGrace.TotalSeconds);
-                    Forward(child.Id, mode, Libc.SIGKILL, log);
-                    Libc.Kill(child.Id, Libc.SIGKILL);
+                    continue;
                 }
+                // Pid 1 of a pid namespace ignores a signal it has no handler for yet (the runtime installs
+                // it early, but not at exec): a signal that came too soon is lost, so it is sent again.
+                if (waited < StopGrace)
+                {
+                    Forward(child.Id, mode, Volatile.Read(ref lastSignal), log);
+                    Thread.Sleep(ResendInterval);
+                    waited += ResendInterval;
+                    continue;
+                }
+                log.Warning("Sandboxed daemon did not stop in {Seconds} s; killing it", StopGrace.TotalSeconds);
+                Forward(child.Id, mode, Libc.SIGKILL, log);
+                Libc.Kill(child.Id, Libc.SIGKILL);
+            }
+            log.Debug("Sandboxed daemon exited with {Code}", child.ExitCode);
+            // A stop signal that reached the child before its runtime had handlers ends it by the signal's
+            // default action (exit status 128 + signal): that is the stop that was asked for, not a failure.
+            if (signals.Token.IsCancellationRequested && child.ExitCode == 128 + Volatile.Read(ref lastSignal))
+            {
+                return 0;
             }
             return child.ExitCode;
         }

@@ -114,6 +114,20 @@ internal sealed class DaemonProcess : IDisposable
         throw new InvalidOperationException($"no '{prefix}' line; stdout: {string.Join(" | ", Output)}; stderr: {Stderr}");
     }
 
+    /// <summary>Waits until stderr (the log) contains <paramref name="text"/>.</summary>
+    public void WaitForLog(string text)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!Stderr.Contains(text, StringComparison.Ordinal))
+        {
+            if (clock.Elapsed > HangGuard || _process.HasExited)
+            {
+                throw new InvalidOperationException($"no log line with '{text}'; stderr: {Stderr}");
+            }
+            Thread.Sleep(50);
+        }
+    }
+
     public void Signal(int signal) => Assert.Equal(0, Libc.Kill(_process.Id, signal));
 
     public int WaitForExit()

@@ -83,7 +83,12 @@ public class LifecycleTests
     {
         using var t = new TempTree();
         File.WriteAllText(t.PidFile, "999999\n");
-        File.WriteAllText(t.Socket, "");
+        // A dead daemon's socket: bound, then closed without unlinking, so nobody accepts on it.
+        int stale = Libc.Socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
+        using (new UnixFd(stale))
+        {
+            Assert.Equal(0, Libc.BindUnix(stale, t.Socket));
+        }
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none"]);
         Assert.Equal("listening", d.WaitForLine("self-check ready")["listen-fd"]);
         Assert.Equal(d.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), UnlockedFile.ReadAllText(t.PidFile).Trim());
