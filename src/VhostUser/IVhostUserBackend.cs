@@ -31,6 +31,15 @@ public interface IVhostUserBackend
     {
     }
 
+    /// <summary>
+    /// SET_BACKEND_REQ_FD gave the device a channel for back-end initiated requests (vhost-user.rst
+    /// "Back-end message types", e.g. config change or virtio-fs DAX map requests), or null when the
+    /// connection ends. The transport owns the channel; the device may send on it until told null.
+    /// </summary>
+    void SetBackendChannel(Protocol.VhostUserChannel? channel)
+    {
+    }
+
     /// <summary>The queue is started and enabled: serve it until <see cref="StopQueue"/>.</summary>
     void StartQueue(Virtqueue.SplitVirtqueue queue);
 

@@ -1,4 +1,5 @@
 using Serilog;
+using VirtioFsd.Linux;
 using VirtioFsd.VhostUser.Memory;
 using VirtioFsd.VhostUser.Protocol;
 using VirtioFsd.VhostUser.Virtqueue;
@@ -125,7 +126,7 @@ public sealed partial class VhostUserHandler : IDisposable
         {
             // Our own invariants broke on this message: refuse it rather than kill the daemon.
             _log.Error(e, "vhost-user: {Request} failed unexpectedly", name);
-            status = -VirtioFsd.Linux.Errno.EIO;
+            status = -Errno.EIO;
         }
         // Descriptors the request did not keep are closed before the front-end hears back, so what it
         // observes after the reply (fd tables, for instance) is final.
@@ -134,14 +135,14 @@ public sealed partial class VhostUserHandler : IDisposable
         {
             if (status < 0)
             {
-                _log.Warning("vhost-user: {Request} refused: {Errno}", name, VirtioFsd.Linux.Errno.Describe(status));
+                _log.Warning("vhost-user: {Request} refused: {Errno}", name, Errno.Describe(status));
             }
             return Send(channel, code, status < 0 ? (ulong)(-status) : 0);
         }
         if (status < 0)
         {
             _log.Error("vhost-user: {Request} refused ({Errno}) and no ack asked for; closing the connection",
-                name, VirtioFsd.Linux.Errno.Describe(status));
+                name, Errno.Describe(status));
             return HandleOutcome.Disconnect;
         }
         return HandleOutcome.Continue;
@@ -158,8 +159,12 @@ public sealed partial class VhostUserHandler : IDisposable
         _backend.Reset();
         _memory.Dispose();
         _memory = GuestMemory.Empty;
-        BackendChannel?.Dispose();
-        BackendChannel = null;
+        if (BackendChannel != null)
+        {
+            _backend.SetBackendChannel(null);
+            BackendChannel.Dispose();
+            BackendChannel = null;
+        }
     }
 
     private bool IsAllowedByNegotiation(VhostUserRequest request) => request switch
@@ -207,9 +212,9 @@ public sealed partial class VhostUserHandler : IDisposable
                 => SetVringFd(request, message),
             VhostUserRequest.SetVringEnable => SetVringEnable(Wire.Read<VringStateWire>(body)),
             VhostUserRequest.SetBackendReqFd => SetBackendReqFd(message),
-            VhostUserRequest.SetConfig => -VirtioFsd.Linux.Errno.EPERM, // virtio-fs config space is read-only (virtio 1.2 §5.11.4)
+            VhostUserRequest.SetConfig => -Errno.EPERM, // virtio-fs config space is read-only (virtio 1.2 §5.11.4)
             VhostUserRequest.SetStatus => SetStatus(Wire.ReadU64(body)),
-            _ => -VirtioFsd.Linux.Errno.ENOSYS,
+            _ => -Errno.ENOSYS,
         };
     }
 
@@ -219,7 +224,7 @@ public sealed partial class VhostUserHandler : IDisposable
         if (unknown != 0)
         {
             _log.Warning("vhost-user: SET_FEATURES acks bits 0x{Bits:x} that were never offered", unknown);
-            return -VirtioFsd.Linux.Errno.EINVAL;
+            return -Errno.EINVAL;
         }
         // EVENT_IDX changes how a running queue signals: rebuild running queues under the new features.
         StopAll();
@@ -244,7 +249,7 @@ public sealed partial class VhostUserHandler : IDisposable
         if (unknown != 0)
         {
             _log.Warning("vhost-user: SET_PROTOCOL_FEATURES acks bits 0x{Bits:x} that were never offered", unknown);
-            return -VirtioFsd.Linux.Errno.EINVAL;
+            return -Errno.EINVAL;
         }
         _ackedProtocolFeatures = features;
         return 0;
@@ -254,7 +259,7 @@ public sealed partial class VhostUserHandler : IDisposable
     {
         if (status > byte.MaxValue)
         {
-            return -VirtioFsd.Linux.Errno.EINVAL;
+            return -Errno.EINVAL;
         }
         _status = (byte)status;
         return 0;
@@ -262,8 +267,10 @@ public sealed partial class VhostUserHandler : IDisposable
 
     private int SetBackendReqFd(VhostUserMessage message)
     {
+        _backend.SetBackendChannel(null);
         BackendChannel?.Dispose();
-        BackendChannel = new VhostUserChannel(new VirtioFsd.Linux.UnixFd(message.TakeFd(0)));
+        BackendChannel = new VhostUserChannel(new UnixFd(message.TakeFd(0)));
+        _backend.SetBackendChannel(BackendChannel);
         return 0;
     }
 
@@ -302,7 +309,7 @@ public sealed partial class VhostUserHandler : IDisposable
         int r = channel.SendReplyU64(code, value);
         if (r < 0)
         {
-            _log.Warning("vhost-user: reply to {Request} failed: {Errno}", MessageRules.NameOf(code), VirtioFsd.Linux.Errno.Describe(r));
+            _log.Warning("vhost-user: reply to {Request} failed: {Errno}", MessageRules.NameOf(code), Errno.Describe(r));
             return HandleOutcome.Disconnect;
         }
         return HandleOutcome.Continue;

@@ -27,6 +27,21 @@ public sealed class NegotiationTests : HandlerTestBase
     }
 
     [Fact]
+    public void The_backend_channel_reaches_the_device_and_carries_backend_requests_to_the_frontend()
+    {
+        Frontend.Initialize();
+        Assert.NotNull(Backend.BackendChannel);
+        // VHOST_USER_BACKEND_CONFIG_CHANGE_MSG (2), no body: the frontend side receives it as sent.
+        Assert.Equal(0, Backend.BackendChannel!.Send(2, 1, [], []));
+        Reply? r = Frontend.BackendChannel!.Receive();
+        Assert.Equal(2u, r!.Request);
+        Assert.Equal(1u, r.Flags);
+        Frontend.Socket.Dispose();
+        Assert.True(Harness.WaitForEnd());
+        Assert.Null(Backend.BackendChannel);
+    }
+
+    [Fact]
     public void Set_features_with_a_bit_never_offered_is_nacked_and_the_connection_lives()
     {
         Frontend.Initialize();

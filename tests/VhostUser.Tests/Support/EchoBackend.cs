@@ -41,6 +41,11 @@ internal sealed class EchoBackend : IVhostUserBackend
 
     public void SetNegotiatedFeatures(ulong features) => NegotiatedFeatures = features;
 
+    /// <summary>The back-end request channel the transport handed over, if any.</summary>
+    public VirtioFsd.VhostUser.Protocol.VhostUserChannel? BackendChannel { get; private set; }
+
+    public void SetBackendChannel(VirtioFsd.VhostUser.Protocol.VhostUserChannel? channel) => BackendChannel = channel;
+
     public void StartQueue(SplitVirtqueue queue)
     {
         Interlocked.Increment(ref StartCount);
