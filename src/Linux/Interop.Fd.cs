@@ -36,6 +36,9 @@ public static unsafe partial class Libc
     /// <summary>RWF_NOWAIT (linux/fs.h, 4.14): fail with EAGAIN rather than block.</summary>
     public const int RWF_NOWAIT = 0x00000008;
 
+    /// <summary>POSIX_FADV_DONTNEED (linux/fadvise.h): drop the range's clean pages from the page cache.</summary>
+    public const int POSIX_FADV_DONTNEED = 4;
+
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     private static partial int CloseRaw(int fd);
 
@@ -62,6 +65,9 @@ public static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "pwritev64v2", SetLastError = true)]
     private static partial nint Pwritev2Raw(int fd, IoVec* iov, int iovcnt, long offset, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "posix_fadvise64")]
+    private static partial int FadviseRaw(int fd, long offset, long length, int advice);
 
     [LibraryImport(Lib, EntryPoint = "dup", SetLastError = true)]
     private static partial int DupRaw(int fd);
@@ -155,6 +161,9 @@ public static unsafe partial class Libc
             return Check((long)Pwritev2Raw(fd, p, iov.Length, offset, flags));
         }
     }
+
+    /// <summary>posix_fadvise(2); it returns the error number itself (not via errno), made negative here.</summary>
+    public static int Fadvise(int fd, long offset, long length, int advice) => -FadviseRaw(fd, offset, length, advice);
 
     public static int Dup(int fd) => Check(DupRaw(fd));
 

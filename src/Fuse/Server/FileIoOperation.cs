@@ -141,4 +141,10 @@ public interface IFileIoSubmitter
     /// server then runs the call synchronously.
     /// </summary>
     bool TrySubmit(FileIoOperation operation);
+
+    /// <summary>
+    /// True: READ/WRITE go to the engine without the inline non-blocking attempt (tests use it to
+    /// drive the engine path on filesystems where inline always succeeds or is refused).
+    /// </summary>
+    bool SubmitsAllTransfers => false;
 }

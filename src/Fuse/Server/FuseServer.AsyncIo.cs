@@ -150,9 +150,10 @@ public sealed partial class FuseServer
         ReadOnlySpan<IoVec> rest = all;
         try
         {
+            bool tryInline = !engine.SubmitsAllTransfers;
             while (done < size)
             {
-                long n = isRead
+                long n = !tryInline ? -Errno.EAGAIN : isRead
                     ? Libc.Preadv2(lease.Fd, rest, offset + done, Libc.RWF_NOWAIT)
                     : Libc.Pwritev2(lease.Fd, rest, offset + done, Libc.RWF_NOWAIT);
                 if (n == -Errno.EAGAIN)

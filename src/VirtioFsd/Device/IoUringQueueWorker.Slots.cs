@@ -17,6 +17,9 @@ internal sealed partial class IoUringQueueWorker
     private readonly Stack<int> _freeSlots = new();
     private int _busySlots;
 
+    /// <summary>Every READ/WRITE through the ring, never inline (tests drive the ring path with it).</summary>
+    public bool SubmitsAllTransfers { get; private init; }
+
     /// <summary>Called by the server on this worker's thread while it handles a request.</summary>
     public unsafe bool TrySubmit(FileIoOperation operation)
     {

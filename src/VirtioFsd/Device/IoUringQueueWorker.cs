@@ -55,7 +55,8 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
     }
 
     /// <summary>Sets up the queue's ring; false (logged) when that fails, and the caller uses the synchronous worker.</summary>
-    public static bool TryCreate(SplitVirtqueue queue, FuseServer server, ILogger log, out IoUringQueueWorker? worker)
+    public static bool TryCreate(SplitVirtqueue queue, FuseServer server, ILogger log, bool submitAllTransfers,
+        out IoUringQueueWorker? worker)
     {
         worker = null;
         log = log.ForContext("Queue", queue.Index);
@@ -81,7 +82,7 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
             log.Warning("Queue {Queue}: eventfd failed ({Error}); using the synchronous engine for it", queue.Index, Errno.Describe(efd));
             return false;
         }
-        worker = new IoUringQueueWorker(queue, server, log, ring, new UnixFd(efd));
+        worker = new IoUringQueueWorker(queue, server, log, ring, new UnixFd(efd)) { SubmitsAllTransfers = submitAllTransfers };
         return true;
     }
 

@@ -55,6 +55,9 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     /// <summary>The engine the request queues really use.</summary>
     public IoEngine Engine { get; }
 
+    /// <summary>io_uring engine only: every READ/WRITE through the ring, no inline attempt (for tests of the ring path).</summary>
+    internal bool RingForAllTransfers { get; init; }
+
     /// <summary>virtio-fs defines no feature bits of its own that this device needs (notification is optional).</summary>
     public ulong DeviceFeatures => 0;
 
@@ -120,7 +123,7 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     private IQueueWorker CreateWorker(SplitVirtqueue queue)
     {
         if (Engine == IoEngine.IoUring && queue.Index != 0
-            && IoUringQueueWorker.TryCreate(queue, _server, _log, out IoUringQueueWorker? worker))
+            && IoUringQueueWorker.TryCreate(queue, _server, _log, RingForAllTransfers, out IoUringQueueWorker? worker))
         {
             return worker!;
         }
