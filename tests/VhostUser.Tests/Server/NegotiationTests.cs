@@ -122,6 +122,40 @@ public sealed class NegotiationTests : HandlerTestBase
         FdCount.AssertNoneAdded(before);
     }
 
+    [Theory]
+    [InlineData(Req.SetBackendReqFd, 0, 0)]
+    [InlineData(Req.AddMemReg, 40, 0)]
+    [InlineData(Req.SetVringKick, 8, 0)]
+    [InlineData(Req.SetVringCall, 8, 2)]
+    [InlineData(Req.SetMemTable, 8 + 32, 0)]
+    [InlineData(Req.GetVringBase, 8, 1)]
+    [InlineData(Req.SetVringAddr, 40, 1)]
+    public void Wrong_fd_count_drops_the_connection_and_closes_what_came(uint request, int bodySize, int fdCount)
+    {
+        Frontend.Initialize();
+        var before = FdCount.Snapshot();
+        byte[] body = new byte[bodySize];
+        if (request == Req.SetMemTable)
+        {
+            body[0] = 1; // one region announced
+        }
+        using (var fd = new VirtioFsd.Linux.UnixFd(VirtioFsd.Linux.Libc.EventFd(0, VirtioFsd.Linux.Libc.EFD_CLOEXEC)))
+        {
+            Frontend.Socket.Send(request, Proto.Version | Proto.NeedReplyFlag, body, Enumerable.Repeat(fd.Value, fdCount).ToArray());
+        }
+        AssertDisconnected("fds, expected");
+        FdCount.AssertNoneAdded(before);
+    }
+
+    [Fact]
+    public void Reset_owner_resets_like_reset_device()
+    {
+        Frontend.Initialize();
+        Frontend.ResetOwner();
+        Assert.Equal(1, Backend.ResetCount);
+        Assert.Equal(Frontend.BackendFeatures, Frontend.GetFeatures());
+    }
+
     [Fact]
     public void Status_round_trips()
     {
