@@ -219,9 +219,32 @@ for script in "${scripts[@]}"; do
   start=$(date +%s)
   qrc=0
   # The console goes to the log and to our stdout; stdin is closed so qemu never touches a terminal.
+  : > "$console"
   timeout -k 10 "$timeout" qemu-system-x86_64 "${args[@]}" -display none -monitor none \
-    -serial "file:$console" </dev/null || qrc=$?
+    -serial "file:$console" </dev/null &
+  qemu_pid=$!
+  # QEMU 7.2 outlives a vhost-user backend that dies: the guest would then hang until the timeout.
+  # So a daemon gone before the guest reported its status ends the boot at once.
+  daemon_died=0
+  while kill -0 "$qemu_pid" 2>/dev/null; do
+    if ! kill -0 "$daemon_pid" 2>/dev/null && ! grep -a -q -E "$MARKER_RE" "$console"; then
+      daemon_died=1
+      kill "$qemu_pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.5
+  done
+  wait "$qemu_pid" || qrc=$?
+  qemu_pid=
   cat "$console"
+  if [ $daemon_died -eq 1 ]; then
+    wait "$daemon_pid" && drc=0 || drc=$?
+    daemon_pid=
+    echo "run_vm.sh: boot $boot: the daemon exited with $drc while the guest was running; its log tail:" >&2
+    tail -n 30 "$log_dir/daemon.log" >&2
+    status=126
+    break
+  fi
   marker=$(grep -a -o -E "$MARKER_RE" "$console" | tail -n 1 || true)
   echo "run_vm.sh: boot $boot ended after $(($(date +%s) - start)) s (qemu status $qrc)" >&2
   if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
