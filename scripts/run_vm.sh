@@ -192,7 +192,8 @@ if [ ${#scripts[@]} -eq 0 ]; then
   start_daemon
   mapfile -t args < <(qemu_args "$work/initrd.gz")
   echo "run_vm.sh: booting (TCG, ~10 s); the guest sees $shared_dir on /mnt" >&2
-  qemu-system-x86_64 "${args[@]}" -nographic || true
+  # -nodefaults drops the default serial port, so the console (muxed with the monitor) is explicit.
+  qemu-system-x86_64 "${args[@]}" -display none -serial mon:stdio || true
   exit 0
 fi
 
