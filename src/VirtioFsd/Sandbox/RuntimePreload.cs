@@ -47,6 +47,13 @@ internal static class RuntimePreload
         _ = Environment.ProcessId;
         Console.Out.Flush();
         Console.Error.Flush();
+        // libSystem.Native opens /dev/urandom once, on first use, and keeps the fd: Guid.NewGuid (which
+        // Serilog reaches through Activity's type initializer) throws CryptographicException when it is
+        // first needed after /dev is gone, so it is used now.
+        _ = Guid.NewGuid();
+        _ = System.Diagnostics.Activity.Current;
+        Span<byte> random = stackalloc byte[16];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(random);
         return loaded;
     }
 

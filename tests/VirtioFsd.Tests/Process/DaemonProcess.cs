@@ -40,9 +40,12 @@ internal sealed class DaemonProcess : IDisposable
     }
 
     /// <summary>Starts virtiofsd; with <paramref name="selfCheck"/> the sandboxed process reports instead of serving.</summary>
-    public static DaemonProcess Start(IEnumerable<string> args, bool selfCheck = true)
+    public static DaemonProcess Start(IEnumerable<string> args, bool selfCheck = true) => Start(Executable, args, selfCheck);
+
+    /// <summary>Starts <paramref name="file"/> (e.g. a wrapper that execs virtiofsd) with the collection set up.</summary>
+    public static DaemonProcess Start(string file, IEnumerable<string> args, bool selfCheck)
     {
-        var psi = new ProcessStartInfo(Executable)
+        var psi = new ProcessStartInfo(file)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
