@@ -99,6 +99,12 @@ public sealed class RunningDaemon : IDisposable
 
     public void Dispose()
     {
+        // SIGTERM first: a daemon (or a profiler wrapping it) gets to exit cleanly and write its summary.
+        const int SigTerm = 15;
+        if (!_process.HasExited && VirtioFsd.Linux.Libc.Kill(_process.Id, SigTerm) == 0)
+        {
+            _process.WaitForExit(5000);
+        }
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
