@@ -20,19 +20,21 @@ internal static class SeccompFilter
 
     /// <summary>
     /// x86_64 numbers (asm/unistd_64.h) of what the daemon and the .NET runtime use: file and xattr
-    /// operations of the passthrough filesystem, memory and signals of the runtime (tgkill for GC
-    /// suspension, membarrier for FlushProcessWriteBuffers), sockets already connected, io_uring; readlink (89) and the scheduler calls (140-147) the runtime makes for its threads, found with this very log mode.
+    /// operations of the passthrough filesystem (with the *xattrat calls 463-466 of Linux 6.13), memory
+    /// and signals of the runtime (tgkill for GC suspension, membarrier for FlushProcessWriteBuffers),
+    /// sockets already connected, io_uring. readlink (89), the scheduler calls (140-147) and the
+    /// *xattrat calls were found with this very log mode, running the daemon under a guest.
     /// </summary>
     public static readonly int[] AllowList =
     [
-        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28,
-        32, 33, 35, 39, 87, 89, 42, 43, 44, 45, 46, 47, 48, 51, 52, 54, 55, 56, 60, 61, 63, 72, 73, 74, 75, 77, 79, 81,
-        91, 93, 95, 96, 97, 98, 99, 100, 102, 104, 107, 108, 110, 111, 115, 116, 122, 123, 128, 131, 137, 138,
-        140, 141, 142, 143, 144, 145, 146, 147, 157, 158, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 198, 199, 202,
-        203, 204, 217, 218, 219, 221, 228, 229, 230, 231, 232, 233, 234, 247, 257, 258, 259, 260, 262, 263, 264,
-        265, 266, 267, 268, 269, 270, 271, 273, 274, 275, 276, 280, 281, 283, 285, 286, 287, 288, 290, 291, 292,
-        293, 295, 296, 302, 303, 304, 306, 307, 309, 316, 318, 319, 324, 326, 327, 328, 332, 334, 425, 426, 427,
-        435, 437, 439, 441,
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
+        28, 32, 33, 35, 39, 42, 43, 44, 45, 46, 47, 48, 51, 52, 54, 55, 56, 60, 61, 63, 72, 73, 74, 75, 77, 79,
+        81, 87, 89, 91, 93, 95, 96, 97, 98, 99, 100, 102, 104, 107, 108, 110, 111, 115, 116, 122, 123, 128, 131,
+        137, 138, 140, 141, 142, 143, 144, 145, 146, 147, 157, 158, 186, 187, 188, 189, 190, 191, 192, 193, 194,
+        195, 196, 197, 198, 199, 202, 203, 204, 217, 218, 219, 221, 228, 229, 230, 231, 232, 233, 234, 247, 257,
+        258, 259, 260, 262, 263, 264, 265, 266, 267, 268, 269, 270, 271, 273, 274, 275, 276, 280, 281, 283, 285,
+        286, 287, 288, 290, 291, 292, 293, 295, 296, 302, 303, 304, 306, 307, 309, 316, 318, 319, 324, 326, 327,
+        328, 332, 334, 425, 426, 427, 435, 437, 439, 441, 463, 464, 465, 466,
     ];
 
     /// <summary>Builds the program for an action on calls outside the list (and on any foreign architecture).</summary>
