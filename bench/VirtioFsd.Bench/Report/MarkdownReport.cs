@@ -32,7 +32,7 @@ public static class MarkdownReport
         void L(string line = "") => sb.Append(line).Append('\n');
         L(Begin);
         L();
-        L($"Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `scripts/bench.sh` ({o.Rounds} rounds, {o.Seconds.ToString(CultureInfo.InvariantCulture)} s per workload per daemon per round).");
+        L($"Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `scripts/bench.sh` ({o.Rounds} rounds, {o.Seconds.ToString(CultureInfo.InvariantCulture)} s per workload per daemon per round after a {o.WarmupSeconds.ToString(CultureInfo.InvariantCulture)} s unmeasured warm-up).");
         L();
         L($"Machine: {m.Cpus} CPUs (`nproc`), {m.CpuModel}, kernel {m.Kernel}, {m.Runtime}; C daemon: {m.CVersion}.");
         L("The machine is shared and noisy (2 cores, other engineers building at the same time): absolute figures move");
