@@ -150,4 +150,7 @@ expect_fail "scratch is gone" test -e scratch
 expect_eq "only host/ and out/ remain" "$(ls "$MNT" | tr '\n' ' ')" "host out "
 sync
 
+section "virtqueue interrupts (informational: which request queues this guest used)"
+grep virtio /proc/interrupts || true
+
 finish_checks
