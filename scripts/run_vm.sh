@@ -21,8 +21,9 @@
 #   --timeout SECONDS    per boot, script mode only (default 600)
 #   --log-dir DIR        keep the daemon log and each boot's console log there
 #   --tag TAG            virtio-fs tag (default myfs)
-#   --smp N              guest CPUs (default 1 for one request queue, else 2: Linux >= 6.11 maps request
-#                        queues to CPUs, so multiqueue needs CPUs; more TCG vCPUs than host cores is slow)
+#   --smp N              guest CPUs (default 1 for one request queue, else 2: Linux >= 6.11 uses at most
+#                        one request queue per CPU, so --queues 4 with 2 CPUs exercises 2 queues; more
+#                        TCG vCPUs than the 2 host cores only slows everything down)
 #   --kernel-args "..."  appended to the guest kernel command line
 #
 # Exit status (script mode): the first non-zero guest script status; 124 if a boot timed out; 125 if the
