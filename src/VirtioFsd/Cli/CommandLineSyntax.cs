@@ -45,6 +45,7 @@ internal sealed class CommandLineSyntax
     public Option<bool> SecurityLabel { get; } = new("--security-label") { Description = "Store the security label the guest sends on creation (implies --xattr)" };
     public Option<bool> PreserveNoatime { get; } = new("--preserve-noatime") { Description = "Keep O_NOATIME from the guest" };
     public Option<bool> Version { get; } = new("--version", "-V") { Description = "Print version" };
+    public Option<string> IoEngine { get; } = new("--io-engine") { Description = "File I/O of the queue workers: sync or io-uring (falls back to sync where io_uring is unavailable)" };
 
     /// <summary>Rust virtiofsd options this daemon does not implement: accepted by the grammar, then refused by name.</summary>
     public IReadOnlyList<Option<string[]>> Unimplemented { get; } =
@@ -72,7 +73,7 @@ internal sealed class CommandLineSyntax
             Sandbox, ReadOnly, Seccomp, AnnounceSubmounts, NoAnnounceSubmounts, InodeFileHandles, Cache,
             AllowMmap, NoReadDirPlus, Writeback, AllowDirectIo, PrintCapabilities, ModCaps, LogLevel, Syslog,
             RlimitNofile, Compat, CompatDebug, CompatForeground, KillPrivV2, NoKillPrivV2, SecurityLabel,
-            PreserveNoatime, Version,
+            PreserveNoatime, Version, IoEngine,
         ];
         foreach (Option o in all)
         {

@@ -55,13 +55,22 @@ internal sealed class OptionsBuilder
 
     public ulong? RlimitNofile { get; set; }
 
+    /// <summary>--io-engine, or null for <see cref="DaemonOptions.IoEngine"/>'s default.</summary>
+    public IoEngine? IoEngine { get; set; }
+
     public List<string> Warnings { get; } = [];
 
     /// <summary>
     /// Final options. Derived settings follow the Rust virtiofsd: --posix-acl and --security-label
     /// imply --xattr; cache=never disables READDIRPLUS (its entries would be dropped at once anyway).
     /// </summary>
-    public DaemonOptions Build(string sharedDir, SandboxMode sandbox) => new()
+    public DaemonOptions Build(string sharedDir, SandboxMode sandbox)
+    {
+        DaemonOptions options = BuildWithDefaults(sharedDir, sandbox);
+        return IoEngine is { } engine ? options with { IoEngine = engine } : options;
+    }
+
+    private DaemonOptions BuildWithDefaults(string sharedDir, SandboxMode sandbox) => new()
     {
         SharedDir = sharedDir,
         SocketPath = SocketPath,

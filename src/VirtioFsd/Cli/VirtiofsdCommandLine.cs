@@ -217,6 +217,20 @@ internal static class VirtiofsdCommandLine
             }
             b.LogLevel = parsed.Value;
         }
+        if (r.GetValue(s.IoEngine) is { } engine)
+        {
+            IoEngine? parsed = engine switch
+            {
+                "sync" => Cli.IoEngine.Sync,
+                "io-uring" or "io_uring" => Cli.IoEngine.IoUring,
+                _ => null,
+            };
+            if (parsed is null)
+            {
+                return $"invalid value '{engine}' for --io-engine (expected sync or io-uring)";
+            }
+            b.IoEngine = parsed.Value;
+        }
         if (r.GetValue(s.InodeFileHandles) is { } handles)
         {
             switch (handles)

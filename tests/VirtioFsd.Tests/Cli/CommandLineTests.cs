@@ -186,6 +186,15 @@ public class CommandLineTests
     }
 
     [Fact]
+    public void Io_engine_selects_the_engine_and_keeps_the_default_otherwise()
+    {
+        Assert.Equal(IoEngine.Sync, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--io-engine", "sync").IoEngine);
+        Assert.Equal(IoEngine.IoUring, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--io-engine=io-uring").IoEngine);
+        Assert.Equal(new DaemonOptions { SharedDir = "/d" }.IoEngine, Run(true, "--shared-dir", "/d", "--socket-path", "/s").IoEngine);
+        Fails("--shared-dir", "/d", "--socket-path", "/s", "--io-engine", "aio");
+    }
+
+    [Fact]
     public void Seccomp_log_is_accepted()
     {
         Assert.Equal(SeccompMode.Log, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--seccomp=log").Seccomp);
