@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
@@ -8,13 +7,12 @@ namespace VirtioFsd.Fuse.Passthrough;
 /// <summary>
 /// Directory handles. Offsets given to the guest are the host's d_off cookies from getdents64,
 /// which the host filesystem keeps valid for lseek on the same directory, so a READDIR may resume
-/// anywhere the guest was told, and concurrent readers of one handle cannot disturb each other.
+/// anywhere the guest was told, and concurrent readers of one handle cannot disturb each other (the
+/// handle's lock serialises them; one resuming elsewhere costs an lseek). A READDIR that continues where
+/// the previous one stopped reads on from <see cref="DirectoryStream"/> without seeking.
 /// </summary>
 public sealed partial class PassthroughFileSystem
 {
-    /// <summary>getdents64 buffer: enough for the guest's usual 4 KiB-page READDIR reply in one call.</summary>
-    private const int DirentBufferSize = 16 * 1024;
-
     /// <summary>Offset of d_name in struct linux_dirent64 (u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type).</summary>
     private const int DirentNameOffset = 19;
 
@@ -73,7 +71,6 @@ public sealed partial class PassthroughFileSystem
             return -Errno.EBADF;
         }
         Inode? dir = plus ? _inodes.Borrow(node) : null;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(DirentBufferSize);
         try
         {
             if (plus && dir is null)
@@ -82,30 +79,18 @@ public sealed partial class PassthroughFileSystem
             }
             lock (file.DirectoryLock)
             {
-                long pos = Libc.Lseek(file.Fd, (long)offset, Libc.SEEK_SET);
-                if (pos < 0)
+                DirectoryStream stream = DirectoryStream.Of(file);
+                int r = ReadFromStream(file.Fd, stream, dir, offset, sink);
+                if (r < 0)
                 {
-                    return (int)pos;
+                    // Where the fd stands after a failed call is not worth reasoning about: seek next time.
+                    stream.Invalidate();
                 }
-                bool added = false;
-                while (true)
-                {
-                    int n = Libc.Getdents64(file.Fd, buffer.AsSpan(0, DirentBufferSize));
-                    if (n <= 0)
-                    {
-                        return n < 0 && !added ? n : 0;
-                    }
-                    int r = AddEntries(dir, buffer.AsSpan(0, n), sink, ref added);
-                    if (r <= 0)
-                    {
-                        return r < 0 && !added ? r : 0;
-                    }
-                }
+                return r;
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
             if (dir is not null)
             {
                 _inodes.Return(dir);
@@ -115,29 +100,64 @@ public sealed partial class PassthroughFileSystem
     }
 
     /// <summary>
-    /// Feeds one getdents64 batch to the sink. Returns 1 to go on reading, 0 when the sink is full,
-    /// or -errno. <paramref name="dir"/> is set for READDIRPLUS.
+    /// Fills the sink from <paramref name="offset"/> on: from the records left over by the previous reply when
+    /// it stopped there, else after an lseek. Returns 0, or -errno when nothing could be added.
     /// </summary>
-    private int AddEntries(Inode? dir, ReadOnlySpan<byte> records, IDirectoryEntrySink sink, ref bool added)
+    private int ReadFromStream(int fd, DirectoryStream stream, Inode? dir, ulong offset, IDirectoryEntrySink sink)
     {
-        while (records.Length >= DirentNameOffset + 1)
+        if (!stream.ContinuesAt(offset))
         {
-            ulong ino = BinaryPrimitives.ReadUInt64LittleEndian(records);
-            ulong next = BinaryPrimitives.ReadUInt64LittleEndian(records[8..]);
-            int reclen = BinaryPrimitives.ReadUInt16LittleEndian(records[16..]);
-            uint type = records[18];
+            long pos = Libc.Lseek(fd, (long)offset, Libc.SEEK_SET);
+            if (pos < 0)
+            {
+                return (int)pos;
+            }
+            stream.Seeked(offset);
+        }
+        bool added = false;
+        while (true)
+        {
+            if (stream.Start == stream.End)
+            {
+                int n = Libc.Getdents64(fd, stream.Buffer);
+                if (n <= 0)
+                {
+                    return n < 0 && !added ? n : 0;
+                }
+                stream.Filled(n);
+            }
+            int r = AddEntries(dir, stream, sink, ref added);
+            if (r <= 0)
+            {
+                return r < 0 && !added ? r : 0;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Feeds the stream's buffered records to the sink, consuming each one given out (or skipped). Returns 1
+    /// when the buffer is used up, 0 when the sink is full, or -errno. <paramref name="dir"/> is set for READDIRPLUS.
+    /// </summary>
+    private int AddEntries(Inode? dir, DirectoryStream stream, IDirectoryEntrySink sink, ref bool added)
+    {
+        while (stream.Start < stream.End)
+        {
+            ReadOnlySpan<byte> records = stream.Buffer.AsSpan(stream.Start, stream.End - stream.Start);
+            int reclen = records.Length >= DirentNameOffset + 1 ? BinaryPrimitives.ReadUInt16LittleEndian(records[16..]) : 0;
             if (reclen < DirentNameOffset + 1 || reclen > records.Length)
             {
                 _log.Error("getdents64 returned a malformed record (reclen {RecLen} of {Left} bytes left)", reclen, records.Length);
                 return -Errno.EIO;
             }
+            ulong ino = BinaryPrimitives.ReadUInt64LittleEndian(records);
+            ulong next = BinaryPrimitives.ReadUInt64LittleEndian(records[8..]);
+            uint type = records[18];
             ReadOnlySpan<byte> name = records[DirentNameOffset..reclen];
             int nul = name.IndexOf((byte)0);
             if (nul >= 0)
             {
                 name = name[..nul];
             }
-            records = records[reclen..];
 
             if (dir is null)
             {
@@ -145,6 +165,7 @@ public sealed partial class PassthroughFileSystem
                 {
                     return 0;
                 }
+                stream.Consumed(reclen, next);
                 added = true;
                 continue;
             }
@@ -162,10 +183,11 @@ public sealed partial class PassthroughFileSystem
                 {
                     return 0;
                 }
-                int r = LookupName(dir, name, out entry);
+                int r = LookupListedName(dir, name, out entry);
                 if (r == -Errno.ENOENT)
                 {
                     // Removed since getdents64 listed it: skip, as a later READDIR would not list it.
+                    stream.Consumed(reclen, next);
                     continue;
                 }
                 if (r < 0)
@@ -182,8 +204,48 @@ public sealed partial class PassthroughFileSystem
                 }
                 return 0;
             }
+            stream.Consumed(reclen, next);
             added = true;
         }
         return 1;
+    }
+
+    /// <summary>
+    /// The LOOKUP that READDIRPLUS implies for one listed name. For an inode the table already holds, a
+    /// statx of the name (never following it: a symlink is the link itself, and a single name from
+    /// getdents64 cannot leave the directory) identifies it without the open + close a new inode needs.
+    /// A name on another mount or device (a mount point) goes the LOOKUP way, which refuses or announces it.
+    /// </summary>
+    private int LookupListedName(Inode dir, ReadOnlySpan<byte> name, out Entry entry)
+    {
+        entry = default;
+        int r = Libc.StatxAt(dir.Fd, name, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS | Libc.STATX_MNT_ID, out Statx st);
+        if (r < 0)
+        {
+            return r;
+        }
+        InodeKey key = KeyOf(st);
+        if (key.MountId == dir.Key.MountId && key.Dev == dir.Key.Dev)
+        {
+            Inode? known = _inodes.AddLookupIfKnown(key);
+            if (known is not null)
+            {
+                try
+                {
+                    if (known.FileType == (st.Mode & Libc.S_IFMT))
+                    {
+                        entry = new Entry { Node = known.Id, Generation = 0, Attr = ToAttr(st, known.IsSubmountRoot) };
+                        return 0;
+                    }
+                    // Same identity, other type: a recycled inode number the table has not caught up with.
+                    _inodes.Forget(known.Id, 1);
+                }
+                finally
+                {
+                    _inodes.Return(known);
+                }
+            }
+        }
+        return LookupName(dir, name, out entry);
     }
 }
