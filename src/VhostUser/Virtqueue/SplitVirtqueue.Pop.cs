@@ -18,13 +18,14 @@ public sealed partial class SplitVirtqueue
     public bool TryPopChain(DescriptorChain into)
     {
         ArgumentNullException.ThrowIfNull(into);
-        lock (_popLock)
+        EnterConsumer();
+        try
         {
-            if (_broken || _disposed || !HasAvailableLocked())
+            if (_broken || _disposed || !HasAvailable())
             {
                 return false;
             }
-            // Ring entries are read after avail->idx (acquire in HasAvailableLocked); the slot is
+            // Ring entries are read after avail->idx (acquire in HasAvailable); the slot is
             // masked to the ring, the head it names is guest data and checked below.
             ushort head = _ring.ReadAvailEntry(_lastAvail & (Size - 1));
             string? problem = head >= Size ? $"avail ring entry names descriptor {head} beyond queue size {Size}"
@@ -38,10 +39,15 @@ public sealed partial class SplitVirtqueue
             if (_eventIdx && _notificationsEnabled)
             {
                 // Keep avail_event current so the driver kicks for the next buffer it adds
-                // (virtio 1.2 §2.7.10; libvhost-user's vu_queue_pop does the same).
+                // (virtio 1.2 §2.7.10; libvhost-user's vu_queue_pop does the same). A plain store: no
+                // ordering is owed here; the full fence in EnableNotifications covers the sleep/kick race.
                 _ring.WriteAvailEvent(_lastAvail);
             }
             return true;
+        }
+        finally
+        {
+            ExitConsumer();
         }
     }
 
@@ -50,12 +56,14 @@ public sealed partial class SplitVirtqueue
     /// when the cached copy is used up. Marks the queue broken when the index moved further ahead
     /// than the queue has entries (the driver cannot have that many in flight).
     /// </summary>
-    private bool HasAvailableLocked()
+    private bool HasAvailable()
     {
         if (_shadowAvail != _lastAvail)
         {
             return true;
         }
+        // Acquire: the avail ring entries the driver published with this index are read after it
+        // (virtio 1.2 §2.7.13: the driver's virtio_wmb before its avail->idx store pairs with this).
         ushort availIdx = _ring.ReadAvailIdxAcquire();
         if (unchecked((ushort)(availIdx - _lastAvail)) > Size)
         {
@@ -64,6 +72,31 @@ public sealed partial class SplitVirtqueue
         }
         _shadowAvail = availIdx;
         return availIdx != _lastAvail;
+    }
+
+#if DEBUG
+    /// <summary>Debug builds: 1 while a thread is in the pop side, to catch a second consumer.</summary>
+    private int _consumerActive;
+#endif
+
+    /// <summary>Debug builds assert the single-consumer contract of the pop side; Release builds pay nothing.</summary>
+    [System.Diagnostics.Conditional("DEBUG")]
+    private void EnterConsumer()
+    {
+#if DEBUG
+        if (Interlocked.Exchange(ref _consumerActive, 1) != 0)
+        {
+            throw new InvalidOperationException($"virtqueue {Index}: two threads in the pop side at once (single-consumer contract)");
+        }
+#endif
+    }
+
+    [System.Diagnostics.Conditional("DEBUG")]
+    private void ExitConsumer()
+    {
+#if DEBUG
+        Volatile.Write(ref _consumerActive, 0);
+#endif
     }
 
     /// <summary>

@@ -92,11 +92,12 @@ public sealed partial class SplitVirtqueue
     /// <summary>
     /// Asks the driver not to kick (while the backend is draining the queue anyway): sets
     /// VRING_USED_F_NO_NOTIFY, or with EVENT_IDX stops advancing avail_event, so the driver kicks
-    /// at most once more.
+    /// at most once more. Pop side: the single consumer only.
     /// </summary>
     public void DisableNotifications()
     {
-        lock (_popLock)
+        EnterConsumer();
+        try
         {
             if (_broken || _disposed || !_notificationsEnabled)
             {
@@ -105,18 +106,25 @@ public sealed partial class SplitVirtqueue
             _notificationsEnabled = false;
             if (!_eventIdx)
             {
+                // A plain store: a kick the driver sends anyway costs a wake-up, never a lost buffer.
                 _ring.WriteUsedFlags(SplitRingLayout.UsedFlagNoNotify);
             }
+        }
+        finally
+        {
+            ExitConsumer();
         }
     }
 
     /// <summary>
     /// Asks the driver to kick for new buffers again, then re-checks the avail ring. Returns true
     /// when buffers arrived meanwhile (the driver may not have kicked for them): pop again.
+    /// Pop side: the single consumer only.
     /// </summary>
     public bool EnableNotifications()
     {
-        lock (_popLock)
+        EnterConsumer();
+        try
         {
             if (_broken || _disposed)
             {
@@ -135,7 +143,11 @@ public sealed partial class SplitVirtqueue
             // that added a buffer and read the old flags/avail_event skips its kick while we miss the
             // buffer: both sides sleep (store-load; virtio_ring.c's virtqueue_enable_cb_prepare).
             Interlocked.MemoryBarrier();
-            return HasAvailableLocked();
+            return HasAvailable();
+        }
+        finally
+        {
+            ExitConsumer();
         }
     }
 }

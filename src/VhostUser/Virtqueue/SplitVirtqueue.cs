@@ -11,13 +11,17 @@ namespace VirtioFsd.VhostUser.Virtqueue;
 /// <para>Everything the guest can write is hostile. Each guest-shared field is read once into a
 /// local; any malformed chain or index marks the queue broken with one log line (as libvhost-user's
 /// vu_panic does) and a broken queue pops nothing more and writes nothing more. The process lives.</para>
-/// <para>Threading: popping (<see cref="TryPopChain(DescriptorChain)"/>, <see cref="EnableNotifications"/>,
-/// <see cref="DisableNotifications"/>) is serialized by one lock and the used side
-/// (<see cref="AddUsed"/>, <see cref="NotifyIfNeeded"/>) by another, so a serving thread can pop while
-/// workers complete requests.</para>
+/// <para>Threading: the pop side (<see cref="TryPopChain(DescriptorChain)"/>, <see cref="EnableNotifications"/>,
+/// <see cref="DisableNotifications"/>) has a single consumer: one thread at a time, the queue's serving
+/// thread, takes no lock (a lock per request was measurable on READ at depth 1, docs/benchmark.md); Debug
+/// builds assert the single consumer. The used side (<see cref="AddUsed"/>, <see cref="NotifyIfNeeded"/>)
+/// is serialized by a lock, so workers may complete requests while the serving thread pops.</para>
 /// <para>Ownership: the queue owns neither the kick/call fds nor the memory snapshot; the vhost-user
 /// handler does, and builds a new queue (carrying <see cref="LastAvailIndex"/>) when either changes.
-/// <see cref="Dispose"/> detaches: the queue then touches guest memory no more.</para>
+/// <see cref="Dispose"/> detaches: the queue then touches guest memory no more. It is called once the
+/// consumer has stopped (the handler calls it after <c>IVhostUserBackend.StopQueue</c> returned, whose
+/// contract is that no backend thread touches the queue any more); completers still running are excluded
+/// by the used-side lock.</para>
 /// <para>Notifications start enabled, but nothing is written to the ring until the backend calls
 /// <see cref="EnableNotifications"/> or <see cref="DisableNotifications"/> (a stopped or disabled ring
 /// must not be written, and construction may precede SET_VRING_ENABLE). A backend therefore serves a
@@ -36,10 +40,9 @@ public sealed partial class SplitVirtqueue : IDisposable
     private readonly GuestMemory _memory;
     private readonly ILogger _log;
     private readonly bool _eventIdx;
-    private readonly Lock _popLock = new();
     private readonly Lock _usedLock = new();
 
-    // Pop side (under _popLock).
+    // Pop side: touched by the single consumer thread only (no lock; see the remarks).
     private ushort _lastAvail;
     private ushort _shadowAvail;
     private bool _notificationsEnabled = true;
@@ -101,17 +104,11 @@ public sealed partial class SplitVirtqueue : IDisposable
     /// <summary>True after hostile input was seen; the reason was logged once.</summary>
     public bool IsBroken => _broken;
 
-    /// <summary>The next avail ring index to consume (GET_VRING_BASE answers this once the queue is stopped).</summary>
-    public ushort LastAvailIndex
-    {
-        get
-        {
-            lock (_popLock)
-            {
-                return _lastAvail;
-            }
-        }
-    }
+    /// <summary>
+    /// The next avail ring index to consume (GET_VRING_BASE answers this once the queue is stopped: the
+    /// consumer's stop and join give the reader a happens-before edge with its last write).
+    /// </summary>
+    public ushort LastAvailIndex => _lastAvail;
 
     /// <summary>The next used ring index the device will fill.</summary>
     public ushort NextUsedIndex
@@ -128,12 +125,9 @@ public sealed partial class SplitVirtqueue : IDisposable
     /// <summary>Detaches the queue from guest memory: afterwards it pops, writes and signals nothing.</summary>
     public void Dispose()
     {
-        lock (_popLock)
+        lock (_usedLock)
         {
-            lock (_usedLock)
-            {
-                _disposed = true;
-            }
+            _disposed = true;
         }
     }
 
