@@ -18,9 +18,12 @@ namespace VirtioFsd.Fuse.Server;
 /// and only data that is not cached (EAGAIN) goes to the ring. Filesystems that cannot do
 /// non-blocking I/O say EOPNOTSUPP (tmpfs reads and writes, ext4 buffered writes on 6.18): the ring
 /// would punt those to a worker thread every time, so they run inline like the synchronous engine.
-/// WRITE: buffered writes only copy into the page cache unless writeback throttles them, so the
-/// same rule applies (RWF_NOWAIT first, the ring on EAGAIN). FSYNC and FALLOCATE can block for
-/// milliseconds on real storage and always go to the ring.
+/// WRITE, measured here (tests/Fuse.Tests/Engine/WriteEngineBenchmark.cs, 32000 random 4 KiB buffered
+/// writes, CPU per write, load average ~11): ext4 pwritev inline 2.4-3.5 us, io_uring WRITEV one per
+/// enter 9.3 us, 32 per enter 3.9 us; tmpfs 1.5-2.4 us, 9.3 us, 3.3 us. Both refuse RWF_NOWAIT
+/// writes (EOPNOTSUPP), so the ring hands every write to an io-wq worker and never wins: writes go
+/// inline, and through the ring only on a filesystem that can say EAGAIN (XFS, btrfs). FSYNC and
+/// FALLOCATE can block for milliseconds on real storage and always go to the ring.
 /// </remarks>
 public sealed partial class FuseServer
 {

@@ -92,6 +92,9 @@ internal sealed class DeviceHarness : IDisposable
         }
     }
 
+    /// <summary>GET_VRING_BASE on one queue; returns the device's next avail index (what it consumed).</summary>
+    public uint StopQueue(int index) => _frontend.GetVringBase(index);
+
     public void Dispose()
     {
         // Disconnecting ends the connection: the device stops its workers and resets.

@@ -117,6 +117,35 @@ internal sealed class QueueDriver
         return answered;
     }
 
+    /// <summary>Places up to one call per slot and kicks, without waiting; returns how many were placed.</summary>
+    public int Launch(IEnumerable<FuseCall> calls)
+    {
+        int placed = 0;
+        foreach (FuseCall call in calls.Take(_slots.Length))
+        {
+            Place(call, placed++);
+        }
+        Publish();
+        return placed;
+    }
+
+    /// <summary>Checks every reply already in the used ring (no waiting); returns how many there were.</summary>
+    public int ReapAvailable()
+    {
+        int count = 0;
+        while (_driver.TryGetUsed(out DriverUsedElement used))
+        {
+            FuseCall call = _byHead[used.Id] ?? throw new InvalidOperationException($"used element names unknown head {used.Id}");
+            _byHead[used.Id] = null;
+            Check(call, _slotOfHead[used.Id], _uniqueOfHead[used.Id], used.Length);
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>The used index as the device last published it.</summary>
+    public ushort UsedIndex => _driver.ReadUsedIndex();
+
     private void Place(FuseCall call, int slot)
     {
         (ulong req, ulong reply, ulong payload) = _slots[slot];

@@ -1,0 +1,49 @@
+using VirtioFsd.Linux;
+
+namespace VirtioFsd.Tests.Engine;
+
+/// <summary>Stopping a queue (GET_VRING_BASE) while file I/O is in flight.</summary>
+[Collection(EngineCollection.Name)]
+public class EngineStopTests
+{
+    public static TheoryData<DaemonEngine> Engines => new() { DaemonEngine.Sync, DaemonEngine.IoUring, DaemonEngine.IoUringAllTransfers };
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public void Get_vring_base_returns_only_after_every_popped_request_is_answered(DaemonEngine engine)
+    {
+        const int Reads = 64;
+        const int Size = 128 * 1024;
+        using var dir = new TempDir();
+        string path = Path.Combine(dir.Path, "cold");
+        var content = new byte[Reads * Size];
+        new Random(7).NextBytes(content);
+        File.WriteAllBytes(path, content);
+        using var h = new DeviceHarness(dir.Path, engine, 1, Reads, Size);
+        QueueDriver driver = h.Drivers[0];
+        EngineStressTests.Init(driver);
+        ulong node = EngineStressTests.Lookup(driver, "cold");
+        ulong fh = EngineStressTests.Open(driver, node);
+        DropFromPageCache(path);
+        ushort answeredBefore = driver.UsedIndex;
+
+        // Cold reads: the io_uring engine has them in flight in the ring when the stop arrives.
+        int launched = driver.Launch(Enumerable.Range(0, Reads).Select(i => EngineStressTests.Read((node, fh), (ulong)(i * Size), Size, data =>
+            Assert.Equal(content.AsSpan(i * Size, Size).ToArray(), data), tolerateCancel: true)));
+        uint consumed = h.StopQueue(1);
+
+        Assert.Equal(Reads, launched);
+        // Everything the device popped was answered before GET_VRING_BASE returned: nothing of it is in flight any more.
+        Assert.Equal((ushort)consumed, driver.UsedIndex);
+        // (How many it popped before the stop arrived is up to the scheduler; each of them is answered.)
+        Assert.Equal((int)(ushort)(consumed - answeredBefore), driver.ReapAvailable());
+    }
+
+    private static void DropFromPageCache(string path)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read);
+        int fd = (int)f.SafeFileHandle.DangerousGetHandle();
+        Assert.Equal(0, Libc.Fsync(fd));
+        Assert.Equal(0, Libc.Fadvise(fd, 0, 0, Libc.POSIX_FADV_DONTNEED));
+    }
+}
