@@ -67,7 +67,7 @@ public sealed record DaemonOptions
     public SandboxMode Sandbox { get; init; } = SandboxMode.None;
 
     /// <summary>The queue workers' I/O engine (the option to select it is <c>--io-engine sync|io-uring</c>).</summary>
-    public IoEngine IoEngine { get; init; } = IoEngine.Sync;
+    public IoEngine IoEngine { get; init; } = IoEngine.IoUring;
 
     public SeccompMode Seccomp { get; init; } = SeccompMode.None;
 
