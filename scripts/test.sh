@@ -5,4 +5,12 @@ cd "$(dirname "$0")/.."
 # --no-build: dotnet test builds the daemon the tests use (the apphost next to the test assembly);
 # the Release build in .cache/daemon is only for run_vm.sh's demo.
 scripts/setup.sh --no-build
-dotnet test VirtioFsd.sln --nologo "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test VirtioFsd.sln --nologo "$@" 2>&1 | tee "$log" || status=$?
+# One closing line over all test assemblies ("Passed!  - Failed: 0, Passed: 74, ..." per assembly).
+awk '/(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+/ {
+       gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1) } n++ }
+     END { if (n == 0) print "no test assembly reported results"; else printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"
