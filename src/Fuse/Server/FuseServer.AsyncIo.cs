@@ -36,6 +36,12 @@ public sealed partial class FuseServer
     private static bool CanCompleteLater(FuseOpcode opcode)
         => opcode is FuseOpcode.SetLkW or FuseOpcode.Read or FuseOpcode.Write or FuseOpcode.Fsync or FuseOpcode.Fallocate;
 
+    /// <summary>
+    /// A filesystem's result for an opcode that may defer: a value equal to <see cref="Pending"/> (no
+    /// errno; a filesystem bug) must not leave the request without completion, so it becomes EIO.
+    /// </summary>
+    private static int NotPending(int result) => result == Pending ? -Errno.EIO : result;
+
     private bool TryGetEngine(IFuseRequestCompletion completion, out IFileIoSubmitter engine, out IFileHandleLeases leases)
     {
         engine = (completion as IFileIoSubmitter)!;

@@ -169,7 +169,7 @@ public sealed partial class FuseServer
             return status;
         }
 
-        return fs.Fsync(call.Ctx, call.Node, new HandleId(fsync.Fh), dataSync);
+        return NotPending(fs.Fsync(call.Ctx, call.Node, new HandleId(fsync.Fh), dataSync));
     }
 
     private int Fallocate(in Call call, IFuseRequestCompletion completion)
@@ -185,7 +185,7 @@ public sealed partial class FuseServer
             return status;
         }
 
-        return fs.Fallocate(call.Ctx, call.Node, new HandleId(fallocate.Fh), fallocate.Mode, fallocate.Offset, fallocate.Length);
+        return NotPending(fs.Fallocate(call.Ctx, call.Node, new HandleId(fallocate.Fh), fallocate.Mode, fallocate.Offset, fallocate.Length));
     }
 
     private int Lseek(in Call call)

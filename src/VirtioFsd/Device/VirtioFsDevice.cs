@@ -35,13 +35,19 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     /// warning, when io_uring cannot be used here (kernel, sysctl, seccomp profile).
     /// </summary>
     public VirtioFsDevice(FuseServer server, IFileSystem fs, ILogger log, IoEngine engine = IoEngine.Sync)
+        : this(server, fs, log, engine, IoUringSupport.Detect)
+    {
+    }
+
+    /// <summary>As the public constructor, with the io_uring probe replaceable (tests of the fallback).</summary>
+    internal VirtioFsDevice(FuseServer server, IFileSystem fs, ILogger log, IoEngine engine, Func<IoUringAvailability> detectIoUring)
     {
         _server = server;
         _fs = fs;
         _log = log;
         if (engine == IoEngine.IoUring)
         {
-            IoUringAvailability availability = IoUringSupport.Detect();
+            IoUringAvailability availability = detectIoUring();
             if (!availability.IsAvailable)
             {
                 log.Warning("{Availability}; using the synchronous I/O engine", availability.ToString());
