@@ -153,6 +153,10 @@ public sealed partial class FuseServer
         FileLease lease, long offset, long size, long replyStart, ReadOnlySpan<IoVec> all)
     {
         bool isRead = kind == FileIoKind.Read;
+
+        // offset + done must never wrap: a negative offset is "the fd's position" to preadv2 (-1) and
+        // to the ring. No file has data past 2^63 - 1, so nothing is lost.
+        size = Math.Min(size, long.MaxValue - offset);
         long done = 0;
         FileIoOperation? op = null;
         bool submitted = false;

@@ -122,6 +122,8 @@ public class EngineFileIoTests
         Assert.Equal(-Errno.EBADF, s.Run(s.ReadRequest(1, fh, 0, 4096)).Error); // the handle belongs to another node
         Assert.Equal(-Errno.EINVAL, s.Run(s.ReadRequest(node, fh, ulong.MaxValue, 4096)).Error);
         Assert.Equal(-Errno.EINVAL, s.Run(s.WriteRequest(node, fh, (ulong)long.MaxValue + 1, [1])).Error);
+        // offset + count past 2^63 - 1: rw_verify_area (fs/read_write.c) says EINVAL, inline or through the ring.
+        Assert.Equal(-Errno.EINVAL, s.Run(s.ReadRequest(node, fh, long.MaxValue - 10, 4096)).Error);
         Assert.Equal(-Errno.EINVAL, s.Run(s.Request(FuseOpcode.Fallocate, node)
             .Add(new FuseFallocateIn { Fh = fh, Offset = ulong.MaxValue, Length = 1 })).Error);
     }
