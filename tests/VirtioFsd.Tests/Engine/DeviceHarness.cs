@@ -37,7 +37,9 @@ internal sealed class DeviceHarness : IDisposable
     private readonly List<FrontendQueue> _queues = [];
     private readonly GuestRam _ram;
 
-    public DeviceHarness(string sharedDir, DaemonEngine engine, int requestQueues, int slotsPerQueue, int payloadBytes)
+    /// <param name="withoutKickFd">Request queues get SET_VRING_KICK with the "no fd" flag: the device must poll them.</param>
+    public DeviceHarness(string sharedDir, DaemonEngine engine, int requestQueues, int slotsPerQueue, int payloadBytes,
+        bool withoutKickFd = false)
     {
         ILogger log = new LoggerConfiguration().MinimumLevel.Warning().CreateLogger();
         _fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = sharedDir }, log);
@@ -68,7 +70,20 @@ internal sealed class DeviceHarness : IDisposable
         _frontend.ShareMemory();
         foreach (FrontendQueue fq in _queues)
         {
-            _frontend.StartQueue(fq);
+            if (withoutKickFd && fq.Index > 0)
+            {
+                // vhost_virtqueue_start's order, with VHOST_USER_VRING_NOFD_MASK instead of the kick fd.
+                _frontend.SetVringNum(fq.Index, fq.Size);
+                _frontend.SetVringBase(fq.Index, 0);
+                _frontend.SetVringAddr(fq.Index, fq.DescGpa, fq.AvailGpa, fq.UsedGpa);
+                _frontend.SetVringFd(Req.SetVringKick, fq.Index, -1);
+                _frontend.SetVringFd(Req.SetVringCall, fq.Index, fq.Call.Value);
+                _frontend.SetVringEnable(fq.Index, true);
+            }
+            else
+            {
+                _frontend.StartQueue(fq);
+            }
         }
         for (int q = 1; q <= requestQueues; q++)
         {

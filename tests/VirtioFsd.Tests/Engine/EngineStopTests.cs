@@ -47,3 +47,31 @@ public class EngineStopTests
         Assert.Equal(0, Libc.Fadvise(fd, 0, 0, Libc.POSIX_FADV_DONTNEED));
     }
 }
+
+/// <summary>A queue started without a kick fd (VHOST_USER_VRING_NOFD_MASK) is polled by either engine.</summary>
+[Collection(EngineCollection.Name)]
+public class EngineKicklessTests
+{
+    public static TheoryData<DaemonEngine> Engines => new() { DaemonEngine.Sync, DaemonEngine.IoUring, DaemonEngine.IoUringAllTransfers };
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public void Requests_on_a_queue_without_kick_fd_are_served(DaemonEngine engine)
+    {
+        using var dir = new TempDir();
+        var content = new byte[1 << 20];
+        new Random(9).NextBytes(content);
+        File.WriteAllBytes(Path.Combine(dir.Path, "f"), content);
+        using var h = new DeviceHarness(dir.Path, engine, 1, 16, 64 * 1024, withoutKickFd: true);
+        QueueDriver driver = h.Drivers[0];
+        EngineStressTests.Init(driver);
+        ulong node = EngineStressTests.Lookup(driver, "f");
+        ulong fh = EngineStressTests.Open(driver, node);
+
+        int answered = driver.Run(Enumerable.Range(0, 16).Select(i => EngineStressTests.Read((node, fh), (ulong)(i * 65536), 65536, data =>
+            Assert.Equal(content.AsSpan(i * 65536, 65536).ToArray(), data))), 16);
+
+        Assert.Equal(16, answered);
+        EngineStressTests.Release(driver, node, fh);
+    }
+}
