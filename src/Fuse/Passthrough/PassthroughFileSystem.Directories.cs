@@ -13,6 +13,9 @@ namespace VirtioFsd.Fuse.Passthrough;
 /// </summary>
 public sealed partial class PassthroughFileSystem
 {
+    /// <summary>Unknown names in a row after which one READDIRPLUS reply stops trying the known-inode statx.</summary>
+    private const int ColdListingMisses = 8;
+
     /// <summary>Offset of d_name in struct linux_dirent64 (u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type).</summary>
     private const int DirentNameOffset = 19;
 
@@ -115,6 +118,7 @@ public sealed partial class PassthroughFileSystem
             stream.Seeked(offset);
         }
         bool added = false;
+        int misses = 0;
         while (true)
         {
             if (stream.Start == stream.End)
@@ -126,7 +130,7 @@ public sealed partial class PassthroughFileSystem
                 }
                 stream.Filled(n);
             }
-            int r = AddEntries(dir, stream, sink, ref added);
+            int r = AddEntries(dir, stream, sink, ref added, ref misses);
             if (r <= 0)
             {
                 return r < 0 && !added ? r : 0;
@@ -138,7 +142,7 @@ public sealed partial class PassthroughFileSystem
     /// Feeds the stream's buffered records to the sink, consuming each one given out (or skipped). Returns 1
     /// when the buffer is used up, 0 when the sink is full, or -errno. <paramref name="dir"/> is set for READDIRPLUS.
     /// </summary>
-    private int AddEntries(Inode? dir, DirectoryStream stream, IDirectoryEntrySink sink, ref bool added)
+    private int AddEntries(Inode? dir, DirectoryStream stream, IDirectoryEntrySink sink, ref bool added, ref int misses)
     {
         while (stream.Start < stream.End)
         {
@@ -183,7 +187,7 @@ public sealed partial class PassthroughFileSystem
                 {
                     return 0;
                 }
-                int r = LookupListedName(dir, name, out entry);
+                int r = LookupListedName(dir, name, ref misses, out entry);
                 if (r == -Errno.ENOENT)
                 {
                     // Removed since getdents64 listed it: skip, as a later READDIR would not list it.
@@ -215,10 +219,16 @@ public sealed partial class PassthroughFileSystem
     /// statx of the name (never following it: a symlink is the link itself, and a single name from
     /// getdents64 cannot leave the directory) identifies it without the open + close a new inode needs.
     /// A name on another mount or device (a mount point) goes the LOOKUP way, which refuses or announces it.
+    /// After <see cref="ColdListingMisses"/> unknown names in a row (a first listing) the rest of the reply
+    /// goes the LOOKUP way directly, so a cold listing does not pay the extra statx per entry.
     /// </summary>
-    private int LookupListedName(Inode dir, ReadOnlySpan<byte> name, out Entry entry)
+    private int LookupListedName(Inode dir, ReadOnlySpan<byte> name, ref int misses, out Entry entry)
     {
         entry = default;
+        if (misses >= ColdListingMisses)
+        {
+            return LookupName(dir, name, out entry);
+        }
         int r = Libc.StatxAt(dir.Fd, name, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS | Libc.STATX_MNT_ID, out Statx st);
         if (r < 0)
         {
@@ -234,6 +244,7 @@ public sealed partial class PassthroughFileSystem
                 {
                     if (known.FileType == (st.Mode & Libc.S_IFMT))
                     {
+                        misses = 0;
                         entry = new Entry { Node = known.Id, Generation = 0, Attr = ToAttr(st, known.IsSubmountRoot) };
                         return 0;
                     }
@@ -246,6 +257,7 @@ public sealed partial class PassthroughFileSystem
                 }
             }
         }
+        misses++;
         return LookupName(dir, name, out entry);
     }
 }
