@@ -31,15 +31,13 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
     private readonly Ring _ring;
     private readonly UnixFd _stopEvent;
     private readonly Thread _thread;
-    private readonly DescriptorChain _chain = new();
-    private readonly Stack<FuseRequest> _pool = new();
-    private readonly object _completionLock = new();
-    private int _inFlight;
+    private readonly QueueRequests _requests;
     private bool _stopping;
 
     private IoUringQueueWorker(SplitVirtqueue queue, FuseServer server, ILogger log, Ring ring, UnixFd stopEvent)
     {
         _queue = queue;
+        _requests = new QueueRequests(queue);
         _server = server;
         _log = log;
         _ring = ring;
@@ -101,14 +99,7 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
             _ring.Dispose();
             FreeSlotVectors();
         }
-        lock (_completionLock)
-        {
-            while (_inFlight > 0)
-            {
-                // A request completing on another thread (a waiting lock) still owns guest buffers.
-                Monitor.Wait(_completionLock, 100);
-            }
-        }
+        _requests.WaitUntilIdle();
     }
 
     public void Dispose() => _stopEvent.Dispose();
@@ -228,51 +219,13 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
     /// <summary>Pops and serves chains until the ring is empty with notifications re-enabled.</summary>
     private void DrainQueue()
     {
-        do
-        {
-            _queue.DisableNotifications();
-            while (_queue.TryPopChain(_chain))
-            {
-                FuseRequest request = Rent();
-                request.Reset(_chain.Readable, _chain.Writable, _chain.HeadIndex);
-                lock (_completionLock)
-                {
-                    _inFlight++;
-                }
-                _server.Handle(request, this);
-            }
-        }
-        // EnableNotifications re-reads the avail index after enabling: true means more work
-        // arrived between the last pop and the enable, which no kick will announce.
-        while (_queue.EnableNotifications() && !_queue.IsBroken);
+        _requests.Drain(_server, this);
     }
 
     /// <summary>Called by the server once per request: from this thread (inline or at a CQE) or, for a waiting lock, another.</summary>
     public void Complete(FuseRequest request)
     {
-        ushort head = (ushort)request.TransportState!;
-        _queue.AddUsed(head, request.ReplyLength);
-        if (Thread.CurrentThread != _thread)
-        {
-            // No wake-up of this worker batches this one: signal now.
-            _queue.NotifyIfNeeded();
-        }
-        lock (_completionLock)
-        {
-            _inFlight--;
-            _pool.Push(request);
-            if (_inFlight == 0)
-            {
-                Monitor.PulseAll(_completionLock);
-            }
-        }
-    }
-
-    private FuseRequest Rent()
-    {
-        lock (_completionLock)
-        {
-            return _pool.Count > 0 ? _pool.Pop() : new FuseRequest();
-        }
+        // From another thread no wake-up of this worker batches the notification: signal now.
+        _requests.Publish(request, signalNow: Thread.CurrentThread != _thread);
     }
 }

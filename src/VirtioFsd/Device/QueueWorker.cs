@@ -21,14 +21,12 @@ internal sealed class QueueWorker : IQueueWorker, IFuseRequestCompletion
     private readonly ILogger _log;
     private readonly UnixFd _stopEvent;
     private readonly Thread _thread;
-    private readonly DescriptorChain _chain = new();
-    private readonly Stack<FuseRequest> _pool = new();
-    private readonly object _completionLock = new();
-    private int _inFlight;
+    private readonly QueueRequests _requests;
 
     public QueueWorker(SplitVirtqueue queue, FuseServer server, ILogger log)
     {
         _queue = queue;
+        _requests = new QueueRequests(queue);
         _server = server;
         _log = log.ForContext("Queue", queue.Index);
         int efd = Libc.EventFd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
@@ -52,15 +50,7 @@ internal sealed class QueueWorker : IQueueWorker, IFuseRequestCompletion
         {
             _thread.Join();
         }
-        lock (_completionLock)
-        {
-            while (_inFlight > 0)
-            {
-                // A request completing later (a waiting lock) still owns guest buffers: the
-                // transport may unmap memory after Stop returns, so wait for it.
-                Monitor.Wait(_completionLock, 100);
-            }
-        }
+        _requests.WaitUntilIdle();
     }
 
     public void Dispose() => _stopEvent.Dispose();
@@ -127,52 +117,14 @@ internal sealed class QueueWorker : IQueueWorker, IFuseRequestCompletion
     /// <summary>Pops and serves chains until the ring is empty with notifications re-enabled.</summary>
     private void Drain()
     {
-        do
-        {
-            _queue.DisableNotifications();
-            while (_queue.TryPopChain(_chain))
-            {
-                FuseRequest request = Rent();
-                request.Reset(_chain.Readable, _chain.Writable, _chain.HeadIndex);
-                lock (_completionLock)
-                {
-                    _inFlight++;
-                }
-                _server.Handle(request, this);
-            }
-        }
-        // EnableNotifications re-reads the avail index after enabling: true means more work
-        // arrived between the last pop and the enable, which no kick will announce.
-        while (_queue.EnableNotifications() && !_queue.IsBroken);
+        _requests.Drain(_server, this);
         _queue.NotifyIfNeeded();
     }
 
     /// <summary>Called by the server once per request, on this thread or (for deferred requests) another.</summary>
     public void Complete(FuseRequest request)
     {
-        ushort head = (ushort)request.TransportState!;
-        _queue.AddUsed(head, request.ReplyLength);
-        if (Thread.CurrentThread != _thread)
-        {
-            // Completed later by another thread: no drain loop batches this one, signal now.
-            _queue.NotifyIfNeeded();
-        }
-        lock (_completionLock)
-        {
-            _inFlight--;
-            _pool.Push(request);
-            if (_inFlight == 0)
-            {
-                Monitor.PulseAll(_completionLock);
-            }
-        }
-    }
-
-    private FuseRequest Rent()
-    {
-        lock (_completionLock)
-        {
-            return _pool.Count > 0 ? _pool.Pop() : new FuseRequest();
-        }
+        // From another thread no wake-up of this worker batches the notification: signal now.
+        _requests.Publish(request, signalNow: Thread.CurrentThread != _thread);
     }
 }
