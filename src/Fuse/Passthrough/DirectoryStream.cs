@@ -63,6 +63,18 @@ internal sealed class DirectoryStream
         Next = offset;
     }
 
+    /// <summary>
+    /// The listing reached its end with nothing buffered: give the 32 KiB back (a guest may keep many read
+    /// directories open), it is allocated again if the handle is read once more.
+    /// </summary>
+    public void AtEnd()
+    {
+        if (Start == End)
+        {
+            _buffer = null;
+        }
+    }
+
     /// <summary>Position unknown (an error mid-batch): the next READDIR seeks.</summary>
     public void Invalidate()
     {

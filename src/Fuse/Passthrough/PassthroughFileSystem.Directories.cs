@@ -126,6 +126,10 @@ public sealed partial class PassthroughFileSystem
                 int n = Libc.Getdents64(fd, stream.Buffer);
                 if (n <= 0)
                 {
+                    if (n == 0)
+                    {
+                        stream.AtEnd();
+                    }
                     return n < 0 && !added ? n : 0;
                 }
                 stream.Filled(n);
