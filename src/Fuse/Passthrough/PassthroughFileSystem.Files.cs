@@ -265,7 +265,9 @@ public sealed partial class PassthroughFileSystem
         }
         try
         {
-            return Libc.Lseek(file.Fd, (long)offset, (int)whence);
+            // A directory handle's position belongs to its DirectoryStream (READDIR resumes from
+            // it); SEEK_DATA/HOLE mean nothing on a directory anyway.
+            return file.IsDirectory ? -Errno.EINVAL : Libc.Lseek(file.Fd, (long)offset, (int)whence);
         }
         finally
         {

@@ -135,6 +135,15 @@ public sealed class OpenAndIoTests : IDisposable
     }
 
     [Fact]
+    public void Lseek_on_a_directory_handle_is_refused_so_readdir_positions_stay_the_streams()
+    {
+        Assert.Equal(0, _s.Fs.OpenDir(Root, NodeId.Root, 0, out OpenResult dir));
+        Assert.Equal(-Errno.EINVAL, _s.Fs.Lseek(Root, NodeId.Root, dir.Handle, 0, (uint)Libc.SEEK_DATA));
+        Assert.Equal(-Errno.EINVAL, _s.Fs.Lseek(Root, NodeId.Root, dir.Handle, 0, 2));
+        Assert.Equal(0, _s.Fs.ReleaseDir(Root, NodeId.Root, dir.Handle));
+    }
+
+    [Fact]
     public void StatFs_SyncFs_Access()
     {
         Assert.Equal(0, _s.Fs.StatFs(Root, NodeId.Root, out StatFs st));
