@@ -70,7 +70,7 @@ case $cache in never|auto|always) ;; *) echo "run_vm.sh: --cache must be never|a
 # --- Prerequisites -------------------------------------------------------------------------------
 if [ "$daemon" = ours ]; then "$repo/scripts/setup.sh"; else "$repo/scripts/setup.sh" --no-build; fi
 case $daemon in
-  ours) daemon_bin=$repo/.cache/daemon/bin/VirtioFsd/release/virtiofsd; : "${daemon_style:=rust}" ;;
+  ours) daemon_bin=$repo/.cache/daemon/publish/VirtioFsd/release_linux-x64/virtiofsd; : "${daemon_style:=rust}" ;;
   c) daemon_bin=/usr/lib/qemu/virtiofsd; : "${daemon_style:=c}" ;;
   *) daemon_bin=$(realpath "$daemon"); : "${daemon_style:=rust}" ;;
 esac
