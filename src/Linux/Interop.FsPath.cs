@@ -5,7 +5,9 @@ namespace VirtioFsd.Linux;
 /// <summary>
 /// The *at family used by the passthrough filesystem: every path is a single name relative to an
 /// O_PATH directory fd, so nothing is ever resolved from the process's root or cwd. Names are given
-/// without a terminating NUL; the wrapper adds it (and refuses embedded NULs with -EINVAL).
+/// without a terminating NUL; <see cref="CString"/> adds it into a stack buffer (and refuses embedded
+/// NULs with -EINVAL, over-long names with -ENAMETOOLONG); each wrapper returns that error before the
+/// buffer reaches the kernel, since under SkipLocalsInit it is only written on success.
 /// </summary>
 /// <remarks>
 /// Unsafe: every pointer handed to the kernel comes from a <c>fixed</c> span or a local of the
@@ -93,30 +95,11 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "utimensat", SetLastError = true)]
     private static partial int UtimensatRaw(int dirfd, byte* path, Timespec* times, int flags);
 
-    /// <summary>
-    /// Copies <paramref name="name"/> into <paramref name="buffer"/> with a terminating NUL.
-    /// Returns 0, -EINVAL for an embedded NUL, or -ENAMETOOLONG.
-    /// </summary>
-    private static int ToCString(ReadOnlySpan<byte> name, Span<byte> buffer)
-    {
-        if (name.Length >= buffer.Length)
-        {
-            return -Errno.ENAMETOOLONG;
-        }
-        if (name.Contains((byte)0))
-        {
-            return -Errno.EINVAL;
-        }
-        name.CopyTo(buffer);
-        buffer[name.Length] = 0;
-        return 0;
-    }
-
     /// <summary>openat(2) of one name relative to <paramref name="dirfd"/>; returns the fd or -errno.</summary>
     public static int Openat(int dirfd, ReadOnlySpan<byte> name, int flags, uint mode = 0)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
+        int r = CString.Copy(name, c);
         if (r < 0)
         {
             return r;
@@ -136,7 +119,7 @@ public static unsafe partial class Libc
     public static int Openat2(int dirfd, ReadOnlySpan<byte> name, int flags, uint mode, ulong resolve)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
+        int r = CString.Copy(name, c);
         if (r < 0)
         {
             return r;
@@ -160,16 +143,12 @@ public static unsafe partial class Libc
     public static int StatxAt(int dirfd, ReadOnlySpan<byte> name, int flags, uint mask, out Statx buf)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
+        int r = CString.Copy(name, c);
         buf = default;
-        if (r < 0)
-        {
-            return r;
-        }
         fixed (byte* p = c)
         fixed (Statx* b = &buf)
         {
-            return Check(StatxRaw(dirfd, p, flags, mask, b));
+            return r < 0 ? r : Check(StatxRaw(dirfd, p, flags, mask, b));
         }
     }
 
@@ -181,132 +160,81 @@ public static unsafe partial class Libc
     public static int Readlinkat(int dirfd, ReadOnlySpan<byte> name, Span<byte> target)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
-        if (r < 0)
+        int r = CString.Copy(name, c);
+        fixed (byte* p = c, t = target)
         {
-            return r;
-        }
-        fixed (byte* p = c)
-        fixed (byte* t = target)
-        {
-            return (int)Check((long)ReadlinkatRaw(dirfd, p, t, (nuint)target.Length));
+            return r < 0 ? r : (int)Check((long)ReadlinkatRaw(dirfd, p, t, (nuint)target.Length));
         }
     }
 
     public static int Mkdirat(int dirfd, ReadOnlySpan<byte> name, uint mode)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
-        if (r < 0)
-        {
-            return r;
-        }
+        int r = CString.Copy(name, c);
         fixed (byte* p = c)
         {
-            return Check(MkdiratRaw(dirfd, p, mode));
+            return r < 0 ? r : Check(MkdiratRaw(dirfd, p, mode));
         }
     }
 
     public static int Mknodat(int dirfd, ReadOnlySpan<byte> name, uint mode, ulong dev)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
-        if (r < 0)
-        {
-            return r;
-        }
+        int r = CString.Copy(name, c);
         fixed (byte* p = c)
         {
-            return Check(MknodatRaw(dirfd, p, mode, dev));
+            return r < 0 ? r : Check(MknodatRaw(dirfd, p, mode, dev));
         }
     }
 
     /// <summary>symlinkat(2): the target is stored as given, never resolved.</summary>
     public static int Symlinkat(ReadOnlySpan<byte> target, int dirfd, ReadOnlySpan<byte> name)
     {
-        Span<byte> t = stackalloc byte[PathMax];
-        Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(target, t);
-        if (r == 0)
+        Span<byte> t = stackalloc byte[PathMax], c = stackalloc byte[PathMax];
+        int r = CString.Copy(target, t, name, c);
+        fixed (byte* pt = t, p = c)
         {
-            r = ToCString(name, c);
-        }
-        if (r < 0)
-        {
-            return r;
-        }
-        fixed (byte* pt = t)
-        fixed (byte* p = c)
-        {
-            return Check(SymlinkatRaw(pt, dirfd, p));
+            return r < 0 ? r : Check(SymlinkatRaw(pt, dirfd, p));
         }
     }
 
     public static int Linkat(int olddirfd, ReadOnlySpan<byte> oldName, int newdirfd, ReadOnlySpan<byte> newName, int flags)
     {
-        Span<byte> o = stackalloc byte[PathMax];
-        Span<byte> n = stackalloc byte[PathMax];
-        int r = ToCString(oldName, o);
-        if (r == 0)
+        Span<byte> o = stackalloc byte[PathMax], n = stackalloc byte[PathMax];
+        int r = CString.Copy(oldName, o, newName, n);
+        fixed (byte* po = o, pn = n)
         {
-            r = ToCString(newName, n);
-        }
-        if (r < 0)
-        {
-            return r;
-        }
-        fixed (byte* po = o)
-        fixed (byte* pn = n)
-        {
-            return Check(LinkatRaw(olddirfd, po, newdirfd, pn, flags));
+            return r < 0 ? r : Check(LinkatRaw(olddirfd, po, newdirfd, pn, flags));
         }
     }
 
     public static int Renameat2(int olddirfd, ReadOnlySpan<byte> oldName, int newdirfd, ReadOnlySpan<byte> newName, uint flags)
     {
-        Span<byte> o = stackalloc byte[PathMax];
-        Span<byte> n = stackalloc byte[PathMax];
-        int r = ToCString(oldName, o);
-        if (r == 0)
+        Span<byte> o = stackalloc byte[PathMax], n = stackalloc byte[PathMax];
+        int r = CString.Copy(oldName, o, newName, n);
+        fixed (byte* po = o, pn = n)
         {
-            r = ToCString(newName, n);
-        }
-        if (r < 0)
-        {
-            return r;
-        }
-        fixed (byte* po = o)
-        fixed (byte* pn = n)
-        {
-            return Check(Renameat2Raw(olddirfd, po, newdirfd, pn, flags));
+            return r < 0 ? r : Check(Renameat2Raw(olddirfd, po, newdirfd, pn, flags));
         }
     }
 
     public static int Unlinkat(int dirfd, ReadOnlySpan<byte> name, int flags)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
-        if (r < 0)
-        {
-            return r;
-        }
+        int r = CString.Copy(name, c);
         fixed (byte* p = c)
         {
-            return Check(UnlinkatRaw(dirfd, p, flags));
+            return r < 0 ? r : Check(UnlinkatRaw(dirfd, p, flags));
         }
     }
 
     public static int Fchmodat(int dirfd, ReadOnlySpan<byte> name, uint mode, int flags)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
-        if (r < 0)
-        {
-            return r;
-        }
+        int r = CString.Copy(name, c);
         fixed (byte* p = c)
         {
-            return Check(FchmodatRaw(dirfd, p, mode, flags));
+            return r < 0 ? r : Check(FchmodatRaw(dirfd, p, mode, flags));
         }
     }
 
@@ -314,14 +242,10 @@ public static unsafe partial class Libc
     public static int Fchownat(int dirfd, ReadOnlySpan<byte> name, uint owner, uint group, int flags)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
-        if (r < 0)
-        {
-            return r;
-        }
+        int r = CString.Copy(name, c);
         fixed (byte* p = c)
         {
-            return Check(FchownatRaw(dirfd, p, owner, group, flags));
+            return r < 0 ? r : Check(FchownatRaw(dirfd, p, owner, group, flags));
         }
     }
 
@@ -329,17 +253,13 @@ public static unsafe partial class Libc
     public static int Utimensat(int dirfd, ReadOnlySpan<byte> name, Timespec atime, Timespec mtime, int flags)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
-        if (r < 0)
-        {
-            return r;
-        }
+        int r = CString.Copy(name, c);
         Timespec* times = stackalloc Timespec[2];
         times[0] = atime;
         times[1] = mtime;
         fixed (byte* p = c)
         {
-            return Check(UtimensatRaw(dirfd, p, times, flags));
+            return r < 0 ? r : Check(UtimensatRaw(dirfd, p, times, flags));
         }
     }
 
@@ -347,14 +267,10 @@ public static unsafe partial class Libc
     public static int Faccessat2(int dirfd, ReadOnlySpan<byte> name, int mode, int flags)
     {
         Span<byte> c = stackalloc byte[PathMax];
-        int r = ToCString(name, c);
-        if (r < 0)
-        {
-            return r;
-        }
+        int r = CString.Copy(name, c);
         fixed (byte* p = c)
         {
-            return (int)Check(SyscallRaw(SYS_faccessat2, dirfd, (long)p, mode, flags, 0, 0));
+            return r < 0 ? r : (int)Check(SyscallRaw(SYS_faccessat2, dirfd, (long)p, mode, flags, 0, 0));
         }
     }
 }

@@ -59,51 +59,36 @@ public static unsafe partial class Libc
     }
 
     /// <summary>
+    /// An xattr name longer than XATTR_NAME_MAX is -ERANGE (what the kernel answers), not the
+    /// -ENAMETOOLONG of <see cref="CString.Copy(ReadOnlySpan{byte}, Span{byte})"/>. The wrappers taking a
+    /// path and a name have always mapped it for an over-long path too; kept so.
+    /// </summary>
+    private static int XattrNameError(int r) => r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
+
+    /// <summary>
     /// getxattrat(2) (Linux 6.13) of a name relative to <paramref name="dirfd"/>; -ENOSYS on older kernels.
     /// An empty <paramref name="value"/> asks for the size.
     /// </summary>
     public static int GetxattrAt(int dirfd, ReadOnlySpan<byte> path, int atFlags, ReadOnlySpan<byte> name, Span<byte> value)
     {
-        Span<byte> p = stackalloc byte[PathMax];
-        Span<byte> n = stackalloc byte[XattrNameMax + 2];
-        int r = ToCString(path, p);
-        if (r == 0)
-        {
-            r = ToCString(name, n);
-        }
-        if (r < 0)
-        {
-            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
-        }
-        fixed (byte* pp = p)
-        fixed (byte* pn = n)
-        fixed (byte* pv = value)
+        Span<byte> p = stackalloc byte[PathMax], n = stackalloc byte[XattrNameMax + 2];
+        int r = CString.Copy(path, p, name, n);
+        fixed (byte* pp = p, pn = n, pv = value)
         {
             XattrArgs args = new() { Value = value.IsEmpty ? 0 : (ulong)pv, Size = (uint)value.Length };
-            return (int)Check(SyscallRaw(SYS_getxattrat, dirfd, (long)pp, atFlags, (long)pn, (long)&args, sizeof(XattrArgs)));
+            return r < 0 ? XattrNameError(r) : (int)Check(SyscallRaw(SYS_getxattrat, dirfd, (long)pp, atFlags, (long)pn, (long)&args, sizeof(XattrArgs)));
         }
     }
 
     /// <summary>setxattrat(2) (Linux 6.13); -ENOSYS on older kernels.</summary>
     public static int SetxattrAt(int dirfd, ReadOnlySpan<byte> path, int atFlags, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, int flags)
     {
-        Span<byte> p = stackalloc byte[PathMax];
-        Span<byte> n = stackalloc byte[XattrNameMax + 2];
-        int r = ToCString(path, p);
-        if (r == 0)
-        {
-            r = ToCString(name, n);
-        }
-        if (r < 0)
-        {
-            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
-        }
-        fixed (byte* pp = p)
-        fixed (byte* pn = n)
-        fixed (byte* pv = value)
+        Span<byte> p = stackalloc byte[PathMax], n = stackalloc byte[XattrNameMax + 2];
+        int r = CString.Copy(path, p, name, n);
+        fixed (byte* pp = p, pn = n, pv = value)
         {
             XattrArgs args = new() { Value = (ulong)pv, Size = (uint)value.Length, Flags = (uint)flags };
-            return (int)Check(SyscallRaw(SYS_setxattrat, dirfd, (long)pp, atFlags, (long)pn, (long)&args, sizeof(XattrArgs)));
+            return r < 0 ? XattrNameError(r) : (int)Check(SyscallRaw(SYS_setxattrat, dirfd, (long)pp, atFlags, (long)pn, (long)&args, sizeof(XattrArgs)));
         }
     }
 
@@ -111,66 +96,41 @@ public static unsafe partial class Libc
     public static int ListxattrAt(int dirfd, ReadOnlySpan<byte> path, int atFlags, Span<byte> list)
     {
         Span<byte> p = stackalloc byte[PathMax];
-        int r = ToCString(path, p);
-        if (r < 0)
+        int r = CString.Copy(path, p);
+        fixed (byte* pp = p, pl = list)
         {
-            return r;
-        }
-        fixed (byte* pp = p)
-        fixed (byte* pl = list)
-        {
-            return (int)Check(SyscallRaw(SYS_listxattrat, dirfd, (long)pp, atFlags, list.IsEmpty ? 0 : (long)pl, list.Length, 0));
+            return r < 0 ? r : (int)Check(SyscallRaw(SYS_listxattrat, dirfd, (long)pp, atFlags, list.IsEmpty ? 0 : (long)pl, list.Length, 0));
         }
     }
 
     /// <summary>removexattrat(2) (Linux 6.13); -ENOSYS on older kernels.</summary>
     public static int RemovexattrAt(int dirfd, ReadOnlySpan<byte> path, int atFlags, ReadOnlySpan<byte> name)
     {
-        Span<byte> p = stackalloc byte[PathMax];
-        Span<byte> n = stackalloc byte[XattrNameMax + 2];
-        int r = ToCString(path, p);
-        if (r == 0)
+        Span<byte> p = stackalloc byte[PathMax], n = stackalloc byte[XattrNameMax + 2];
+        int r = CString.Copy(path, p, name, n);
+        fixed (byte* pp = p, pn = n)
         {
-            r = ToCString(name, n);
-        }
-        if (r < 0)
-        {
-            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
-        }
-        fixed (byte* pp = p)
-        fixed (byte* pn = n)
-        {
-            return (int)Check(SyscallRaw(SYS_removexattrat, dirfd, (long)pp, atFlags, (long)pn, 0, 0));
+            return r < 0 ? XattrNameError(r) : (int)Check(SyscallRaw(SYS_removexattrat, dirfd, (long)pp, atFlags, (long)pn, 0, 0));
         }
     }
 
     public static int Fgetxattr(int fd, ReadOnlySpan<byte> name, Span<byte> value)
     {
         Span<byte> n = stackalloc byte[XattrNameMax + 2];
-        int r = ToCString(name, n);
-        if (r < 0)
+        int r = CString.Copy(name, n);
+        fixed (byte* pn = n, pv = value)
         {
-            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
-        }
-        fixed (byte* pn = n)
-        fixed (byte* pv = value)
-        {
-            return (int)Check((long)FgetxattrRaw(fd, pn, value.IsEmpty ? null : pv, (nuint)value.Length));
+            return r < 0 ? XattrNameError(r) : (int)Check((long)FgetxattrRaw(fd, pn, value.IsEmpty ? null : pv, (nuint)value.Length));
         }
     }
 
     public static int Fsetxattr(int fd, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, int flags)
     {
         Span<byte> n = stackalloc byte[XattrNameMax + 2];
-        int r = ToCString(name, n);
-        if (r < 0)
+        int r = CString.Copy(name, n);
+        fixed (byte* pn = n, pv = value)
         {
-            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
-        }
-        fixed (byte* pn = n)
-        fixed (byte* pv = value)
-        {
-            return Check(FsetxattrRaw(fd, pn, pv, (nuint)value.Length, flags));
+            return r < 0 ? XattrNameError(r) : Check(FsetxattrRaw(fd, pn, pv, (nuint)value.Length, flags));
         }
     }
 
@@ -185,92 +145,51 @@ public static unsafe partial class Libc
     /// <summary>getxattr(2) on a path (NUL-free, no terminator); an empty <paramref name="value"/> asks for the size.</summary>
     public static int Getxattr(ReadOnlySpan<byte> path, ReadOnlySpan<byte> name, Span<byte> value)
     {
-        Span<byte> p = stackalloc byte[PathMax];
-        Span<byte> n = stackalloc byte[XattrNameMax + 2];
-        int r = ToCString(path, p);
-        if (r == 0)
+        Span<byte> p = stackalloc byte[PathMax], n = stackalloc byte[XattrNameMax + 2];
+        int r = CString.Copy(path, p, name, n);
+        fixed (byte* pp = p, pn = n, pv = value)
         {
-            r = ToCString(name, n);
-        }
-        if (r < 0)
-        {
-            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
-        }
-        fixed (byte* pp = p)
-        fixed (byte* pn = n)
-        fixed (byte* pv = value)
-        {
-            return (int)Check((long)GetxattrRaw(pp, pn, value.IsEmpty ? null : pv, (nuint)value.Length));
+            return r < 0 ? XattrNameError(r) : (int)Check((long)GetxattrRaw(pp, pn, value.IsEmpty ? null : pv, (nuint)value.Length));
         }
     }
 
     public static int Setxattr(ReadOnlySpan<byte> path, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, int flags)
     {
-        Span<byte> p = stackalloc byte[PathMax];
-        Span<byte> n = stackalloc byte[XattrNameMax + 2];
-        int r = ToCString(path, p);
-        if (r == 0)
+        Span<byte> p = stackalloc byte[PathMax], n = stackalloc byte[XattrNameMax + 2];
+        int r = CString.Copy(path, p, name, n);
+        fixed (byte* pp = p, pn = n, pv = value)
         {
-            r = ToCString(name, n);
-        }
-        if (r < 0)
-        {
-            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
-        }
-        fixed (byte* pp = p)
-        fixed (byte* pn = n)
-        fixed (byte* pv = value)
-        {
-            return Check(SetxattrRaw(pp, pn, pv, (nuint)value.Length, flags));
+            return r < 0 ? XattrNameError(r) : Check(SetxattrRaw(pp, pn, pv, (nuint)value.Length, flags));
         }
     }
 
     public static int Listxattr(ReadOnlySpan<byte> path, Span<byte> list)
     {
         Span<byte> p = stackalloc byte[PathMax];
-        int r = ToCString(path, p);
-        if (r < 0)
+        int r = CString.Copy(path, p);
+        fixed (byte* pp = p, pl = list)
         {
-            return r;
-        }
-        fixed (byte* pp = p)
-        fixed (byte* pl = list)
-        {
-            return (int)Check((long)ListxattrRaw(pp, list.IsEmpty ? null : pl, (nuint)list.Length));
+            return r < 0 ? r : (int)Check((long)ListxattrRaw(pp, list.IsEmpty ? null : pl, (nuint)list.Length));
         }
     }
 
     public static int Removexattr(ReadOnlySpan<byte> path, ReadOnlySpan<byte> name)
     {
-        Span<byte> p = stackalloc byte[PathMax];
-        Span<byte> n = stackalloc byte[XattrNameMax + 2];
-        int r = ToCString(path, p);
-        if (r == 0)
+        Span<byte> p = stackalloc byte[PathMax], n = stackalloc byte[XattrNameMax + 2];
+        int r = CString.Copy(path, p, name, n);
+        fixed (byte* pp = p, pn = n)
         {
-            r = ToCString(name, n);
-        }
-        if (r < 0)
-        {
-            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
-        }
-        fixed (byte* pp = p)
-        fixed (byte* pn = n)
-        {
-            return Check(RemovexattrRaw(pp, pn));
+            return r < 0 ? XattrNameError(r) : Check(RemovexattrRaw(pp, pn));
         }
     }
 
     public static int Fremovexattr(int fd, ReadOnlySpan<byte> name)
     {
         Span<byte> n = stackalloc byte[XattrNameMax + 2];
-        int r = ToCString(name, n);
-        if (r < 0)
-        {
-            return r == -Errno.ENAMETOOLONG ? -Errno.ERANGE : r;
-        }
+        int r = CString.Copy(name, n);
         fixed (byte* pn = n)
         {
-            return Check(FremovexattrRaw(fd, pn));
+            return r < 0 ? XattrNameError(r) : Check(FremovexattrRaw(fd, pn));
         }
     }
 }
