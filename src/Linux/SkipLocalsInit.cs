@@ -4,7 +4,7 @@
 //
 // Sound because every stack buffer in this assembly is written before anything reads it (audited when
 // this was added; keep it so when adding one):
-// * path and xattr-name buffers: ToCString copies the name and its NUL, and the kernel reads only up
+// * path and xattr-name buffers: CString.Copy copies the name and its NUL, and the kernel reads only up
 //   to that NUL; nothing after it is ever read;
 // * pipe2/socketpair int[2]: written by the kernel, read only on success;
 // * SendMsg/RecvMsg control buffers and the io_uring probe buffer: cleared explicitly before use;
