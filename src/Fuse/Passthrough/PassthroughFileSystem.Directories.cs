@@ -219,47 +219,22 @@ public sealed partial class PassthroughFileSystem
     }
 
     /// <summary>
-    /// The LOOKUP that READDIRPLUS implies for one listed name. For an inode the table already holds, a
-    /// statx of the name (never following it: a symlink is the link itself, and a single name from
-    /// getdents64 cannot leave the directory) identifies it without the open + close a new inode needs.
-    /// A name on another mount or device (a mount point) goes the LOOKUP way, which refuses or announces it.
-    /// After <see cref="ColdListingMisses"/> unknown names in a row (a first listing) the rest of the reply
-    /// goes the LOOKUP way directly, so a cold listing does not pay the extra statx per entry.
+    /// The LOOKUP that READDIRPLUS implies for one listed name: <see cref="TryLookupKnownName"/> first, the
+    /// full LOOKUP when the name is not a known inode of the same mount. After <see cref="ColdListingMisses"/>
+    /// unknown names in a row (a first listing) the rest of the reply goes the LOOKUP way directly, so a cold
+    /// listing does not pay the extra statx per entry.
     /// </summary>
     private int LookupListedName(Inode dir, ReadOnlySpan<byte> name, ref int misses, out Entry entry)
     {
-        entry = default;
         if (misses >= ColdListingMisses)
         {
             return LookupName(dir, name, out entry);
         }
-        int r = Libc.StatxAt(dir.Fd, name, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS | Libc.STATX_MNT_ID, out Statx st);
-        if (r < 0)
+        int r = TryLookupKnownName(dir, name, out entry);
+        if (r <= 0)
         {
+            misses = r == 0 ? 0 : misses;
             return r;
-        }
-        InodeKey key = KeyOf(st);
-        if (key.MountId == dir.Key.MountId && key.Dev == dir.Key.Dev)
-        {
-            Inode? known = _inodes.AddLookupIfKnown(key);
-            if (known is not null)
-            {
-                try
-                {
-                    if (known.FileType == (st.Mode & Libc.S_IFMT))
-                    {
-                        misses = 0;
-                        entry = new Entry { Node = known.Id, Generation = 0, Attr = ToAttr(st, known.IsSubmountRoot) };
-                        return 0;
-                    }
-                    // Same identity, other type: a recycled inode number the table has not caught up with.
-                    _inodes.Forget(known.Id, 1);
-                }
-                finally
-                {
-                    _inodes.Return(known);
-                }
-            }
         }
         misses++;
         return LookupName(dir, name, out entry);

@@ -18,7 +18,8 @@ public sealed partial class PassthroughFileSystem
     private const uint FattrKillSuidGid = 1 << 11;
 
     /// <summary>
-    /// LOOKUP. "." is the directory itself. ".." of the root is the root (the guest can never see
+    /// LOOKUP. A name whose inode the guest already knows is answered from one statx (see
+    /// <see cref="TryLookupKnownName"/>), any other goes the full open way. "." is the directory itself. ".." of the root is the root (the guest can never see
     /// above its root); elsewhere ".." is answered only with an inode the guest already knows (it
     /// must have walked down through it), so even a directory moved out of the share on the host
     /// cannot lead the guest to a new inode outside it.
@@ -46,7 +47,15 @@ public sealed partial class PassthroughFileSystem
                 return LookupDotDot(dir, out entry);
             }
             int r = Names.Validate(name);
-            return r < 0 ? r : LookupName(dir, name, out entry);
+            if (r < 0)
+            {
+                return r;
+            }
+            // A known inode costs one statx instead of open + statx + close. ENOENT from statx is the
+            // answer the open would give for one component; any other error goes the full way, so
+            // LOOKUP's errors stay those of the open.
+            r = TryLookupKnownName(dir, name, out entry);
+            return r == 0 || r == -Errno.ENOENT ? r : LookupName(dir, name, out entry);
         }
         finally
         {

@@ -258,6 +258,59 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     }
 
     /// <summary>
+    /// LOOKUP of a validated name whose inode the table may already hold, without opening it: one
+    /// statx of the name below <paramref name="parent"/> with AT_SYMLINK_NOFOLLOW (a symlink is the
+    /// link itself; a single component cannot leave the directory, and "." / ".." never come here).
+    /// Returns 0 with the entry (one lookup added) when the name is a known inode on the parent's own
+    /// mount and device; 1 when it is not (unknown, a mount point, a recycled identity: the caller takes
+    /// the full <see cref="LookupName"/> way, which opens, refuses or announces it as before); or statx's -errno.
+    /// </summary>
+    /// <remarks>
+    /// Why answering with the known inode is sound, even if the name is replaced concurrently: a known
+    /// inode's O_PATH fd pins it, so its (dev, ino) cannot be freed and reused while the key is in the
+    /// table, and the statx result therefore names that very inode as the name's target at the moment of
+    /// the statx. Answering with it orders this LOOKUP before any later replacement, exactly as if the
+    /// open of the full way had run at that moment; the key is the inode's own, never one taken from a
+    /// name. A name replaced before the statx yields the new inode's key, which the table does not hold
+    /// (or holds for that new inode), so it goes the full way and gets the new inode. The file type check
+    /// only guards filesystems whose inode numbers are not stable identities.
+    /// </remarks>
+    private int TryLookupKnownName(Inode parent, ReadOnlySpan<byte> name, out Entry entry)
+    {
+        entry = default;
+        int r = Libc.StatxAt(parent.Fd, name, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS | Libc.STATX_MNT_ID, out Statx st);
+        if (r < 0)
+        {
+            return r;
+        }
+        InodeKey key = KeyOf(st);
+        if (key.MountId != parent.Key.MountId || key.Dev != parent.Key.Dev)
+        {
+            return 1;
+        }
+        Inode? known = _inodes.AddLookupIfKnown(key);
+        if (known is null)
+        {
+            return 1;
+        }
+        try
+        {
+            if (known.FileType != (st.Mode & Libc.S_IFMT))
+            {
+                // Same identity, other type: a recycled inode number the table has not caught up with.
+                _inodes.Forget(known.Id, 1);
+                return 1;
+            }
+            entry = new Entry { Node = known.Id, Generation = 0, Attr = ToAttr(st, known.IsSubmountRoot) };
+            return 0;
+        }
+        finally
+        {
+            _inodes.Return(known);
+        }
+    }
+
+    /// <summary>
     /// Clears SUID, and SGID when group-executable, and security.capability, as the kernel does
     /// for a write or truncate by a process without CAP_FSETID (fs/attr.c setattr_should_drop_suidgid).
     /// <paramref name="fd"/> must be a real (not O_PATH) fd.
