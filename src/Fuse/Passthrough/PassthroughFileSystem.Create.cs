@@ -43,15 +43,10 @@ public sealed partial class PassthroughFileSystem
             default:
                 return -Errno.EPERM;
         }
-        int r = Names.Validate(name);
+        int r = BorrowParent(parent, name, out Inode dir);
         if (r < 0)
         {
             return r;
-        }
-        Inode? dir = _inodes.Borrow(parent);
-        if (dir is null)
-        {
-            return -Errno.ESTALE;
         }
         try
         {
@@ -71,15 +66,10 @@ public sealed partial class PassthroughFileSystem
     public int Mkdir(in RequestContext ctx, NodeId parent, ReadOnlySpan<byte> name, uint mode, out Entry entry)
     {
         entry = default;
-        int r = Names.Validate(name);
+        int r = BorrowParent(parent, name, out Inode dir);
         if (r < 0)
         {
             return r;
-        }
-        Inode? dir = _inodes.Borrow(parent);
-        if (dir is null)
-        {
-            return -Errno.ESTALE;
         }
         try
         {
@@ -186,15 +176,10 @@ public sealed partial class PassthroughFileSystem
     {
         entry = default;
         result = default;
-        int r = Names.Validate(name);
+        int r = BorrowParent(parent, name, out Inode dir);
         if (r < 0)
         {
             return r;
-        }
-        Inode? dir = _inodes.Borrow(parent);
-        if (dir is null)
-        {
-            return -Errno.ESTALE;
         }
         try
         {

@@ -14,15 +14,10 @@ public sealed partial class PassthroughFileSystem
 
     private int Remove(NodeId parent, ReadOnlySpan<byte> name, int flags)
     {
-        int r = Names.Validate(name);
+        int r = BorrowParent(parent, name, out Inode dir);
         if (r < 0)
         {
             return r;
-        }
-        Inode? dir = _inodes.Borrow(parent);
-        if (dir is null)
-        {
-            return -Errno.ESTALE;
         }
         try
         {

@@ -126,6 +126,28 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         Libc.Close(_procSelfFd);
     }
 
+    /// <summary>
+    /// The common start of every operation on a name in a directory: the name must be one plain
+    /// component (Names.Validate) and the directory a live node. Returns 0 with the directory
+    /// borrowed (the caller gives it back with <c>_inodes.Return</c>) or -errno with nothing borrowed.
+    /// </summary>
+    private int BorrowParent(NodeId parent, ReadOnlySpan<byte> name, out Inode dir)
+    {
+        dir = null!;
+        int r = Names.Validate(name);
+        if (r < 0)
+        {
+            return r;
+        }
+        Inode? borrowed = _inodes.Borrow(parent);
+        if (borrowed is null)
+        {
+            return -Errno.ESTALE;
+        }
+        dir = borrowed;
+        return 0;
+    }
+
     private static InodeKey KeyOf(in Statx st) =>
         new(((ulong)st.DevMajor << 32) | st.DevMinor, st.Ino, st.MntId);
 
