@@ -44,23 +44,7 @@ internal sealed partial class IoUringQueueWorker
         }
         _freeSlots.Pop();
         ulong tag = (ulong)slot;
-        switch (operation.Kind)
-        {
-            case FileIoKind.Read:
-                // The data lands straight in the guest's buffers (the iovecs point into mapped guest memory).
-                sqe.Readv(operation.Fd, iov, (uint)vectors.Length, operation.Offset, tag);
-                break;
-            case FileIoKind.Write:
-                sqe.Writev(operation.Fd, iov, (uint)vectors.Length, operation.Offset, tag);
-                break;
-            case FileIoKind.Fsync:
-            case FileIoKind.Fdatasync:
-                sqe.Fsync(operation.Fd, operation.Kind == FileIoKind.Fdatasync, tag);
-                break;
-            default:
-                sqe.Fallocate(operation.Fd, operation.Mode, operation.Offset, operation.Length, tag);
-                break;
-        }
+        FileIoRingSubmission.Prepare(sqe, operation, iov, tag);
         _slots[slot] = operation;
         _busySlots++;
         return true;

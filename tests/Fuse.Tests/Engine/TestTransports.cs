@@ -173,22 +173,7 @@ internal sealed unsafe class RingEngine : TestTransport, IFileIoSubmitter
 
         // Sound: iov was just allocated with room for vectors.Length entries.
         vectors.CopyTo(new Span<IoVec>(iov, vectors.Length));
-        switch (operation.Kind)
-        {
-            case FileIoKind.Read:
-                sqe.Readv(operation.Fd, iov, (uint)vectors.Length, operation.Offset, tag);
-                break;
-            case FileIoKind.Write:
-                sqe.Writev(operation.Fd, iov, (uint)vectors.Length, operation.Offset, tag);
-                break;
-            case FileIoKind.Fsync:
-            case FileIoKind.Fdatasync:
-                sqe.Fsync(operation.Fd, operation.Kind == FileIoKind.Fdatasync, tag);
-                break;
-            default:
-                sqe.Fallocate(operation.Fd, operation.Mode, operation.Offset, operation.Length, tag);
-                break;
-        }
+        FileIoRingSubmission.Prepare(sqe, operation, iov, tag);
         inFlight[tag] = (operation, (nint)iov);
         Submitted++;
         return true;
