@@ -32,12 +32,14 @@ apt_update() {
 # --- Debian packages ---------------------------------------------------------------------------
 # qemu-system-x86 brings qemu-system-common, which ships the reference C daemon /usr/lib/qemu/virtiofsd.
 # busybox-static is the whole guest userland; gcc + libc6-dev build the static xattr helper for the guest.
+# fio drives the guest-level and host-mount benchmarks (its binary and libraries go into the initramfs).
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 [ -x /usr/lib/qemu/virtiofsd ] || need+=(qemu-system-common)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v gcc >/dev/null || need+=(gcc)
 dpkg -s libc6-dev >/dev/null 2>&1 || need+=(libc6-dev)
+command -v fio >/dev/null || need+=(fio)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup.sh: installing ${need[*]}" >&2
   apt_update
