@@ -50,4 +50,7 @@ public enum FuseInitFlags : ulong
     NoExportSupport = 1UL << 38,
     HasResend = 1UL << 39,
     AllowIdmap = 1UL << 40,
+
+    /// <summary>FUSE_OVER_IO_URING (7.42, Linux 6.14): requests may be served through io_uring queues (fuse-io-uring.rst).</summary>
+    OverIoUring = 1UL << 41,
 }

@@ -75,6 +75,11 @@ public sealed partial class FuseServer
             flags |= FuseInitFlags.CacheSymlinks;
         }
 
+        if (options.OverIoUring)
+        {
+            flags |= FuseInitFlags.OverIoUring;
+        }
+
         return flags;
     }
 

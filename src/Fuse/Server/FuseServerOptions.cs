@@ -57,6 +57,12 @@ public sealed record FuseServerOptions
     /// <summary>--readonly: write-class requests get EROFS before reaching the filesystem.</summary>
     public bool ReadOnly { get; init; }
 
+    /// <summary>
+    /// FUSE_OVER_IO_URING: offered only by a /dev/fuse transport that has its io_uring queues ready to
+    /// register; a kernel that accepts it blocks every request until all queues are registered.
+    /// </summary>
+    public bool OverIoUring { get; init; }
+
     /// <summary>fuse_init_out.max_write; clamped to [4 KiB, 1 MiB].</summary>
     public uint MaxWrite { get; init; } = DefaultMaxWrite;
 

@@ -43,6 +43,9 @@ public enum IoUringOp : byte
     MkdirAt = 37,
     SymlinkAt = 38,
     LinkAt = 39,
+
+    /// <summary>IORING_OP_URING_CMD (5.19): a command for the file's driver (e.g. FUSE's ring commands) in the SQE's cmd area.</summary>
+    UringCmd = 46,
 }
 
 /// <summary>Flag and offset constants of linux/io_uring.h (values copied with their C names).</summary>
@@ -54,6 +57,9 @@ public static class IoUringConstants
     public const uint SetupSubmitAll = 1u << 7;
     public const uint SetupCoopTaskrun = 1u << 8;
     public const uint SetupTaskrunFlag = 1u << 9;
+
+    /// <summary>IORING_SETUP_SQE128 (5.19): 128-byte SQEs, whose last 80 bytes carry a URING_CMD's command.</summary>
+    public const uint SetupSqe128 = 1u << 10;
     public const uint SetupSingleIssuer = 1u << 12;
     public const uint SetupDeferTaskrun = 1u << 13;
 

@@ -28,10 +28,12 @@ public sealed unsafe partial class Ring
                 return false;
             }
         }
-        IoUringSqe* sqe = &_sqes[_sqeTail & _sqMask];
-        *sqe = default;
+        // Slot i starts i * stride bytes into the SQE array; the whole slot (the command area of a
+        // 128-byte SQE included) is zeroed, as liburing's io_uring_get_sqe128 callers expect.
+        var sqe = (IoUringSqe*)((byte*)_sqes + (ulong)(_sqeTail & _sqMask) * _sqeStride);
+        new Span<byte>(sqe, (int)_sqeStride).Clear();
         _sqeTail++;
-        entry = new SubmissionEntry(sqe);
+        entry = new SubmissionEntry(sqe, HasLargeSqes);
         return true;
     }
 

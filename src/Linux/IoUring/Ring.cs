@@ -49,6 +49,9 @@ public sealed unsafe partial class Ring : IDisposable
     private readonly IoUringSqe* _sqes;
     private readonly ulong _sqesSize;
 
+    /// <summary>Bytes per SQE slot: 64, or 128 with IORING_SETUP_SQE128.</summary>
+    private readonly uint _sqeStride;
+
     // SQ ring fields (pointers into the shared mapping).
     private readonly uint* _sqHead;
     private readonly uint* _sqTail;
@@ -81,6 +84,7 @@ public sealed unsafe partial class Ring : IDisposable
         _ringSize = ringSize;
         _sqes = sqes;
         _sqesSize = sqesSize;
+        _sqeStride = (p.Flags & IoUringConstants.SetupSqe128) != 0 ? 2u * (uint)sizeof(IoUringSqe) : (uint)sizeof(IoUringSqe);
 
         _sqHead = (uint*)(ringMemory + p.SqOff.Head);
         _sqTail = (uint*)(ringMemory + p.SqOff.Tail);
@@ -115,6 +119,9 @@ public sealed unsafe partial class Ring : IDisposable
     public uint SqEntries { get; }
 
     public uint CqEntries { get; }
+
+    /// <summary>True for a ring of 128-byte SQEs (<see cref="IoUringConstants.SetupSqe128"/>), which URING_CMD needs.</summary>
+    public bool HasLargeSqes => _sqeStride != sizeof(IoUringSqe);
 
     /// <summary>Operations submitted whose final completion has not been reaped.</summary>
     public long InFlight => _inFlight;
@@ -173,7 +180,9 @@ public sealed unsafe partial class Ring : IDisposable
             error = (int)ringMemory;
             return false;
         }
-        ulong sqesSize = (ulong)p.SqEntries * (ulong)sizeof(IoUringSqe);
+        // With IORING_SETUP_SQE128 every slot is two io_uring_sqe long (io_uring.h: "the sqe array is twice the size").
+        ulong sqeBytes = (p.Flags & IoUringConstants.SetupSqe128) != 0 ? 2ul * (ulong)sizeof(IoUringSqe) : (ulong)sizeof(IoUringSqe);
+        ulong sqesSize = p.SqEntries * sqeBytes;
         nint sqes = Libc.Mmap(0, sqesSize, Libc.PROT_READ | Libc.PROT_WRITE,
             Libc.MAP_SHARED | Libc.MAP_POPULATE, fd, IoUringConstants.OffSqes);
         if (sqes < 0)

@@ -17,9 +17,37 @@ namespace VirtioFsd.Linux.IoUring;
 /// </summary>
 public readonly unsafe ref struct SubmissionEntry
 {
-    private readonly IoUringSqe* _sqe;
+    /// <summary>Offset of the command area in a 128-byte SQE (io_uring.h: <c>__u8 cmd[0]</c> overlays addr3).</summary>
+    public const int CommandOffset = 48;
 
-    internal SubmissionEntry(IoUringSqe* sqe) => _sqe = sqe;
+    /// <summary>Bytes of command area in a 128-byte SQE: 128 - 48.</summary>
+    public const int CommandLength = 80;
+
+    private readonly IoUringSqe* _sqe;
+    private readonly bool _large;
+
+    internal SubmissionEntry(IoUringSqe* sqe, bool large)
+    {
+        _sqe = sqe;
+        _large = large;
+    }
+
+    /// <summary>
+    /// The 80-byte command area of a 128-byte SQE (zeroed), where a URING_CMD's driver-specific
+    /// argument goes. Empty on a ring of 64-byte SQEs.
+    /// </summary>
+    // Sound: on an SQE128 ring the slot is 128 bytes long, so [48, 128) lies inside it.
+    public Span<byte> Command => _large ? new Span<byte>((byte*)_sqe + CommandOffset, CommandLength) : default;
+
+    /// <summary>
+    /// IORING_OP_URING_CMD: <paramref name="commandOp"/> goes in cmd_op (the low half of off) and the
+    /// driver reads its argument from <see cref="Command"/>; addr and len are the driver's (FUSE: an
+    /// iovec array and its count). Needs a ring of 128-byte SQEs for any command longer than 16 bytes.
+    /// </summary>
+    public void UringCmd(int fd, uint commandOp, ulong address, uint length, ulong userData)
+    {
+        Prepare(IoUringOp.UringCmd, fd, address, length, commandOp, userData);
+    }
 
     /// <summary>The raw entry, for operations without a helper or for IOSQE flags.</summary>
     // Sound: the pointer is a slot of the mmapped SQE array, which lives as long as the ring.

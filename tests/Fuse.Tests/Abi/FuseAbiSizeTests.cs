@@ -65,6 +65,11 @@ public class FuseAbiSizeTests
         { "fuse_ext_header", Unsafe.SizeOf<FuseExtHeader>(), 8 },
         { "fuse_secctx_header", Unsafe.SizeOf<FuseSecctxHeader>(), 8 },
         { "fuse_supp_groups", Unsafe.SizeOf<FuseSuppGroups>(), 4 },
+
+        // 7.42 (kernel include/uapi/linux/fuse.h, Linux 6.14): FUSE-over-io_uring.
+        { "fuse_uring_ent_in_out", Unsafe.SizeOf<FuseUringEntInOut>(), 32 },
+        { "fuse_uring_req_header", Unsafe.SizeOf<FuseUringReqHeader>(), 288 },
+        { "fuse_uring_cmd_req", Unsafe.SizeOf<FuseUringCmdReq>(), 24 },
     };
 
     [Theory]
@@ -80,6 +85,13 @@ public class FuseAbiSizeTests
         Assert.Equal(32, (int)Marshal.OffsetOf<FuseInitOut>(nameof(FuseInitOut.Flags2)));
         Assert.Equal(36, (int)Marshal.OffsetOf<FuseInHeader>(nameof(FuseInHeader.TotalExtLen)));
         Assert.Equal(16, (int)Marshal.OffsetOf<FuseInitIn>(nameof(FuseInitIn.Flags2)));
+
+        // fuse_uring_req_header: op_in after the 128-byte in_out, ring_ent_in_out after op_in;
+        // fuse_uring_ent_in_out.payload_sz at 16; fuse_uring_cmd_req.qid at 16.
+        Assert.Equal(FuseUringReqHeader.OpInOffset, (int)Marshal.OffsetOf<FuseUringReqHeader>(nameof(FuseUringReqHeader.OpIn)));
+        Assert.Equal(FuseUringReqHeader.EntInOutOffset, (int)Marshal.OffsetOf<FuseUringReqHeader>(nameof(FuseUringReqHeader.RingEntInOut)));
+        Assert.Equal(16, (int)Marshal.OffsetOf<FuseUringEntInOut>(nameof(FuseUringEntInOut.PayloadSize)));
+        Assert.Equal(16, (int)Marshal.OffsetOf<FuseUringCmdReq>(nameof(FuseUringCmdReq.QueueId)));
     }
 
     [Fact]
@@ -92,5 +104,8 @@ public class FuseAbiSizeTests
         Assert.Equal(1UL << 30, (ulong)FuseInitFlags.InitExt);
         Assert.Equal(1UL << 34, (ulong)FuseInitFlags.CreateSuppGroup);
         Assert.Equal(1UL << 22, (ulong)FuseInitFlags.MaxPages);
+        Assert.Equal(1UL << 41, (ulong)FuseInitFlags.OverIoUring);
+        Assert.Equal(1u, (uint)FuseUringCommand.Register);
+        Assert.Equal(2u, (uint)FuseUringCommand.CommitAndFetch);
     }
 }

@@ -25,6 +25,19 @@ public class InitNegotiationTests
     }
 
     [Fact]
+    public void Over_io_uring_is_negotiated_only_when_the_transport_asks_for_it()
+    {
+        FuseInitFlags without = Flags(new ServerHarness().InitReply!.Read<FuseInitOut>());
+        FuseInitFlags with = Flags(new ServerHarness(new FuseServerOptions { OverIoUring = true }).InitReply!.Read<FuseInitOut>());
+        FuseInitFlags notOffered = Flags(new ServerHarness(new FuseServerOptions { OverIoUring = true },
+            guestFlags: ServerHarness.GuestFlags & ~FuseInitFlags.OverIoUring).InitReply!.Read<FuseInitOut>());
+
+        Assert.False(without.HasFlag(FuseInitFlags.OverIoUring));
+        Assert.True(with.HasFlag(FuseInitFlags.OverIoUring));
+        Assert.False(notOffered.HasFlag(FuseInitFlags.OverIoUring));
+    }
+
+    [Fact]
     public void Older_guest_keeps_its_own_minor()
     {
         var h = new ServerHarness(initialize: false);

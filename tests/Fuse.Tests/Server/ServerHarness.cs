@@ -17,7 +17,7 @@ public sealed class ServerHarness
         | FuseInitFlags.MapAlignment | FuseInitFlags.Submounts | FuseInitFlags.HandleKillPrivV2 | FuseInitFlags.SetXattrExt
         | FuseInitFlags.InitExt | FuseInitFlags.SecurityCtx | FuseInitFlags.HasInodeDax | FuseInitFlags.CreateSuppGroup
         | FuseInitFlags.HasExpireOnly | FuseInitFlags.DirectIoAllowMmap | FuseInitFlags.Passthrough
-        | FuseInitFlags.NoExportSupport | FuseInitFlags.HasResend | FuseInitFlags.AllowIdmap;
+        | FuseInitFlags.NoExportSupport | FuseInitFlags.HasResend | FuseInitFlags.AllowIdmap | FuseInitFlags.OverIoUring;
 
     public ServerHarness(FuseServerOptions? options = null, bool initialize = true, FuseInitFlags guestFlags = GuestFlags)
     {
