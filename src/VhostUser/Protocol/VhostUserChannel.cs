@@ -42,11 +42,18 @@ public sealed class VhostUserChannel : IDisposable
     /// <summary>Why the last <see cref="Receive"/> returned <see cref="ReceiveStatus.Broken"/>, for the log line.</summary>
     public string? LastError { get; private set; }
 
+    /// <summary>
+    /// The last <see cref="ReceiveStatus.Broken"/> was the peer closing its end part-way through a message
+    /// (a frontend killed while sending): the peer is gone, it did not send a malformed message.
+    /// </summary>
+    public bool ClosedInsideMessage { get; private set; }
+
     /// <summary>Reads one message. On anything but <see cref="ReceiveStatus.Message"/> no fds stay open.</summary>
     public ReceiveStatus Receive(out VhostUserMessage? message)
     {
         message = null;
         LastError = null;
+        ClosedInsideMessage = false;
         ReceiveStatus wait = WaitReadable();
         if (wait != ReceiveStatus.Message)
         {
@@ -172,6 +179,7 @@ public sealed class VhostUserChannel : IDisposable
             }
             if (n <= 0)
             {
+                ClosedInsideMessage = n == 0 || n == -Errno.ECONNRESET;
                 LastError = n == 0 ? "EOF inside a message" : $"recvmsg failed: {Errno.Describe((int)n)}";
                 return ReceiveStatus.Broken;
             }

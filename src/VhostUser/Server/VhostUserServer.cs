@@ -95,6 +95,10 @@ public sealed class VhostUserServer
                 case ReceiveStatus.Stopped:
                     _log.Information("vhost-user: connection stopped by request");
                     return ConnectionEnd.Stopped;
+                case ReceiveStatus.Broken when channel.ClosedInsideMessage:
+                    // The frontend died while sending (QEMU killed): a disconnect, as the Rust virtiofsd treats it.
+                    _log.Warning("vhost-user: front-end disconnected inside a message ({Problem})", channel.LastError);
+                    return ConnectionEnd.PeerClosed;
                 case ReceiveStatus.Broken:
                     _log.Error("vhost-user: {Problem}; closing the connection", channel.LastError);
                     return ConnectionEnd.ProtocolError;

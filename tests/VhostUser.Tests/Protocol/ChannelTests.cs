@@ -94,6 +94,8 @@ public sealed class ChannelTests : IDisposable
         Libc.Close(b);
         Assert.Equal(ReceiveStatus.Broken, channel.Receive(out VhostUserMessage? m));
         Assert.Null(m);
+        // The peer went away part-way: the server treats that as a disconnect, not a protocol violation.
+        Assert.True(channel.ClosedInsideMessage);
     });
 
     [Fact]
@@ -110,6 +112,7 @@ public sealed class ChannelTests : IDisposable
         Libc.Close(b);
         Assert.Equal(ReceiveStatus.Broken, channel.Receive(out _));
         Assert.Contains("EOF", channel.LastError, StringComparison.Ordinal);
+        Assert.True(channel.ClosedInsideMessage);
     });
 
     [Theory]
@@ -121,6 +124,7 @@ public sealed class ChannelTests : IDisposable
     {
         Libc.SendMsg(_peer, Message(1, flags, 0, 0), []);
         Assert.Equal(ReceiveStatus.Broken, _channel.Receive(out _));
+        Assert.False(_channel.ClosedInsideMessage);
     }
 
     [Fact]

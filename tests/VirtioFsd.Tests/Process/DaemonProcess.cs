@@ -26,6 +26,8 @@ internal sealed class DaemonProcess : IDisposable
 
     public int Pid => _process.Id;
 
+    public bool HasExited => _process.HasExited;
+
     public List<string> Output { get; } = [];
 
     public string Stderr

@@ -1,0 +1,172 @@
+using System.Runtime.InteropServices;
+using VirtioFsd.Fuse.Abi;
+using VirtioFsd.Linux;
+using VirtioFsd.Tests.Engine;
+using VirtioFsd.Tests.Process;
+
+namespace VirtioFsd.Tests.Faults;
+
+/// <summary>
+/// A guest that exhausts what the daemon may hold: its fd quota, a huge number of inodes, huge directory
+/// reads with many requests in flight. The daemon answers with errors, keeps serving, gives the resources
+/// back when the guest lets go, and stays within bounded memory.
+/// </summary>
+public class ExhaustionTests
+{
+    [Theory]
+    [InlineData("io-uring")]
+    [InlineData("sync")]
+    public void Guest_opening_past_the_fd_limit_gets_emfile_others_are_served_and_release_recovers(string engine)
+    {
+        const int Limit = 320;
+        using var t = new TempTree();
+        for (int i = 0; i < 2 * Limit; i++)
+        {
+            File.WriteAllText(Path.Combine(t.Share, $"f{i}"), $"file {i}");
+        }
+        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none",
+            "--rlimit-nofile", Limit.ToString(System.Globalization.CultureInfo.InvariantCulture), "--io-engine", engine], selfCheck: false);
+        using var device = new ProcessDevice(t.Socket, 2, 8, 4096);
+        QueueDriver greedy = device.Drivers[0], other = device.Drivers[1];
+        EngineStressTests.Init(greedy);
+        (int e, ulong aFile) = FaultCalls.Lookup(other, 1, "a-file");
+        Assert.Equal(0, e);
+        (e, ulong aFh) = FaultCalls.Open(other, aFile, Libc.O_RDONLY);
+        Assert.Equal(0, e);
+
+        // LOOKUP + OPEN until the daemon runs out: each known inode holds an O_PATH fd, each open file one more.
+        var held = new List<(ulong Node, ulong Fh)>();
+        var looked = new List<ulong>();
+        int failure = 0;
+        for (int i = 0; i < 2 * Limit && failure == 0; i++)
+        {
+            (int le, ulong node) = FaultCalls.Lookup(greedy, 1, $"f{i}");
+            if (le != 0)
+            {
+                failure = le;
+                break;
+            }
+            looked.Add(node);
+            (int oe, ulong fh) = FaultCalls.Open(greedy, node, Libc.O_RDONLY);
+            if (oe != 0)
+            {
+                failure = oe;
+                break;
+            }
+            held.Add((node, fh));
+        }
+        Assert.True(failure is -Errno.EMFILE or -Errno.ENFILE, $"expected EMFILE/ENFILE, got {failure} after {held.Count} open files");
+        Assert.True(held.Count > Limit / 4, $"only {held.Count} files opened under a limit of {Limit}");
+
+        // Still serving: the other queue's open file reads, its node answers GETATTR, and so do the greedy one's.
+        EngineStressTests.RunOne(other, EngineStressTests.Read((aFile, aFh), 0, 16, data => Assert.Equal("x"u8.ToArray(), data)));
+        Assert.Equal(0, FaultCalls.Getattr(other, 1));
+        Assert.Equal(0, FaultCalls.Getattr(greedy, held[^1].Node));
+
+        // The guest lets go (RELEASE, then FORGET as its dentries go): opening works again, as often as before.
+        foreach ((ulong node, ulong fh) in held)
+        {
+            Assert.Equal(0, FaultCalls.Release(greedy, node, fh));
+        }
+        foreach (ulong[] batch in looked.Chunk(64))
+        {
+            device.SendHiprio(FaultCalls.BatchForget(batch, 1));
+        }
+        for (int i = 0; i < held.Count; i++)
+        {
+            (int le, ulong node) = FaultCalls.Lookup(greedy, 1, $"f{i}");
+            Assert.Equal(0, le);
+            (int oe, ulong fh) = FaultCalls.Open(greedy, node, Libc.O_RDONLY);
+            Assert.Equal(0, oe);
+            Assert.Equal(0, FaultCalls.Release(greedy, node, fh));
+        }
+        Assert.False(d.HasExited);
+    }
+
+    /// <summary>
+    /// LOOKUP + GETATTR of every entry of a big directory, then BATCH_FORGET of all of them: the daemon's fd
+    /// count returns exactly to where it was and its RSS to near it. CI walks 20,000 entries;
+    /// VIRTIOFSD_LONG_TESTS=1 walks 1,000,000.
+    /// </summary>
+    [Fact]
+    public void Walk_over_a_big_tree_with_forgets_returns_fds_and_rss_to_baseline()
+    {
+        int entries = ProcUse.LongTests ? 1_000_000 : 20_000;
+        const int PerDir = 10_000;
+        using var t = new TempTree();
+        for (int dir = 0; dir * PerDir < entries; dir++)
+        {
+            string path = Path.Combine(t.Share, $"d{dir}");
+            Directory.CreateDirectory(path);
+            for (int i = 0; i < PerDir && (dir * PerDir) + i < entries; i++)
+            {
+                // Empty files via open/close: File.Create would add a FileStream per entry.
+                int fd = Libc.OpenAbsolute(Path.Combine(path, $"e{i}"), Libc.O_WRONLY | Libc.O_CREAT | Libc.O_CLOEXEC, 0x1a4);
+                Assert.True(fd >= 0);
+                Libc.Close(fd);
+            }
+        }
+        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none"], selfCheck: false);
+        using var device = new ProcessDevice(t.Socket, 1, 32, 4096);
+        QueueDriver q = device.Drivers[0];
+        EngineStressTests.Init(q);
+
+        // Warm-up: a small walk, so the baseline includes the runtime's one-time allocations.
+        Walk(device, q, 1, Math.Min(entries, 2000), PerDir);
+        int fds0 = ProcUse.Fds(d.Pid);
+        long rss0 = ProcUse.RssKb(d.Pid);
+        long peak = Walk(device, q, 1, entries, PerDir, () => ProcUse.RssKb(d.Pid));
+        int fds1 = ProcUse.Fds(d.Pid);
+        long rss1 = ProcUse.RssKb(d.Pid);
+
+        Assert.Equal(fds0, fds1);
+        Assert.True(rss1 <= rss0 + (32 * 1024) + ((peak - rss0) / 4),
+            $"RSS {rss0} kB before, {peak} kB at the peak, {rss1} kB after forgetting {entries} entries");
+        Assert.False(d.HasExited);
+    }
+
+    /// <summary>Walks the d* directories; returns the largest value <paramref name="sample"/> gave at the end of each directory.</summary>
+    private static long Walk(ProcessDevice device, QueueDriver q, ulong root, int entries, int perDir, Func<long>? sample = null)
+    {
+        long peak = 0;
+        ulong unique = 1UL << 40;
+        for (int dir = 0; dir * perDir < entries; dir++)
+        {
+            (int e, ulong dirNode) = FaultCalls.Lookup(q, root, $"d{dir}");
+            Assert.Equal(0, e);
+            int count = Math.Min(perDir, entries - (dir * perDir));
+            var nodes = new ulong[count];
+            Assert.Equal(count, q.Run(Enumerable.Range(0, count).Select(i => LookupCall(dirNode, $"e{i}", n => nodes[i] = n)), 32));
+            Assert.Equal(count, q.Run(nodes.Select(GetattrCall), 32));
+            foreach (ulong[] batch in nodes.Chunk(250))
+            {
+                device.SendHiprio(FaultCalls.BatchForget(batch, unique++));
+            }
+            peak = Math.Max(peak, sample?.Invoke() ?? 0);
+            device.SendHiprio(FaultCalls.Forget(dirNode, 1, unique++));
+        }
+        return peak;
+    }
+
+    private static FuseCall LookupCall(ulong parent, string name, Action<ulong> node) => new()
+    {
+        Opcode = FuseOpcode.Lookup,
+        Node = parent,
+        Args = FaultCalls.Name(name),
+        ReplyArgBytes = Marshal.SizeOf<FuseEntryOut>(),
+        Verify = (h, a, _) =>
+        {
+            Assert.Equal(0, h.Error);
+            node(MemoryMarshal.Read<FuseEntryOut>(a).NodeId);
+        },
+    };
+
+    private static FuseCall GetattrCall(ulong node) => new()
+    {
+        Opcode = FuseOpcode.GetAttr,
+        Node = node,
+        Args = FuseCall.Bytes(new FuseGetAttrIn()),
+        ReplyArgBytes = Marshal.SizeOf<FuseAttrOut>(),
+        Verify = (h, _, _) => Assert.Equal(0, h.Error),
+    };
+}
