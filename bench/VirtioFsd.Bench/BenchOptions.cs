@@ -51,10 +51,17 @@ public sealed class BenchOptions
     /// <summary>Small data set (smoke tests): 8 MiB files, 100 names, a 300-entry directory to list.</summary>
     public bool Small { get; set; }
 
+    /// <summary>--soak SECONDS: instead of the comparison, a long mixed load on ours with RSS and fds sampled (see Soak/).</summary>
+    public double SoakSeconds { get; set; }
+
+    /// <summary>--sample SECONDS: the soak's sampling interval.</summary>
+    public double SampleSeconds { get; set; } = 5;
+
     public const string Usage = """
         virtiofsd-bench --ours PATH [--c PATH] [--rounds N] [--seconds S] [--warmup S] [--max-ops N] [--queues N]
                         [--c-pools default,16] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--json FILE]
                         [--workloads a,b] [--ours-only] [--only ours|C] [--wrap "CMD ARGS"] [--small]
+        virtiofsd-bench --ours PATH --soak SECONDS [--sample S] [--queues N] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--small]
         """;
 
     public static BenchOptions Parse(string[] args)
@@ -83,6 +90,8 @@ public sealed class BenchOptions
                 case "--only": o.Only = Next(); break;
                 case "--wrap": o.Wrap = [.. Next().Split(' ', StringSplitOptions.RemoveEmptyEntries)]; break;
                 case "--small": o.Small = true; break;
+                case "--soak": o.SoakSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--sample": o.SampleSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown argument {a}");
             }
         }
@@ -90,7 +99,7 @@ public sealed class BenchOptions
         {
             throw new ArgumentException("--ours is required");
         }
-        if (o.Rounds < 1 || o.Seconds <= 0 || o.Queues < 1 || o.MaxOps < 1 || o.WarmupSeconds < 0)
+        if (o.Rounds < 1 || o.Seconds <= 0 || o.Queues < 1 || o.MaxOps < 1 || o.WarmupSeconds < 0 || o.SoakSeconds < 0 || o.SampleSeconds <= 0)
         {
             throw new ArgumentException("--rounds, --seconds, --queues and --max-ops must be positive");
         }

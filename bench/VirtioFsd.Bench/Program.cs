@@ -16,6 +16,10 @@ catch (Exception e) when (e is ArgumentException or FormatException)
     Console.Error.WriteLine(BenchOptions.Usage);
     return 2;
 }
+if (options.SoakSeconds > 0)
+{
+    return VirtioFsd.Bench.Soak.SoakCommand.Run(options);
+}
 try
 {
     BenchResults results = BenchRun.Execute(options, Console.Out);

@@ -116,6 +116,11 @@ public sealed class QueueRunner
     private bool ContinueOp(IWorkloadProgram program, Slot slot)
     {
         Step step = _steps[slot.Index];
+        if (step.NoReply)
+        {
+            slot.Stage++;
+            return Advance(program, slot, [], 0);
+        }
         Span<byte> header = _ram.GetSpan(slot.ReplyGpa, FuseSize.OutHeader);
         ulong unique = FuseReply.Unique(header);
         int error = FuseReply.Error(header);
@@ -130,6 +135,11 @@ public sealed class QueueRunner
         }
         ReadOnlySpan<byte> args = step.ReplyArgBytes > 0 ? _ram.GetSpan(slot.ReplyGpa + FuseSize.OutHeader, step.ReplyArgBytes) : [];
         slot.Stage++;
+        return Advance(program, slot, args, length);
+    }
+
+    private bool Advance(IWorkloadProgram program, Slot slot, ReadOnlySpan<byte> args, uint length)
+    {
         if (!program.Continue(slot, _context, args, length, out Step next))
         {
             return false;
@@ -152,6 +162,11 @@ public sealed class QueueRunner
         if (step.PayloadBytes > 0)
         {
             readable[r++] = new DriverBuffer(slot.PayloadGpa, (uint)step.PayloadBytes);
+        }
+        if (step.NoReply)
+        {
+            _byHead[_driver.AddChain(readable[..r], [], publish: false)] = slot;
+            return;
         }
         // Clear the reply header so a device that completes without writing one is caught, not re-read.
         _ram.GetSpan(slot.ReplyGpa, FuseSize.OutHeader).Clear();

@@ -54,5 +54,7 @@ public sealed class Slot
 /// <summary>
 /// The scatter-gather shape of one request, as fs/fuse/virtio_fs.c builds it: readable = header,
 /// arguments, payload; writable = reply header, reply arguments, reply payload. Zero lengths are omitted.
+/// <paramref name="NoReply"/>: a request fuse.h defines without a reply (FORGET): no writable buffer, and
+/// the device's used element (length 0) completes it.
 /// </summary>
-public readonly record struct Step(int RequestBytes, int PayloadBytes, int ReplyArgBytes, int ReplyPayloadBytes);
+public readonly record struct Step(int RequestBytes, int PayloadBytes, int ReplyArgBytes, int ReplyPayloadBytes, bool NoReply = false);

@@ -92,6 +92,13 @@ public static class FuseRequestWriter
         return Header(dst, opcode, unique, node, FuseSize.ReleaseIn, 0);
     }
 
+    /// <summary>FORGET (fuse_forget_in): drops <paramref name="nlookup"/> lookups of <paramref name="node"/>; no reply.</summary>
+    public static int Forget(Span<byte> dst, ulong unique, ulong node, ulong nlookup)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(Args(dst), nlookup);
+        return Header(dst, FuseOpcode.Forget, unique, node, FuseSize.ForgetIn, 0);
+    }
+
     private static Span<byte> Args(Span<byte> dst) => dst[FuseSize.InHeader..];
 
     private static int Header(Span<byte> dst, uint opcode, ulong unique, ulong node, int argBytes, uint payload)

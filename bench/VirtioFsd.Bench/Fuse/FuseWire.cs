@@ -9,6 +9,7 @@ namespace VirtioFsd.Bench.Fuse;
 public static class FuseOpcode
 {
     public const uint Lookup = 1;
+    public const uint Forget = 2;
     public const uint Getattr = 3;
     public const uint Unlink = 10;
     public const uint Open = 14;
@@ -39,6 +40,7 @@ public static class FuseSize
     public const int WriteOut = 8;       // struct fuse_write_out
     public const int CreateIn = 16;      // struct fuse_create_in
     public const int ReleaseIn = 24;     // struct fuse_release_in
+    public const int ForgetIn = 8;       // struct fuse_forget_in
     public const int DirentPlusFixed = 152; // fuse_entry_out (128) + fuse_dirent fixed part (24)
 }
 

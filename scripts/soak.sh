@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds our virtiofsd and the benchmark driver in Release, then runs the soak: a long mixed load on
+# several request queues (every workload of the benchmark, create/unlink with FORGET) while the
+# daemon's RSS and open fds are sampled; regenerates docs/soak.md (the generated block) and docs/soak.svg.
+# Exit status 3: the fd count did not return to the baseline after the load.
+#   scripts/soak.sh                      # 600 s, 4 request queues, a sample every 5 s
+#   scripts/soak.sh --soak 60 --queues 2 # any benchmark option after the defaults overrides them
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+art="${ARTIFACTS:-/tmp/art-soak}"
+cd "$repo"
+dotnet build src/VirtioFsd -c Release --artifacts-path "$art" -nologo -v q
+dotnet build bench/VirtioFsd.Bench -c Release --artifacts-path "$art" -nologo -v q
+exec "$art/bin/VirtioFsd.Bench/release/virtiofsd-bench" --ours "$art/bin/VirtioFsd/release/virtiofsd" \
+    --soak 600 --queues 4 --sample 5 --workdir "${TMPDIR:-/tmp}/virtiofsd-soak-$$" \
+    --report "$repo/docs/soak.md" --svg "$repo/docs/soak.svg" "$@"

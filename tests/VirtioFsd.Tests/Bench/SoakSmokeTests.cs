@@ -1,0 +1,54 @@
+using System.Xml.Linq;
+using VirtioFsd.Bench;
+using VirtioFsd.Bench.Soak;
+
+namespace VirtioFsd.Tests.Bench;
+
+/// <summary>
+/// The soak mode in miniature (10 s, two request queues, the small data set): every workload of the mix
+/// ran, the RSS/fd series was sampled and reported, and the daemon's fd count is back at the baseline
+/// once the load stopped. No timing is asserted; the full 10-minute run is scripts/soak.sh (docs/soak.md).
+/// </summary>
+public sealed class SoakSmokeTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("virtiofsd-soak-smoke").FullName;
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Fact]
+    public void Short_soak_reports_rss_and_fds_over_time_and_fds_return_to_baseline()
+    {
+        var options = new BenchOptions
+        {
+            Ours = Path.Combine(AppContext.BaseDirectory, "virtiofsd"),
+            Small = true,
+            Queues = 2,
+            SoakSeconds = 10,
+            SampleSeconds = 1,
+            WorkDir = _dir,
+        };
+
+        SoakResult r = SoakRun.Execute(options, TextWriter.Null);
+
+        Assert.Equal(2, r.Queues);
+        Assert.All(SoakWorkloads.All, w => Assert.True(r.OpsByWorkload[w.Name] > 0, $"{w.Name} did not run"));
+        // Baseline, a sample a second (however many the machine managed), the end.
+        Assert.True(r.Samples.Count >= 3, $"{r.Samples.Count} samples");
+        Assert.All(r.Samples, s => Assert.True(s.RssKb > 0 && s.Fds > 0 && s.Threads > 0, $"empty sample at {s.Seconds} s"));
+        Assert.Equal(r.Baseline.Fds, r.End.Fds);
+
+        string markdown = SoakReport.Render(r, "soak.svg");
+        Assert.Contains("The fd count is back at the baseline", markdown, StringComparison.Ordinal);
+        XDocument svg = XDocument.Parse(SoakReport.RenderSvg(r));
+        Assert.Equal(2, svg.Descendants().Count(e => e.Name.LocalName == "polyline"));
+    }
+}
