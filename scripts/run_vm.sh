@@ -25,6 +25,8 @@
 #                        one request queue per CPU, so --queues 4 with 2 CPUs exercises 2 queues; more
 #                        TCG vCPUs than the 2 host cores only slows everything down)
 #   --kernel-args "..."  appended to the guest kernel command line
+#   --with-fio           put the host's fio and its shared libraries into the initramfs (~85 MB more;
+#                        for scripts/bench_guest.sh and its smoke test)
 #
 # Exit status (script mode): the first non-zero guest script status; 124 if a boot timed out; 125 if the
 # guest ended without reporting a status (panic, mount failure before the marker, qemu error); 126 if the
@@ -38,7 +40,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 MARKER_RE='@@VIRTIOFSD-GUEST-EXIT=[0-9]+@@'
 
 shared_dir= daemon=ours daemon_style= daemon_args= queues=1 queue_size= cache=auto pool= log_level=
-memory=1G timeout=600 log_dir= tag=myfs smp= kernel_args=
+memory=1G timeout=600 log_dir= tag=myfs smp= kernel_args= with_fio=0
 scripts=()
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -59,6 +61,7 @@ while [ $# -gt 0 ]; do
     --tag) tag=$2; shift ;;
     --smp) smp=$2; shift ;;
     --kernel-args) kernel_args=$2; shift ;;
+    --with-fio) with_fio=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_vm.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -198,6 +201,10 @@ if [ ${#scripts[@]} -eq 0 ]; then
   exit 0
 fi
 
+# fio's archive is built once and appended to each boot's initramfs (the kernel unpacks both).
+if [ $with_fio -eq 1 ]; then
+  build_fio_cpio "$work/fio.cpio"
+fi
 status=0
 boot=0
 for script in "${scripts[@]}"; do
@@ -215,6 +222,13 @@ for script in "${scripts[@]}"; do
     start_daemon
   fi
   build_initramfs "$work/initrd.gz" script "$tag" "$boot" "$script"
+  if [ $with_fio -eq 1 ]; then
+    # The kernel takes an uncompressed archive only at a 4-byte aligned offset and skips zero bytes
+    # between archives (init/initramfs.c, unpack_to_rootfs), so the gzip stream is padded first.
+    pad=$(( (4 - $(stat -c %s "$work/initrd.gz") % 4) % 4 ))
+    head -c "$pad" /dev/zero >> "$work/initrd.gz"
+    cat "$work/fio.cpio" >> "$work/initrd.gz"
+  fi
   console=$log_dir/console-$boot.log
   mapfile -t args < <(qemu_args "$work/initrd.gz")
   echo "run_vm.sh: boot $boot: $(basename "$script") (queues=$queues cache=$cache daemon=$daemon)" >&2
