@@ -5,7 +5,7 @@ using VirtioFsd.Bench.Workloads;
 namespace VirtioFsd.Bench;
 
 /// <summary>Per daemon session: how long it took to listen and how much memory it peaked at.</summary>
-public sealed record SessionFacts(string Config, int Round, double StartupMs, long PeakRssKb, int QueuesUsed, int IoBlock);
+public sealed record SessionFacts(string Config, int Round, double StartupMs, long PeakRssKb, long GuestRamRssKb, int QueuesUsed, int IoBlock);
 
 /// <summary>Everything one run measured.</summary>
 public sealed record BenchResults(List<Measurement> Measurements, List<SessionFacts> Sessions, List<DaemonConfig> Configs,
@@ -77,8 +77,9 @@ public static class BenchRun
                         measurements.Add(m);
                         log.WriteLine($"  {w.Name,-28} {m.OpsPerSecond,10:F0} ops/s {m.MiBPerSecond,8:F1} MiB/s p50 {m.P50Us,8:F1} us p99 {m.P99Us,8:F1} us cpu {m.CpuUsPerOp,7:F1} us/op");
                     }
+                    (long peakKb, long guestKb) = ProcStats.PeakRssKb(daemon.Pid, VhostUserFrontend.GuestRam.MemfdName);
                     sessions.Add(new SessionFacts(config.Label, round, daemon.StartupTime.TotalMilliseconds,
-                        ProcStats.PeakRssKb(daemon.Pid), connection.Runners.Count, session.IoBlock));
+                        peakKb, guestKb, connection.Runners.Count, session.IoBlock));
                 }
                 catch (Exception e) when (config.Family == DaemonConfig.C && e is BenchException or VhostUserFrontend.VhostUserFrontendException)
                 {

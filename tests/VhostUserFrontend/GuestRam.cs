@@ -41,6 +41,9 @@ public sealed class GuestRamRegion
 /// </summary>
 public sealed class GuestRam : IDisposable
 {
+    /// <summary>The name of every region's memfd (memfd_create(2)), as a backend sees it in /proc/PID/maps.</summary>
+    public const string MemfdName = "vhost-user-frontend-ram";
+
     private readonly List<GuestRamRegion> _regions = [];
 
     public IReadOnlyList<GuestRamRegion> Regions => _regions;
@@ -56,7 +59,7 @@ public sealed class GuestRam : IDisposable
     /// <summary>Adds a region (page-multiple size) at <paramref name="guestPhysAddr"/> backed by a fresh memfd.</summary>
     public GuestRamRegion AddRegion(ulong guestPhysAddr, ulong size, ulong mmapOffset = 0)
     {
-        int fd = Libc.MemfdCreate("vhost-user-frontend-ram", Libc.MFD_CLOEXEC);
+        int fd = Libc.MemfdCreate(MemfdName, Libc.MFD_CLOEXEC);
         Expect(fd, "memfd_create");
         Expect(Libc.Ftruncate(fd, (long)(mmapOffset + size)), "ftruncate");
         nint host = Libc.Mmap(0, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, (long)mmapOffset);

@@ -9,8 +9,9 @@ public sealed record DaemonConfig(string Family, string Label, string Executable
     public const string Ours = "ours";
     public const string C = "C";
 
+    /// <summary>Ours with its defaults (namespace sandbox, io_uring engine), as the C daemon runs with its own.</summary>
     public static DaemonConfig OursWith(string executable, int queues) => new(Ours, $"ours {queues}q", executable,
-        (socket, dir) => ["--socket-path", socket, "--shared-dir", dir, "--cache", "auto", "--sandbox", "none"], queues);
+        (socket, dir) => ["--socket-path", socket, "--shared-dir", dir, "--cache", "auto"], queues);
 
     /// <summary>
     /// The C virtiofsd (QEMU 7.2): one request queue (it offers no VHOST_USER_PROTOCOL_F_MQ);

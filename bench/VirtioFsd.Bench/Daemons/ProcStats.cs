@@ -29,20 +29,52 @@ public static class ProcStats
         return total;
     }
 
-    /// <summary>The largest VmHWM (peak resident set, kB) in the tree.</summary>
-    public static long PeakRssKb(int pid)
+    /// <summary>
+    /// The largest VmHWM (peak resident set, kB) in the tree, and how much of the resident set of that
+    /// process is guest RAM now: pages of the frontend's memfd (<paramref name="guestRamName"/>) that the
+    /// daemon touched. They belong to the guest and count in every daemon's RSS, more with more queues
+    /// in flight; the remainder is the daemon's own memory.
+    /// </summary>
+    public static (long PeakKb, long GuestRamKb) PeakRssKb(int pid, string guestRamName)
     {
         long peak = 0;
+        int peakPid = pid;
         foreach (int p in Tree(pid))
         {
             string? status = ReadOrNull($"/proc/{p}/status");
             string? line = status?.Split('\n').FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
             if (line is not null)
             {
-                peak = Math.Max(peak, long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
+                long kb = long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                if (kb > peak)
+                {
+                    (peak, peakPid) = (kb, p);
+                }
             }
         }
-        return peak;
+        return (peak, MappedRssKb(peakPid, "/memfd:" + guestRamName));
+    }
+
+    /// <summary>Rss (kB) of the mappings in /proc/PID/smaps whose path starts with <paramref name="prefix"/>.</summary>
+    private static long MappedRssKb(int pid, string prefix)
+    {
+        long total = 0;
+        bool inside = false;
+        foreach (string line in (ReadOrNull($"/proc/{pid}/smaps") ?? "").Split('\n'))
+        {
+            // A mapping's header line is "start-end perms offset dev inode [path]"; its fields follow as "Name: value kB".
+            int firstSpace = line.IndexOf(' ', StringComparison.Ordinal);
+            if (firstSpace > 0 && line.AsSpan(0, firstSpace).Contains('-'))
+            {
+                string[] f = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+                inside = f.Length == 6 && f[5].StartsWith(prefix, StringComparison.Ordinal);
+            }
+            else if (inside && line.StartsWith("Rss:", StringComparison.Ordinal))
+            {
+                total += long.Parse(line[4..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+            }
+        }
+        return total;
     }
 
     /// <summary>The process and its descendants (via /proc/PID/task/TID/children).</summary>

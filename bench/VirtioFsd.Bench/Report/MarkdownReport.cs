@@ -87,10 +87,11 @@ public static class MarkdownReport
         L("### Start-up and memory (medians over rounds)");
         L();
         L("Start-up = from `Process.Start` to the socket file existing (polled every 1 ms). Peak RSS = VmHWM at the end of the");
-        L("session, largest in the process tree; it includes the shared guest RAM pages the daemon touched, a few MiB per queue here.");
+        L("session, largest in the process tree. It includes the guest RAM pages the daemon touched (resident pages of the frontend's");
+        L("memfd in that process at the end of the session, next column): they are the guest's memory, a few MiB per queue in flight.");
         L();
-        L("| daemon | start-up ms | peak RSS MiB | request queues used | READ/WRITE block |");
-        L("|---|---:|---:|---:|---:|");
+        L("| daemon | start-up ms | peak RSS MiB | of which guest RAM MiB | request queues used | READ/WRITE block |");
+        L("|---|---:|---:|---:|---:|---:|");
         foreach (var config in s.Results.Configs)
         {
             var facts = s.Results.Sessions.Where(f => f.Config == config.Label).ToList();
@@ -98,7 +99,7 @@ public static class MarkdownReport
             {
                 continue;
             }
-            L($"| {config.Label} | {F1(Summary.Median(facts.Select(f => f.StartupMs)))} | {F1(Summary.Median(facts.Select(f => f.PeakRssKb / 1024.0)))} | {facts[0].QueuesUsed} | {facts[0].IoBlock / 1024} KiB |");
+            L($"| {config.Label} | {F1(Summary.Median(facts.Select(f => f.StartupMs)))} | {F1(Summary.Median(facts.Select(f => f.PeakRssKb / 1024.0)))} | {F1(Summary.Median(facts.Select(f => f.GuestRamRssKb / 1024.0)))} | {facts[0].QueuesUsed} | {facts[0].IoBlock / 1024} KiB |");
         }
         L();
         L(End);
