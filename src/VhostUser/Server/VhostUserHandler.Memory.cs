@@ -82,6 +82,11 @@ public sealed partial class VhostUserHandler
             // Addresses that did not translate on the old table get another chance on the new one.
             slot.Unusable = false;
         }
+        if (memory.RegionCount == 0 && _vrings.Any(v => v.ShouldRun))
+        {
+            // A frontend that takes away all memory under running rings: they wait, stopped, for memory.
+            _log.Warning("vhost-user: the last memory region was removed; queues stay stopped until memory is added");
+        }
         ReconcileAll();
     }
 
