@@ -32,5 +32,9 @@ public static class FileIoRingSubmission
                 sqe.Fallocate(operation.Fd, operation.Mode, operation.Offset, operation.Length, userData);
                 break;
         }
+        if (operation.PreferWorker)
+        {
+            sqe.SetFlags(IoUringConstants.SqeAsync);
+        }
     }
 }

@@ -52,6 +52,12 @@ public sealed class FileIoOperation
     /// <summary>fallocate length (Fallocate only).</summary>
     public long Length { get; private set; }
 
+    /// <summary>
+    /// A large transfer that should go to a kernel worker at once (io_uring's IOSQE_ASYNC) rather than be
+    /// tried inline at submission: it then copies in parallel with the queue thread and with other ones.
+    /// </summary>
+    public bool PreferWorker { get; internal set; }
+
     internal FuseServer Server { get; }
 
     internal FuseRequest? Request { get; private set; }
@@ -85,6 +91,7 @@ public sealed class FileIoOperation
         ReplyStart = 0;
         Mode = 0;
         Length = 0;
+        PreferWorker = false;
     }
 
     internal void SetRange(int mode, long length)

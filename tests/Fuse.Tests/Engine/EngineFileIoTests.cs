@@ -86,6 +86,27 @@ public class EngineFileIoTests
         }
     }
 
+    [Fact]
+    public void Large_cached_reads_go_to_the_ring_and_small_ones_stay_inline()
+    {
+        using var s = new EngineSession(EngineKind.Ring);
+        (ulong node, ulong fh) = s.Create("big");
+        byte[] data = Pattern(1 << 20, 5);
+        File.WriteAllBytes(s.Host("big"), data);
+        Assert.Equal(data[..4096], s.Read(node, fh, 0, 4096)); // in the page cache from here on
+        int before = s.Transport.Submitted;
+
+        Assert.Equal(data[4096..(4096 + 128 * 1024)], s.Read(node, fh, 4096, 128 * 1024));
+        Assert.Equal(before, s.Transport.Submitted);
+
+        Assert.Equal(data[1000..(1000 + 512 * 1024)], s.Read(node, fh, 1000, 512 * 1024));
+        Assert.Equal(before + 1, s.Transport.Submitted);
+
+        // Past the end: as short as the file, whoever copies.
+        Assert.Equal(data[(768 * 1024)..], s.Read(node, fh, 768 * 1024, 512 * 1024));
+        Assert.Equal(0, s.Release(node, fh));
+    }
+
     [Theory]
     [MemberData(nameof(Engines))]
     public void Fsync_and_fallocate_reach_the_host_file(EngineKind kind)
