@@ -3,6 +3,7 @@
 # (alternating, several rounds) and regenerates docs/benchmark.md (the generated block only) and
 # docs/benchmark.svg. Extra arguments go to the benchmark, e.g. --rounds 5 --seconds 2.
 #   ARTIFACTS=/tmp/art-x scripts/bench.sh --rounds 3
+#   REALTIME=1 scripts/bench.sh     # bench and daemons under SCHED_FIFO (chrt -f 1): steadier on a busy machine
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 art="${ARTIFACTS:-/tmp/art-bench}"
@@ -19,5 +20,9 @@ fi
 if [ "$(id -u)" != 0 ]; then
     echo "the C virtiofsd's namespace sandbox needs root; run as root for the comparison" >&2
 fi
-exec "$bench" --ours "$ours" --c "$cdaemon" \
+rt=()
+if [ "${REALTIME:-0}" = 1 ]; then
+    rt=(chrt -f 1)
+fi
+exec "${rt[@]}" "$bench" --ours "$ours" --c "$cdaemon" \
     --report "$repo/docs/benchmark.md" --svg "$repo/docs/benchmark.svg" "$@"
