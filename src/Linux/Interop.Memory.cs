@@ -17,6 +17,13 @@ public static unsafe partial class Libc
     public const uint MFD_CLOEXEC = 1;
     public const uint MFD_ALLOW_SEALING = 2;
 
+    // fcntl(2) file sealing (linux/fcntl.h: F_LINUX_SPECIFIC_BASE 1024 + 9 / + 10).
+    public const int F_ADD_SEALS = 1033;
+    public const int F_GET_SEALS = 1034;
+    public const int F_SEAL_SEAL = 0x1;
+    public const int F_SEAL_SHRINK = 0x2;
+    public const int F_SEAL_GROW = 0x4;
+
     /// <summary>MAP_FAILED is (void*)-1.</summary>
     public static readonly nint MapFailed = -1;
 
@@ -44,4 +51,7 @@ public static unsafe partial class Libc
     public static int MemfdCreate(string name, uint flags) => Check(MemfdCreateRaw(name, flags));
 
     public static int Ftruncate(int fd, long length) => Check(FtruncateRaw(fd, length));
+
+    /// <summary>The seals of a memfd (F_SEAL_* bits), or -EINVAL for a file that cannot carry seals.</summary>
+    public static int FileSeals(int fd) => Fcntl(fd, F_GET_SEALS, 0);
 }

@@ -49,19 +49,24 @@ public sealed class GuestRam : IDisposable
     public IReadOnlyList<GuestRamRegion> Regions => _regions;
 
     /// <summary>RAM with one region of <paramref name="size"/> bytes at guest physical 0.</summary>
-    public static GuestRam Single(ulong size)
+    public static GuestRam Single(ulong size, bool @sealed = true)
     {
         var ram = new GuestRam();
-        ram.AddRegion(0, size);
+        ram.AddRegion(0, size, @sealed: @sealed);
         return ram;
     }
 
     /// <summary>Adds a region (page-multiple size) at <paramref name="guestPhysAddr"/> backed by a fresh memfd.</summary>
-    public GuestRamRegion AddRegion(ulong guestPhysAddr, ulong size, ulong mmapOffset = 0)
+    /// <param name="sealed">Seal the memfd against growing and shrinking as QEMU's memory-backend-memfd does by default (seal=on).</param>
+    public GuestRamRegion AddRegion(ulong guestPhysAddr, ulong size, ulong mmapOffset = 0, bool @sealed = true)
     {
-        int fd = Libc.MemfdCreate(MemfdName, Libc.MFD_CLOEXEC);
+        int fd = Libc.MemfdCreate(MemfdName, Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING);
         Expect(fd, "memfd_create");
         Expect(Libc.Ftruncate(fd, (long)(mmapOffset + size)), "ftruncate");
+        if (@sealed)
+        {
+            Expect(Libc.Fcntl(fd, Libc.F_ADD_SEALS, Libc.F_SEAL_SHRINK | Libc.F_SEAL_GROW | Libc.F_SEAL_SEAL), "F_ADD_SEALS");
+        }
         nint host = Libc.Mmap(0, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, (long)mmapOffset);
         if (host < 0)
         {

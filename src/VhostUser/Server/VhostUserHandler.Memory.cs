@@ -37,7 +37,30 @@ public sealed partial class VhostUserHandler
         }
         SwapMemory(memory!);
         _log.Information("vhost-user: memory table set, {Count} regions", count);
+        for (int i = 0; i < count; i++)
+        {
+            WarnIfShrinkable(regions[i], fds[i]);
+        }
         return 0;
+    }
+
+    /// <summary>
+    /// A region's size was checked against its file when it was mapped (MappedRegion.TryMap), but a
+    /// frontend that truncates the file afterwards makes the next access to the lost pages raise
+    /// SIGBUS, which kills the daemon. QEMU's memory-backend-memfd seals its memfds against shrinking
+    /// (seal=on, the default); other backends (memory-backend-file on /dev/shm or hugetlbfs) cannot
+    /// be sealed. Refusing those would refuse working setups, so the residual risk is logged instead
+    /// (docs/security.md): only a broken or hostile frontend, which holds the guest's memory anyway,
+    /// can use it, and it can only stop the daemon, not read anything through it.
+    /// </summary>
+    private void WarnIfShrinkable(in MemoryRegionInfo region, int fd)
+    {
+        int seals = Libc.FileSeals(fd);
+        if (seals < 0 || (seals & Libc.F_SEAL_SHRINK) == 0)
+        {
+            _log.Warning("vhost-user: guest memory region {Region} is not sealed against shrinking ({Seals}); a front-end that "
+                + "truncates its file would crash the daemon (SIGBUS)", region, seals < 0 ? Errno.Describe(seals) : $"seals 0x{seals:x}");
+        }
     }
 
     private int AddMemRegion(VhostUserMessage message)
@@ -55,6 +78,7 @@ public sealed partial class VhostUserHandler
             return result;
         }
         SwapMemory(memory!);
+        WarnIfShrinkable(info, message.PeekFd(0));
         return 0;
     }
 

@@ -319,8 +319,8 @@ public sealed class VhostUserMessageTarget : FuzzTarget
                 Libc.Ftruncate(fd, rng.Next(0, 3) * 0x10000 + (rng.Next(2) == 0 ? 0 : rng.Next(0, 4096)));
                 if (rng.Next(3) == 0)
                 {
-                    // F_ADD_SEALS (fcntl.h 1033) with SHRINK|GROW (2|4); refused without ALLOW_SEALING, which is fine.
-                    Libc.Fcntl(fd, 1033, 6);
+                    // Refused without MFD_ALLOW_SEALING, which is fine: both kinds reach the server.
+                    Libc.Fcntl(fd, Libc.F_ADD_SEALS, Libc.F_SEAL_SHRINK | Libc.F_SEAL_GROW);
                 }
                 break;
             }
