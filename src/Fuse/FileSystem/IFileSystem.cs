@@ -178,9 +178,12 @@ public interface IFileSystem
     /// <summary>
     /// FUSE_SETLK / SETLKW; <paramref name="isFlock"/> when FUSE_LK_FLOCK (flock(2) semantics).
     /// With <paramref name="wait"/> the call may block until the lock is granted: the server runs
-    /// such calls off the queue's worker so one waiting lock never stalls other requests.
+    /// such calls off the queue's worker so one waiting lock never stalls other requests. A wait must
+    /// end with -EINTR soon after <paramref name="cancel"/> fires (the queue is stopping or the device
+    /// resets, and GET_VRING_BASE waits for every request in flight).
     /// </summary>
-    int SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock)
+    int SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock,
+        CancellationToken cancel = default)
         => -Errno.ENOSYS;
 
     int Ioctl(in RequestContext ctx, NodeId node, HandleId handle, uint flags, uint command, ReadOnlySpan<byte> input, Span<byte> output, out int outputLength)

@@ -68,7 +68,8 @@ public sealed partial class PassthroughFileSystem
         }
     }
 
-    public int SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock)
+    public int SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock,
+        CancellationToken cancel = default)
     {
         OpenFile? file = _handles.Borrow(handle, node);
         if (file is null)
@@ -82,7 +83,7 @@ public sealed partial class PassthroughFileSystem
             {
                 return -Errno.ESTALE;
             }
-            return isFlock ? SetFlock(file, request, wait) : SetPosixLock(inode, file, owner, request, wait);
+            return isFlock ? SetFlock(file, request, wait, cancel) : SetPosixLock(inode, file, owner, request, wait, cancel);
         }
         finally
         {
@@ -94,7 +95,7 @@ public sealed partial class PassthroughFileSystem
         }
     }
 
-    private static int SetFlock(OpenFile file, in FileLock request, bool wait)
+    private static int SetFlock(OpenFile file, in FileLock request, bool wait, CancellationToken cancel)
     {
         int op = request.Type switch
         {
@@ -107,10 +108,43 @@ public sealed partial class PassthroughFileSystem
         {
             return -Errno.EINVAL;
         }
-        return Libc.Flock(file.Fd, wait ? op : op | Libc.LOCK_NB);
+        if (!wait || op == Libc.LOCK_UN)
+        {
+            return Libc.Flock(file.Fd, op | Libc.LOCK_NB);
+        }
+        int fd = file.Fd;
+        return WaitForLock(() => Libc.Flock(fd, op | Libc.LOCK_NB), cancel);
     }
 
-    private int SetPosixLock(Inode inode, OpenFile file, ulong owner, in FileLock request, bool wait)
+    /// <summary>The longest pause between two attempts of a waiting lock: how late a released lock can be noticed.</summary>
+    private const int LockRetryMaxMs = 20;
+
+    /// <summary>
+    /// A waiting lock as a polling loop of non-blocking attempts (1, 2, 4 ... 20 ms apart) that ends
+    /// with -EINTR when <paramref name="cancel"/> fires. A blocking F_OFD_SETLKW or flock() could only
+    /// be cut short by a signal to the waiting thread, which the .NET runtime's own signal handling
+    /// makes unsafe; a wait that cannot end would hang GET_VRING_BASE and the device reset for ever.
+    /// The price: no FIFO order among waiters, and up to 20 ms between release and grant.
+    /// </summary>
+    private static int WaitForLock(Func<int> attempt, CancellationToken cancel)
+    {
+        int delay = 1;
+        while (true)
+        {
+            int r = attempt();
+            if (r != -Errno.EAGAIN && r != -Errno.EACCES)
+            {
+                return r;
+            }
+            if (cancel.WaitHandle.WaitOne(delay))
+            {
+                return -Errno.EINTR;
+            }
+            delay = Math.Min(delay * 2, LockRetryMaxMs);
+        }
+    }
+
+    private int SetPosixLock(Inode inode, OpenFile file, ulong owner, in FileLock request, bool wait, CancellationToken cancel)
     {
         int r = ToFlock(request, out Flock lk);
         if (r < 0)
@@ -130,7 +164,13 @@ public sealed partial class PassthroughFileSystem
         }
         try
         {
-            return Libc.FcntlLock(description.Fd, wait ? Libc.F_OFD_SETLKW : Libc.F_OFD_SETLK, ref lk);
+            if (!wait || lk.Type == Libc.F_UNLCK)
+            {
+                return Libc.FcntlLock(description.Fd, Libc.F_OFD_SETLK, ref lk);
+            }
+            int fd = description.Fd;
+            Flock wanted = lk;
+            return WaitForLock(() => Libc.FcntlLock(fd, Libc.F_OFD_SETLK, ref wanted), cancel);
         }
         finally
         {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
@@ -7,6 +8,33 @@ namespace VirtioFsd.Fuse.Server;
 // Locks and the rest: GETLK, SETLK, SETLKW, INTERRUPT, IOCTL, POLL, SYNCFS.
 public sealed partial class FuseServer
 {
+    /// <summary>SETLKW calls still waiting, with the completion (the transport's queue) they were handed in with.</summary>
+    private readonly ConcurrentDictionary<CancellationTokenSource, IFuseRequestCompletion> waitingLocks = new();
+
+    /// <summary>
+    /// Ends every SETLKW still waiting that was handed in with <paramref name="completion"/>: each is
+    /// answered EINTR shortly after. A transport calls this when it stops serving a queue (after it
+    /// stopped taking requests from it), so that waiting for the queue's requests in flight cannot
+    /// hang on a lock another guest process holds.
+    /// </summary>
+    public void CancelWaitingLocks(IFuseRequestCompletion completion)
+    {
+        foreach ((CancellationTokenSource wait, IFuseRequestCompletion of) in waitingLocks)
+        {
+            if (ReferenceEquals(of, completion))
+            {
+                try
+                {
+                    wait.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // It finished and was disposed while we looked.
+                }
+            }
+        }
+    }
+
     private int GetLock(in Call call)
     {
         if (!call.Reader.TryRead(out FuseLkIn lk))
@@ -39,7 +67,7 @@ public sealed partial class FuseServer
         bool isFlock = (lk.LkFlags & FuseConstants.LkFlock) != 0;
         if (!wait)
         {
-            return fs.SetLock(call.Ctx, call.Node, new HandleId(lk.Fh), lk.Owner, request, wait: false, isFlock);
+            return fs.SetLock(call.Ctx, call.Node, new HandleId(lk.Fh), lk.Owner, request, wait: false, isFlock, CancellationToken.None);
         }
 
         // SETLKW may block for as long as another owner holds the lock: wait on a thread of its own
@@ -49,8 +77,10 @@ public sealed partial class FuseServer
         NodeId node = call.Node;
         FuseRequest fuseRequest = call.Request;
         FuseInHeader header = call.Header;
+        var cancel = new CancellationTokenSource();
+        waitingLocks[cancel] = completion;
         _ = Task.Factory.StartNew(
-            () => CompleteWaitingLock(fuseRequest, completion, header, ctx, node, lk, request, isFlock),
+            () => CompleteWaitingLock(fuseRequest, completion, header, ctx, node, lk, request, isFlock, cancel),
             CancellationToken.None,
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default);
@@ -58,12 +88,12 @@ public sealed partial class FuseServer
     }
 
     private void CompleteWaitingLock(FuseRequest request, IFuseRequestCompletion completion, FuseInHeader header,
-        RequestContext ctx, NodeId node, FuseLkIn lk, FileLock fileLock, bool isFlock)
+        RequestContext ctx, NodeId node, FuseLkIn lk, FileLock fileLock, bool isFlock, CancellationTokenSource cancel)
     {
         int status;
         try
         {
-            status = fs.SetLock(ctx, node, new HandleId(lk.Fh), lk.Owner, fileLock, wait: true, isFlock);
+            status = fs.SetLock(ctx, node, new HandleId(lk.Fh), lk.Owner, fileLock, wait: true, isFlock, cancel.Token);
         }
 #pragma warning disable CA1031 // As in Handle: a failing request becomes EIO, never a dead daemon.
         catch (Exception e)
@@ -71,6 +101,11 @@ public sealed partial class FuseServer
         {
             log.Error(e, "FUSE SETLKW (unique {Unique}, {Node}) threw; replying EIO", header.Unique, node);
             status = -Errno.EIO;
+        }
+        finally
+        {
+            waitingLocks.TryRemove(cancel, out _);
+            cancel.Dispose();
         }
 
         Finish(request, completion, header, haveHeader: true, status);

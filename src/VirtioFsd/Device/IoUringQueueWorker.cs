@@ -109,6 +109,8 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
             _ring.Dispose();
             FreeSlotVectors();
         }
+        // No request of this queue starts any more; a SETLKW of it still waiting must not hold the stop for ever.
+        _server.CancelWaitingLocks(this);
         _requests.WaitUntilIdle();
     }
 

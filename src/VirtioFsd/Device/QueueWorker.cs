@@ -50,6 +50,8 @@ internal sealed class QueueWorker : IQueueWorker, IFuseRequestCompletion
         {
             _thread.Join();
         }
+        // No request of this queue starts any more; a SETLKW of it still waiting must not hold the stop for ever.
+        _server.CancelWaitingLocks(this);
         _requests.WaitUntilIdle();
     }
 

@@ -174,4 +174,24 @@ public sealed class LockTests : IDisposable
         Assert.Equal(0, await waiter);
         Assert.Equal(-Errno.EAGAIN, SetLk(_ha, OwnerA, Lk(Libc.F_WRLCK, 5, 5)));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SetLkw_EndsWithEintrWhenCancelled_AndTakesNothing(bool isFlock)
+    {
+        // A queue that stops (GET_VRING_BASE, device reset) cancels its waiting locks; the wait must end.
+        FileLock exclusive = isFlock ? Lk(Libc.F_WRLCK, 0, 0) : Lk(Libc.F_WRLCK, 0, 9);
+        Assert.Equal(0, _s.Fs.SetLock(Root, _f, _ha, OwnerA, exclusive, wait: false, isFlock));
+        using var cancel = new CancellationTokenSource();
+        Task<int> waiter = Task.Factory.StartNew(
+            () => _s.Fs.SetLock(Root, _f, _hb, OwnerB, exclusive, wait: true, isFlock, cancel.Token), TaskCreationOptions.LongRunning);
+        Assert.False(waiter.IsCompleted);
+        await cancel.CancelAsync();
+        Assert.Equal(-Errno.EINTR, await waiter);
+        // B got nothing: once A lets go, B's non-waiting attempt succeeds and A's fails.
+        Assert.Equal(0, _s.Fs.SetLock(Root, _f, _ha, OwnerA, isFlock ? Lk(Libc.F_UNLCK, 0, 0) : Lk(Libc.F_UNLCK, 0, 9), wait: false, isFlock));
+        Assert.Equal(0, _s.Fs.SetLock(Root, _f, _hb, OwnerB, exclusive, wait: false, isFlock));
+        Assert.Equal(-Errno.EAGAIN, _s.Fs.SetLock(Root, _f, _ha, OwnerA, exclusive, wait: false, isFlock));
+    }
 }

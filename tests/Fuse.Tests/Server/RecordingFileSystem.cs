@@ -341,7 +341,8 @@ public sealed class RecordingFileSystem : IFileSystem
         return Record($"GetLock {C(ctx)} node={node.Value} fh={handle.Value} owner={owner} {request.Start}-{request.End} type={request.Type} pid={request.Pid}");
     }
 
-    public int SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock)
+    public int SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock,
+        CancellationToken cancel = default)
     {
         string line = $"SetLock {C(ctx)} node={node.Value} fh={handle.Value} owner={owner} {request.Start}-{request.End} type={request.Type} wait={wait} flock={isFlock}";
         LockThread = Environment.CurrentManagedThreadId;
