@@ -3,6 +3,7 @@ using VirtioFsd.Fuzz;
 namespace VirtioFsd.Tests.Fuzz;
 
 /// <summary>Every crasher a fuzz run saved (tests/Fuzz/crashers/TARGET.txt) replayed: each must now pass.</summary>
+[Collection(FuzzCollection.Name)]
 public class FuzzRegressionTests
 {
     public static TheoryData<string, long> SavedCrashers()

@@ -7,6 +7,7 @@ namespace VirtioFsd.Tests.Fuzz;
 /// run, so a failure names the seed to replay with <c>scripts/fuzz.sh TARGET --replay SEED</c>.
 /// Long runs: <c>scripts/fuzz.sh TARGET --seconds N</c>.
 /// </summary>
+[Collection(FuzzCollection.Name)]
 public class FuzzSmokeTests
 {
     /// <summary>Target, first seed, case count. The FUSE count covers every opcode (one per case, in rotation) six times.</summary>
