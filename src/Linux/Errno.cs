@@ -50,6 +50,7 @@ public static class Errno
     public const int EOPNOTSUPP = 95;
     public const int ENOTSUP = EOPNOTSUPP;
     public const int EADDRINUSE = 98;
+    public const int ECONNABORTED = 103;
     public const int ECONNRESET = 104;
     public const int ENOTCONN = 107;
     public const int ETIMEDOUT = 110;

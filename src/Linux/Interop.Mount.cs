@@ -49,6 +49,18 @@ public static unsafe partial class Libc
     public static int Mount(string? source, string target, string? fsType, ulong flags) =>
         Check(SbMountRaw(source, target, fsType, flags, 0));
 
+    /// <summary>mount(2) with a filesystem-specific option string (e.g. FUSE's "fd=N,rootmode=40000,...").</summary>
+    public static int Mount(string? source, string target, string fsType, ulong flags, string data)
+    {
+        byte[] bytes = new byte[System.Text.Encoding.UTF8.GetByteCount(data) + 1];
+        System.Text.Encoding.UTF8.GetBytes(data, bytes);
+        // Sound: the NUL-terminated copy is pinned for the call; the kernel copies the page of options in.
+        fixed (byte* p = bytes)
+        {
+            return Check(SbMountRaw(source, target, fsType, flags, (nint)p));
+        }
+    }
+
     public static int Umount2(string target, int flags) => Check(SbUmount2Raw(target, flags));
 
     /// <summary>pivot_root(2) through syscall(2); "." for both arguments stacks the old root under the new one.</summary>

@@ -16,6 +16,11 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == MountCommandLine.Verb)
+        {
+            return MountMain(args[1..]);
+        }
+
         CliResult cli = VirtiofsdCommandLine.Parse(args, isRoot: Libc.GetEuid() == 0);
         switch (cli.Action)
         {
@@ -41,6 +46,25 @@ internal static class Program
             log.Warning(warning);
         }
         return DaemonHost.Run(options, args, log);
+    }
+
+    /// <summary><c>virtiofsd mount ...</c>: the share on a host mount point (exit codes as above).</summary>
+    private static int MountMain(string[] args)
+    {
+        if (args.Contains("-h") || args.Contains("--help"))
+        {
+            MountCommandLine.WriteHelp(Console.Out);
+            return 0;
+        }
+        MountCommand? command = MountCommandLine.Parse(args, out string? error);
+        if (command is null)
+        {
+            Console.Error.WriteLine($"virtiofsd mount: error: {error}");
+            Console.Error.WriteLine("Try 'virtiofsd mount --help' for more information.");
+            return 2;
+        }
+        using Logger log = DaemonLogging.Create(command.Daemon.LogLevel, syslog: false);
+        return HostMountHost.Run(command, log);
     }
 
     private static string Version =>

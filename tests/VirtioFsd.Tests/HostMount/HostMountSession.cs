@@ -1,0 +1,129 @@
+using Serilog;
+using Serilog.Core;
+using VirtioFsd.Cli;
+using VirtioFsd.Device;
+using VirtioFsd.Fuse.Passthrough;
+using VirtioFsd.FuseMount;
+
+namespace VirtioFsd.Tests.HostMount;
+
+/// <summary>
+/// The passthrough filesystem of a temp share mounted in this test process on a temp mount point,
+/// through /dev/fuse with the given transport (needs root). Dispose unmounts and removes both.
+/// </summary>
+internal sealed class HostMountSession : IDisposable
+{
+    private readonly PassthroughFileSystem fs;
+    private readonly bool ownsShare;
+
+    public HostMountSession(FuseTransportKind transport, string? share = null)
+    {
+        if (transport == FuseTransportKind.Uring)
+        {
+            UringSwitch.TryEnable();
+        }
+        ownsShare = share is null;
+        Share = share ?? Directory.CreateTempSubdirectory("hostmount-share-").FullName;
+        MountPoint = Directory.CreateTempSubdirectory("hostmount-mnt-").FullName;
+        Log = new LoggerConfiguration().WriteTo.Sink(Lines).CreateLogger();
+        var options = new DaemonOptions { SharedDir = Share, Xattr = true };
+        fs = new PassthroughFileSystem(VirtioFsDaemon.ToPassthroughOptions(options), Log);
+        Mount = FuseMount.HostMount.Start(fs, VirtioFsDaemon.ToServerOptions(options),
+            new HostMountOptions { MountPoint = MountPoint, Source = Share, Transport = transport }, Log);
+    }
+
+    public string Share { get; }
+
+    public string MountPoint { get; }
+
+    public FuseMount.HostMount Mount { get; }
+
+    public Logger Log { get; }
+
+    public LogLines Lines { get; } = new();
+
+    /// <summary>Asserts that the requests went through the transport asked for (or, for uring, that the fallback was logged).</summary>
+    public void AssertTransport(FuseTransportKind transport)
+    {
+        if (transport == FuseTransportKind.Dev)
+        {
+            Assert.Equal(0, Mount.UringRequests);
+            Assert.True(Mount.DevRequests > 1);
+        }
+        else if (UringSwitch.Available)
+        {
+            Assert.True(Mount.UringActive, string.Join('\n', Lines.All));
+            Assert.True(Mount.UringRequests > 0);
+        }
+        else
+        {
+            Assert.Contains(Lines.All, l => l.Contains("FUSE_OVER_IO_URING", StringComparison.Ordinal));
+        }
+    }
+
+    public void Dispose()
+    {
+        Mount.Dispose();
+        fs.Dispose();
+        Log.Dispose();
+        Directory.Delete(MountPoint);
+        if (ownsShare)
+        {
+            Directory.Delete(Share, recursive: true);
+        }
+    }
+}
+
+/// <summary>Collects rendered log lines.</summary>
+internal sealed class LogLines : Serilog.Core.ILogEventSink
+{
+    private readonly List<string> lines = [];
+
+    public IReadOnlyList<string> All
+    {
+        get
+        {
+            lock (lines)
+            {
+                return [.. lines];
+            }
+        }
+    }
+
+    public void Emit(Serilog.Events.LogEvent logEvent)
+    {
+        lock (lines)
+        {
+            lines.Add(logEvent.RenderMessage(System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+}
+
+/// <summary>
+/// FUSE-over-io_uring is off by default (fuse.enable_uring=N): the tests switch it on where the kernel has
+/// it (Linux >= 6.14, as root); elsewhere the uring tests check the fallback to /dev/fuse instead.
+/// </summary>
+internal static class UringSwitch
+{
+    private const string Parameter = "/sys/module/fuse/parameters/enable_uring";
+
+    public static bool Available => File.Exists(Parameter) && File.ReadAllText(Parameter).Trim() == "Y";
+
+    public static void TryEnable()
+    {
+        if (File.Exists(Parameter) && !Available)
+        {
+            try
+            {
+                File.WriteAllText(Parameter, "Y");
+            }
+            catch (IOException)
+            {
+                // Not writable (no root, or a read-only sysfs): the fallback is tested instead.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+}
