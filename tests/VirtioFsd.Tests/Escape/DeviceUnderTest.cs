@@ -1,0 +1,126 @@
+using Serilog;
+using VirtioFsd.Device;
+using VirtioFsd.Fuse.Abi;
+using VirtioFsd.Fuse.Passthrough;
+using VirtioFsd.Fuse.Server;
+using VirtioFsd.Linux;
+using VirtioFsd.Tests.Process;
+using VirtioFsd.VhostUser.Server;
+using VirtioFsd.VhostUserFrontend;
+
+namespace VirtioFsd.Tests.Escape;
+
+/// <summary>Where the device under test runs.</summary>
+public enum DeviceKind
+{
+    /// <summary>The daemon's device in this process (passthrough, FUSE server, VirtioFsDevice) over a socketpair.</summary>
+    InProcess,
+
+    /// <summary>The virtiofsd executable with <c>--sandbox none</c>, the weakest mode.</summary>
+    SandboxNone,
+
+    /// <summary>The virtiofsd executable with its default sandbox as root (<c>--sandbox namespace</c>).</summary>
+    SandboxNamespace,
+}
+
+/// <summary>
+/// A virtio-fs device (in-process or a real daemon process) serving a share, with a
+/// <see cref="FuseDeviceClient"/> connected and past INIT.
+/// </summary>
+internal sealed class DeviceUnderTest : IDisposable
+{
+    /// <summary>What a Linux 6.12 guest offers in INIT.</summary>
+    public const FuseInitFlags GuestFlags = FuseInitFlags.AsyncRead | FuseInitFlags.PosixLocks | FuseInitFlags.AtomicOTrunc
+        | FuseInitFlags.ExportSupport | FuseInitFlags.BigWrites | FuseInitFlags.DontMask | FuseInitFlags.FlockLocks
+        | FuseInitFlags.HasIoctlDir | FuseInitFlags.AutoInvalData | FuseInitFlags.DoReadDirPlus | FuseInitFlags.ReadDirPlusAuto
+        | FuseInitFlags.AsyncDio | FuseInitFlags.ParallelDirOps | FuseInitFlags.HandleKillPriv | FuseInitFlags.AbortError
+        | FuseInitFlags.MaxPages | FuseInitFlags.CacheSymlinks | FuseInitFlags.ExplicitInvalData | FuseInitFlags.Submounts
+        | FuseInitFlags.SetXattrExt | FuseInitFlags.InitExt | FuseInitFlags.SecurityCtx | FuseInitFlags.CreateSuppGroup;
+
+    private readonly GuestRam _ram;
+    private readonly DaemonProcess? _daemon;
+    private readonly Thread? _serverThread;
+    private readonly PassthroughFileSystem? _fs;
+    private readonly string? _socketDir;
+
+    private DeviceUnderTest(DeviceKind kind, string share, bool readOnly, bool xattr)
+    {
+        Kind = kind;
+        _ram = GuestRam.Single(128UL << 20);
+        VhostUserFrontend.VhostUserFrontend frontend;
+        if (kind == DeviceKind.InProcess)
+        {
+            ILogger log = new LoggerConfiguration().MinimumLevel.Warning().CreateLogger();
+            _fs = new PassthroughFileSystem(new PassthroughOptions
+            {
+                SharedDirectory = share,
+                Xattr = xattr,
+                DeviceNodes = DeviceNodePolicy.AllowForRoot,
+            }, log);
+            var server = new FuseServer(_fs, new FuseServerOptions { Xattr = xattr, PosixLocks = true, FlockLocks = true, ReadOnly = readOnly }, log);
+            var device = new VirtioFsDevice(server, _fs, log);
+            Assert.Equal(0, Libc.SocketPair(Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, out int serverFd, out int frontendFd));
+            var vhost = new VhostUserServer(device, log);
+            _serverThread = new Thread(() => vhost.Serve(new UnixFd(serverFd))) { IsBackground = true, Name = "escape-vhost-user" };
+            _serverThread.Start();
+            frontend = new VhostUserFrontend.VhostUserFrontend(new FrontendSocket(frontendFd), _ram);
+        }
+        else
+        {
+            _socketDir = Directory.CreateTempSubdirectory("escape-fuzz-sock-").FullName;
+            string socket = Path.Combine(_socketDir, "vfs.sock");
+            List<string> args = ["--shared-dir", share, "--socket-path", socket, "--sandbox", kind == DeviceKind.SandboxNone ? "none" : "namespace"];
+            if (readOnly)
+            {
+                args.Add("--readonly");
+            }
+            if (xattr)
+            {
+                args.Add("--xattr");
+            }
+            _daemon = DaemonProcess.Start(args, selfCheck: false);
+            _daemon.WaitForLog("Waiting for vhost-user socket connection");
+            frontend = VhostUserFrontend.VhostUserFrontend.Connect(socket, _ram);
+        }
+        Client = new FuseDeviceClient(frontend, _ram);
+    }
+
+    public DeviceKind Kind { get; }
+
+    public FuseDeviceClient Client { get; }
+
+    /// <summary>Starts the device and, unless <paramref name="init"/> is false, sends INIT.</summary>
+    public static DeviceUnderTest Start(DeviceKind kind, string share, bool readOnly = false, bool xattr = true, bool init = true)
+    {
+        var d = new DeviceUnderTest(kind, share, readOnly, xattr);
+        if (init)
+        {
+            Assert.Equal(0, d.Client.Init(GuestFlags).Error);
+        }
+        return d;
+    }
+
+    /// <summary>The daemon process is still running (an in-process device always is).</summary>
+    public bool IsAlive => _daemon is null || !_daemon.HasExited;
+
+    public void Dispose()
+    {
+        Client.Dispose();
+        if (_serverThread is not null)
+        {
+            Assert.True(_serverThread.Join(TimeSpan.FromSeconds(60)), "the in-process device did not end after the frontend left");
+        }
+        if (_daemon is not null)
+        {
+            // The daemon ends when its one frontend leaves; a crash shows as a non-zero exit.
+            Assert.Equal(0, _daemon.WaitForExit());
+            _daemon.Dispose();
+        }
+        _fs?.Dispose();
+        _ram.Dispose();
+        if (_socketDir is not null)
+        {
+            Directory.Delete(_socketDir, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,188 @@
+using System.Runtime.InteropServices;
+using VirtioFsd.Fuse.Abi;
+using VirtioFsd.VhostUserFrontend;
+
+namespace VirtioFsd.Tests.Escape;
+
+/// <summary>A FUSE reply as the guest sees it: the out header's error and the body after it.</summary>
+internal readonly record struct FuseAnswer(int Error, byte[] Body)
+{
+    public T Read<T>(int offset = 0)
+        where T : unmanaged
+    {
+        Assert.True(Error == 0 && Body.Length >= offset + Marshal.SizeOf<T>(), $"no {typeof(T).Name} in a reply of error {Error}, {Body.Length} bytes");
+        return MemoryMarshal.Read<T>(Body.AsSpan(offset));
+    }
+
+    public ulong NodeId => Read<FuseEntryOut>().NodeId;
+
+    public ulong Fh => Read<FuseOpenOut>().Fh;
+}
+
+/// <summary>
+/// A guest driver speaking raw FUSE to a virtio-fs device through a QEMU-like vhost-user frontend:
+/// it brings up the high-priority queue (0) and one request queue (1), lays each request out as a
+/// descriptor chain (request readable, reply writable) and waits for its used element. Any bytes
+/// can be sent (names without NUL, lying lengths): nothing here checks what the test asks for.
+/// Thread-safe: requests may be issued from several threads, on either queue.
+/// </summary>
+internal sealed class FuseDeviceClient : IDisposable
+{
+    private const ushort QueueSize = 256;
+    private static readonly int InHeaderSize = Marshal.SizeOf<FuseInHeader>();
+    private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(90);
+
+    private readonly GuestRam _ram;
+    private readonly VhostUserFrontend.VhostUserFrontend _frontend;
+    private readonly FrontendQueue[] _queues = new FrontendQueue[2];
+    private readonly DriverQueue[] _drivers = new DriverQueue[2];
+    private readonly Dictionary<ushort, uint>[] _used = [new(), new()];
+    private readonly object _allocLock = new();
+    private readonly GuestAllocator _alloc;
+    private long _unique = 100;
+
+    public FuseDeviceClient(VhostUserFrontend.VhostUserFrontend frontend, GuestRam ram)
+    {
+        _frontend = frontend;
+        _ram = ram;
+        _alloc = GuestAllocator.ForRegion(ram.Regions[0]);
+        _frontend.Initialize();
+        bool eventIdx = (_frontend.NegotiatedFeatures & Proto.FeatureEventIdx) != 0;
+        for (int q = 0; q < 2; q++)
+        {
+            _queues[q] = FrontendQueue.Allocate(q, QueueSize, _alloc);
+            _drivers[q] = DriverQueue.For(ram, _queues[q], eventIdx);
+        }
+        _frontend.ShareMemory();
+        foreach (FrontendQueue q in _queues)
+        {
+            _frontend.StartQueue(q);
+        }
+    }
+
+    public VhostUserFrontend.VhostUserFrontend Frontend => _frontend;
+
+    /// <summary>INIT as a Linux 6.12 guest sends it, offering <paramref name="flags"/>.</summary>
+    public FuseAnswer Init(FuseInitFlags flags)
+        => Call(FuseOpcode.Init, 0, Bytes(new FuseInitIn { Major = 7, Minor = 40, MaxReadahead = 128 * 1024, Flags = (uint)flags, Flags2 = (uint)((ulong)flags >> 32) }));
+
+    public FuseAnswer Call(FuseOpcode opcode, ulong node, byte[] body, uint uid = 0, uint gid = 0, int replyBytes = 8192, int queue = 1)
+        => Start(opcode, node, body, uid, gid, replyBytes, queue).Wait();
+
+    /// <summary>A request with no reply (FORGET, BATCH_FORGET, on the high-priority queue); returns once the device used it.</summary>
+    public void Send(FuseOpcode opcode, ulong node, byte[] body, int queue = 0) => Start(opcode, node, body, 0, 0, 0, queue).Wait();
+
+    /// <summary>Places a request and returns without waiting for it.</summary>
+    public Pending Start(FuseOpcode opcode, ulong node, byte[] body, uint uid = 0, uint gid = 0, int replyBytes = 8192, int queue = 1)
+    {
+        ulong unique = (ulong)Interlocked.Increment(ref _unique);
+        var header = new FuseInHeader
+        {
+            Len = (uint)(InHeaderSize + body.Length),
+            Opcode = (uint)opcode,
+            Unique = unique,
+            NodeId = node,
+            Uid = uid,
+            Gid = gid,
+            Pid = 4242,
+        };
+        byte[] request = [.. Bytes(header), .. body];
+        ulong req, reply;
+        lock (_allocLock)
+        {
+            if (_alloc.Remaining < (ulong)(request.Length + replyBytes + 8192))
+            {
+                // Every request gets fresh buffers (no reuse to get wrong); the RAM is sized for the tests.
+                throw new InvalidOperationException("test guest RAM exhausted");
+            }
+            req = _alloc.Allocate((ulong)request.Length, 8);
+            reply = replyBytes > 0 ? _alloc.Allocate((ulong)replyBytes, 8) : 0;
+        }
+        _ram.Write(req, request);
+        ushort head;
+        lock (_drivers[queue])
+        {
+            head = replyBytes > 0
+                ? _drivers[queue].AddChain([new DriverBuffer(req, (uint)request.Length)], [new DriverBuffer(reply, (uint)replyBytes)])
+                : _drivers[queue].AddChain([new DriverBuffer(req, (uint)request.Length)], []);
+        }
+        _queues[queue].Notify();
+        return new Pending(this, queue, head, reply, unique);
+    }
+
+    /// <summary>GET_VRING_BASE on the request queue: the device stops it (after answering what it took).</summary>
+    public uint StopRequestQueue() => _frontend.GetVringBase(1);
+
+    private bool TryTake(int queue, ushort head, out uint length)
+    {
+        lock (_drivers[queue])
+        {
+            while (_drivers[queue].TryGetUsed(out DriverUsedElement used))
+            {
+                _used[queue][used.Id] = used.Length;
+            }
+            return _used[queue].Remove(head, out length);
+        }
+    }
+
+    private FuseAnswer Answer(ulong reply, ulong unique, uint length)
+    {
+        if (length == 0)
+        {
+            return new FuseAnswer(0, []);
+        }
+        FuseOutHeader header = _ram.Read<FuseOutHeader>(reply);
+        Assert.Equal(unique, header.Unique);
+        Assert.Equal(header.Len, length);
+        byte[] body = new byte[length - 16];
+        _ram.Read(reply + 16, body);
+        return new FuseAnswer(header.Error, body);
+    }
+
+    public static byte[] Bytes<T>(in T value)
+        where T : unmanaged
+        => MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value)).ToArray();
+
+    public void Dispose()
+    {
+        _frontend.Dispose();
+        foreach (FrontendQueue q in _queues)
+        {
+            q?.Dispose();
+        }
+    }
+
+    /// <summary>A request in flight.</summary>
+    internal sealed class Pending(FuseDeviceClient client, int queue, ushort head, ulong reply, ulong unique)
+    {
+        /// <summary>True once the device returned the chain (without waiting).</summary>
+        public bool TryGet(out FuseAnswer answer)
+        {
+            answer = default;
+            if (!client.TryTake(queue, head, out uint length))
+            {
+                return false;
+            }
+            answer = client.Answer(reply, unique, length);
+            return true;
+        }
+
+        /// <summary>Waits for the answer; a device that never answers fails the test after the hang guard.</summary>
+        public FuseAnswer Wait()
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (true)
+            {
+                if (TryGet(out FuseAnswer answer))
+                {
+                    return answer;
+                }
+                if (clock.Elapsed > HangGuard)
+                {
+                    throw new TimeoutException($"no answer from the device (queue {queue}, head {head})");
+                }
+                client._queues[queue].WaitForCall(20);
+            }
+        }
+    }
+}
