@@ -126,6 +126,13 @@ internal sealed unsafe class UringQueue : IFuseRequestCompletion, IDisposable
     private void Run()
     {
         ringThreadId = Environment.CurrentManagedThreadId;
+        // The kernel queues a request on the queue of the CPU its caller runs on (fuse_uring_task_to_queue):
+        // serving it from that CPU avoids a cross-CPU wake-up per request, as libfuse's queue threads do.
+        int pinned = Libc.PinCurrentThread(queueId);
+        if (pinned < 0)
+        {
+            log.Debug("FUSE io_uring queue {Queue}: not pinned to CPU {Queue}: {Error}", queueId, queueId, Errno.Describe(pinned));
+        }
         ArmWake();
         foreach (Entry e in entries)
         {

@@ -61,6 +61,25 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "getgrnam", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial nint ProcGetGrNamRaw(string name);
 
+    [LibraryImport(Lib, EntryPoint = "sched_setaffinity", SetLastError = true)]
+    private static partial int ProcSchedSetAffinityRaw(int pid, nuint size, ulong* mask);
+
+    /// <summary>
+    /// sched_setaffinity(0, ...): pins the calling thread to one CPU (below 1024, the size of glibc's
+    /// cpu_set_t). Returns 0 or -errno (EINVAL for a CPU outside the allowed set).
+    /// </summary>
+    public static int PinCurrentThread(int cpu)
+    {
+        if (cpu is < 0 or >= 1024)
+        {
+            return -Errno.EINVAL;
+        }
+        ulong* mask = stackalloc ulong[16];
+        new Span<ulong>(mask, 16).Clear();
+        mask[cpu / 64] = 1UL << (cpu % 64);
+        return Check(ProcSchedSetAffinityRaw(0, 16 * sizeof(ulong), mask));
+    }
+
     public static uint GetUid() => ProcGetUidRaw();
 
     public static uint GetEuid() => ProcGetEuidRaw();

@@ -7,6 +7,7 @@ namespace VirtioFsd.Tests.HostMount;
 /// <c>virtiofsd mount</c> as a real process: it mounts, serves, and ends cleanly on SIGTERM (unmounting,
 /// even with a file of the mount held open) and when the mount is unmounted from outside.
 /// </summary>
+[Collection(HostMountCollection.Name)]
 public sealed class HostMountProcessTests
 {
     [Theory]

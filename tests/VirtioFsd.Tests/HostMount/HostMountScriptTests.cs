@@ -11,6 +11,7 @@ namespace VirtioFsd.Tests.HostMount;
 /// run from adapted copies: lib.sh from the repository instead of /guest, and the mount type the
 /// host mount has (fuse.virtiofsd) where they check for a virtiofs mount; nothing else changes.
 /// </summary>
+[Collection(HostMountCollection.Name)]
 public sealed class HostMountScriptTests
 {
     public static TheoryData<FuseTransportKind> Transports => new() { FuseTransportKind.Dev, FuseTransportKind.Uring };

@@ -9,6 +9,7 @@ namespace VirtioFsd.Tests.HostMount;
 /// Focused POSIX checks through the real kernel on a host mount, once per transport: data (read,
 /// write, append, mmap), names (rename, link, readdir of many entries), xattrs and locks.
 /// </summary>
+[Collection(HostMountCollection.Name)]
 public sealed class HostMountSemanticsTests
 {
     public static TheoryData<FuseTransportKind> Transports => new() { FuseTransportKind.Dev, FuseTransportKind.Uring };
