@@ -126,6 +126,27 @@ public sealed class HostMountSemanticsTests
         }
     }
 
+    [Fact]
+    public void Uring_transport_falls_back_to_dev_fuse_when_the_kernel_does_not_offer_it()
+    {
+        UringSwitch.TrySet(false);
+        try
+        {
+            using var s = new HostMountSession(FuseTransportKind.Uring, enableUring: false);
+            File.WriteAllText(Path.Combine(s.MountPoint, "f.txt"), "fallback");
+            Assert.Equal("fallback", File.ReadAllText(Path.Combine(s.Share, "f.txt")));
+            Assert.True(s.Mount.Initialized.Wait(TimeSpan.FromSeconds(90)));
+            Assert.False(s.Mount.UringActive);
+            Assert.Equal(0, s.Mount.UringRequests);
+            Assert.True(s.Mount.DevRequests > 1);
+            Assert.Contains(s.Lines.All, l => l.Contains("did not offer FUSE_OVER_IO_URING", StringComparison.Ordinal));
+        }
+        finally
+        {
+            UringSwitch.TrySet(true);
+        }
+    }
+
     private static int SetLock(int fd, long start, long length)
     {
         var lk = new Flock { Type = Libc.F_WRLCK, Start = start, Len = length };

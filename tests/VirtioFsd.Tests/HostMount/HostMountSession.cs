@@ -16,9 +16,9 @@ internal sealed class HostMountSession : IDisposable
     private readonly PassthroughFileSystem fs;
     private readonly bool ownsShare;
 
-    public HostMountSession(FuseTransportKind transport, string? share = null)
+    public HostMountSession(FuseTransportKind transport, string? share = null, bool enableUring = true)
     {
-        if (transport == FuseTransportKind.Uring)
+        if (transport == FuseTransportKind.Uring && enableUring)
         {
             UringSwitch.TryEnable();
         }
@@ -109,13 +109,16 @@ internal static class UringSwitch
 
     public static bool Available => File.Exists(Parameter) && File.ReadAllText(Parameter).Trim() == "Y";
 
-    public static void TryEnable()
+    public static void TryEnable() => TrySet(true);
+
+    /// <summary>Sets the switch where the kernel has it; connections already using io_uring keep it.</summary>
+    public static void TrySet(bool on)
     {
-        if (File.Exists(Parameter) && !Available)
+        if (File.Exists(Parameter) && Available != on)
         {
             try
             {
-                File.WriteAllText(Parameter, "Y");
+                File.WriteAllText(Parameter, on ? "Y" : "N");
             }
             catch (IOException)
             {
