@@ -4,25 +4,27 @@
 # the set-ups alternating (order reversed every other round), then regenerates the generated block of
 # docs/guest-benchmark.md and docs/guest-benchmark.svg from the medians (scripts/lib/guest_bench_report.py).
 #
-#   scripts/bench_guest.sh                          3 rounds x 3 s per workload (~12 minutes)
-#   scripts/bench_guest.sh --rounds 5 --runtime 5
+#   scripts/bench_guest.sh                          1 vCPU, C vs ours, 5 rounds x 2 s per workload (~7 min)
+#   scripts/bench_guest.sh --smp 2 --rounds 3       2 vCPUs, C vs ours with 1 and with 4 queues
 #
 # Options:
-#   --rounds N        boots per set-up (default 3); medians over rounds
-#   --runtime S       measured seconds per workload (default 3), after --ramp S unmeasured (default 1)
-#   --smp N           guest vCPUs, the same for every set-up (default 2)
-#   --setups "..."    which set-ups, of: c ours-1q ours-4q (default all three; ours-4q needs --smp > 1
-#                     to use more than one queue: Linux maps request queues to CPUs)
+#   --rounds N        boots per set-up (default 5); medians over rounds
+#   --runtime S       measured seconds per workload (default 2), after --ramp S unmeasured (default 1)
+#   --smp N           guest vCPUs, the same for every set-up (default 1; see docs/guest-benchmark.md)
+#   --setups "..."    which set-ups, of: c ours-1q ours-4q (default c ours-1q, plus ours-4q when
+#                     --smp > 1: Linux maps request queues to CPUs, so one vCPU uses one queue)
 #   --workloads "..." fio workloads by name (default all; see scripts/guest/fio_bench.sh)
 #   --cache MODE      both daemons' cache mode (default auto, both daemons' default)
 #   --keep DIR        keep the raw fio JSON, meta.json and the logs there (default: a temp dir, removed)
 #   --no-report       measure only (the report needs python3)
-#   --md FILE, --svg FILE   where the report goes (default docs/guest-benchmark.{md,svg})
+#   --md FILE, --svg FILE   where the report goes (default docs/guest-benchmark.md, and
+#                     docs/guest-benchmark.svg for --smp 1, docs/guest-benchmark-smpN.svg otherwise;
+#                     the markdown has one generated block per vCPU count)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-rounds=3 runtime=3 ramp=1 smp=2 setups="c ours-1q ours-4q" cache=auto keep= report=1
+rounds=5 runtime=2 ramp=1 smp=1 setups= cache=auto keep= report=1
 workloads="randread-4k-qd1 randread-4k-qd16 seqread-1m seqwrite-1m randrw70-4k-qd1-j1 randrw70-4k-qd1-j4 randrw70-4k-qd64-j1 randrw70-4k-qd64-j4"
-md=$repo/docs/guest-benchmark.md svg=$repo/docs/guest-benchmark.svg
+md=$repo/docs/guest-benchmark.md svg=
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -53,6 +55,12 @@ setup_args() {
     *) echo "bench_guest.sh: unknown set-up $1 (c, ours-1q, ours-4q)" >&2; return 1 ;;
   esac
 }
+if [ -z "$setups" ]; then
+  if [ "$smp" = 1 ]; then setups="c ours-1q"; else setups="c ours-1q ours-4q"; fi
+fi
+if [ -z "$svg" ]; then
+  if [ "$smp" = 1 ]; then svg=$repo/docs/guest-benchmark.svg; else svg=$repo/docs/guest-benchmark-smp$smp.svg; fi
+fi
 for s in $setups; do setup_args "$s" >/dev/null; done
 
 "$repo/scripts/setup.sh"
