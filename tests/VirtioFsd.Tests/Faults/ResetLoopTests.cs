@@ -10,7 +10,7 @@ namespace VirtioFsd.Tests.Faults;
 /// Guest reboots and device restarts over one connection, many times: GET_VRING_BASE with reads in flight
 /// and the queues started again, FUSE DESTROY + INIT, RESET_DEVICE with features and queues set up again.
 /// The daemon process's open fds must come back to the same count and its RSS stay within a small margin.
-/// CI runs 150 cycles; VIRTIOFSD_LONG_TESTS=1 runs 3,000.
+/// CI runs 100 cycles; VIRTIOFSD_LONG_TESTS=1 runs 3,000.
 /// </summary>
 public class ResetLoopTests
 {
@@ -21,7 +21,7 @@ public class ResetLoopTests
     [InlineData("sync")]
     public void Stop_restart_reinit_and_reset_cycles_keep_fds_and_rss_flat(string engine)
     {
-        int cycles = ProcUse.LongTests ? 3000 : 150;
+        int cycles = ProcUse.LongTests ? 3000 : 100;
         using var t = new TempTree();
         var content = new byte[16 * Payload];
         new Random(5).NextBytes(content);
