@@ -117,6 +117,24 @@ public sealed partial class SplitVirtqueue
     }
 
     /// <summary>
+    /// Whether the driver has made buffers available that were not popped yet: one acquire load of
+    /// avail->idx, for a backend that polls the ring for a moment instead of sleeping until a kick.
+    /// Pop side: the single consumer only.
+    /// </summary>
+    public bool PollAvailable()
+    {
+        EnterConsumer();
+        try
+        {
+            return !_broken && !_disposed && HasAvailable();
+        }
+        finally
+        {
+            ExitConsumer();
+        }
+    }
+
+    /// <summary>
     /// Asks the driver to kick for new buffers again, then re-checks the avail ring. Returns true
     /// when buffers arrived meanwhile (the driver may not have kicked for them): pop again.
     /// Pop side: the single consumer only.

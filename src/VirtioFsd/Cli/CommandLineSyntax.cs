@@ -46,6 +46,7 @@ internal sealed class CommandLineSyntax
     public Option<bool> PreserveNoatime { get; } = new("--preserve-noatime") { Description = "Keep O_NOATIME from the guest" };
     public Option<bool> Version { get; } = new("--version", "-V") { Description = "Print version" };
     public Option<string> IoEngine { get; } = new("--io-engine") { Description = "File I/O of the queue workers: sync or io-uring (falls back to sync where io_uring is unavailable)" };
+    public Option<string> QueuePollUs { get; } = new("--queue-poll-us") { Description = "Microseconds a queue worker watches for the next request before sleeping, 0 to 1000; 0 disables [default: 30]" };
 
     /// <summary>Rust virtiofsd options this daemon does not implement: accepted by the grammar, then refused by name.</summary>
     public IReadOnlyList<Option<string[]>> Unimplemented { get; } =
@@ -73,7 +74,7 @@ internal sealed class CommandLineSyntax
             Sandbox, ReadOnly, Seccomp, AnnounceSubmounts, NoAnnounceSubmounts, InodeFileHandles, Cache,
             AllowMmap, NoReadDirPlus, Writeback, AllowDirectIo, PrintCapabilities, ModCaps, LogLevel, Syslog,
             RlimitNofile, Compat, CompatDebug, CompatForeground, KillPrivV2, NoKillPrivV2, SecurityLabel,
-            PreserveNoatime, Version, IoEngine,
+            PreserveNoatime, Version, IoEngine, QueuePollUs,
         ];
         foreach (Option o in all)
         {

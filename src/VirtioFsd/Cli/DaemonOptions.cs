@@ -69,6 +69,12 @@ public sealed record DaemonOptions
     /// <summary>The queue workers' I/O engine (the option to select it is <c>--io-engine sync|io-uring</c>).</summary>
     public IoEngine IoEngine { get; init; } = IoEngine.IoUring;
 
+    /// <summary>
+    /// --queue-poll-us: how long an io_uring queue worker watches its ring for the next request before it
+    /// sleeps until a kick (0: never). 30 us, as QEMU's iothread polling default (32 us).
+    /// </summary>
+    public uint QueuePollMicroseconds { get; init; } = 30;
+
     public SeccompMode Seccomp { get; init; } = SeccompMode.None;
 
     public LogLevel LogLevel { get; init; } = LogLevel.Info;

@@ -58,6 +58,9 @@ internal sealed class OptionsBuilder
     /// <summary>--io-engine, or null for <see cref="DaemonOptions.IoEngine"/>'s default.</summary>
     public IoEngine? IoEngine { get; set; }
 
+    /// <summary>--queue-poll-us, or null for <see cref="DaemonOptions.QueuePollMicroseconds"/>'s default.</summary>
+    public uint? QueuePollMicroseconds { get; set; }
+
     public List<string> Warnings { get; } = [];
 
     /// <summary>
@@ -67,7 +70,11 @@ internal sealed class OptionsBuilder
     public DaemonOptions Build(string sharedDir, SandboxMode sandbox)
     {
         DaemonOptions options = BuildWithDefaults(sharedDir, sandbox);
-        return IoEngine is { } engine ? options with { IoEngine = engine } : options;
+        if (IoEngine is { } engine)
+        {
+            options = options with { IoEngine = engine };
+        }
+        return QueuePollMicroseconds is { } poll ? options with { QueuePollMicroseconds = poll } : options;
     }
 
     private DaemonOptions BuildWithDefaults(string sharedDir, SandboxMode sandbox) => new()

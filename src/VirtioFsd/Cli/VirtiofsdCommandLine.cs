@@ -231,6 +231,14 @@ internal static class VirtiofsdCommandLine
             }
             b.IoEngine = parsed.Value;
         }
+        if (r.GetValue(s.QueuePollUs) is { } poll)
+        {
+            if (!uint.TryParse(poll, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out uint us) || us > 1000)
+            {
+                return $"invalid value '{poll}' for --queue-poll-us (expected 0 to 1000)";
+            }
+            b.QueuePollMicroseconds = us;
+        }
         if (r.GetValue(s.InodeFileHandles) is { } handles)
         {
             switch (handles)

@@ -41,11 +41,15 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
     private readonly UnixFd _stopEvent;
     private readonly Thread _thread;
     private readonly QueueRequests _requests;
+    private readonly QueuePolling _polling;
     private bool _stopping;
     private int _publishedSinceNotify;
+    private bool _pollPaysOff = true;
+    private bool _stopRequested;
 
-    private IoUringQueueWorker(SplitVirtqueue queue, FuseServer server, ILogger log, Ring ring, UnixFd stopEvent)
+    private IoUringQueueWorker(SplitVirtqueue queue, FuseServer server, ILogger log, Ring ring, UnixFd stopEvent, QueuePolling polling)
     {
+        _polling = polling;
         _queue = queue;
         _requests = new QueueRequests(queue);
         _server = server;
@@ -64,7 +68,7 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
 
     /// <summary>Sets up the queue's ring; false (logged) when that fails, and the caller uses the synchronous worker.</summary>
     public static bool TryCreate(SplitVirtqueue queue, FuseServer server, ILogger log, bool submitAllTransfers,
-        out IoUringQueueWorker? worker)
+        QueuePolling polling, out IoUringQueueWorker? worker)
     {
         worker = null;
         log = log.ForContext("Queue", queue.Index);
@@ -90,7 +94,7 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
             log.Warning("Queue {Queue}: eventfd failed ({Error}); using the synchronous engine for it", queue.Index, Errno.Describe(efd));
             return false;
         }
-        worker = new IoUringQueueWorker(queue, server, log, ring, new UnixFd(efd)) { SubmitsAllTransfers = submitAllTransfers };
+        worker = new IoUringQueueWorker(queue, server, log, ring, new UnixFd(efd), polling) { SubmitsAllTransfers = submitAllTransfers };
         return true;
     }
 
@@ -98,6 +102,7 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
 
     public void Stop()
     {
+        Volatile.Write(ref _stopRequested, true); // ends a poll of the ring (the event ends a sleep)
         Libc.EventFdWrite(_stopEvent.Value);
         if (_thread.ThreadState != ThreadState.Unstarted && Thread.CurrentThread != _thread)
         {
@@ -135,6 +140,7 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
             NotifyGuest();
             while (!_stopping)
             {
+                long sleptAt = System.Diagnostics.Stopwatch.GetTimestamp();
                 int r = _ring.SubmitAndWait(1, hasKick ? null : NoKickPoll);
                 if (r < 0)
                 {
@@ -148,6 +154,8 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
                     {
                         case KickTag:
                             kicked = true;
+                            // A kick soon after going to sleep: watching the ring would have caught it.
+                            _pollPaysOff |= System.Diagnostics.Stopwatch.GetTimestamp() - sleptAt < _polling.WindowTicks;
                             listening = OnKickPoll(cqe, kickFd, listening);
                             break;
                         case StopTag:
@@ -174,6 +182,7 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
                 }
                 // One notification for everything this wake-up published since the last one.
                 NotifyGuest();
+                PollAndServe();
             }
         }
         catch (Exception e)
@@ -226,6 +235,56 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
             throw new InvalidOperationException("io_uring refused a poll submission");
         }
         sqe.PollAdd(fd, (uint)Libc.POLLIN, multishot, tag);
+    }
+
+    /// <summary>
+    /// After serving, watches the avail ring for a moment before the thread sleeps (see
+    /// <see cref="QueuePolling"/>), serving what arrives, with kicks suppressed meanwhile; only while no
+    /// file operation is in flight (their completions need the ring entered). Leaves notifications on
+    /// and the ring empty, as the thread must be before it sleeps.
+    /// </summary>
+    private void PollAndServe()
+    {
+        if (!_pollPaysOff || _busySlots > 0 || _queue.IsBroken || !_polling.TryEnter())
+        {
+            return;
+        }
+        try
+        {
+            _queue.DisableNotifications();
+            long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + _polling.WindowTicks;
+            while (!Volatile.Read(ref _stopRequested) && !_queue.IsBroken)
+            {
+                if (_queue.PollAvailable())
+                {
+                    _requests.PopAndServe(_server, this);
+                    NotifyGuest();
+                    if (_busySlots > 0)
+                    {
+                        break; // the ring has work: wait for it there
+                    }
+                    deadline = System.Diagnostics.Stopwatch.GetTimestamp() + _polling.WindowTicks;
+                    continue;
+                }
+                if (System.Diagnostics.Stopwatch.GetTimestamp() >= deadline)
+                {
+                    // Nothing came in the window: sleep from now on until a kick shows that polling would
+                    // pay off (as QEMU's adaptive polling shrinks its window), so idle or slow queues do not spin.
+                    _pollPaysOff = false;
+                    break;
+                }
+                Thread.SpinWait(8);
+            }
+        }
+        finally
+        {
+            _polling.Exit();
+        }
+        if (_queue.EnableNotifications() && !_queue.IsBroken)
+        {
+            DrainQueue();
+            NotifyGuest();
+        }
     }
 
     private void NotifyGuest()

@@ -27,21 +27,30 @@ internal sealed class QueueRequests
         do
         {
             _queue.DisableNotifications();
-            while (_queue.TryPopChain(_chain))
-            {
-                FuseRequest request;
-                lock (_lock)
-                {
-                    request = _pool.Count > 0 ? _pool.Pop() : new FuseRequest();
-                    _inFlight++;
-                }
-                request.Reset(_chain.Readable, _chain.Writable, _chain.HeadIndex);
-                server.Handle(request, completion);
-            }
+            PopAndServe(server, completion);
         }
         // EnableNotifications re-reads the avail index after enabling: true means more work
         // arrived between the last pop and the enable, which no kick will announce.
         while (_queue.EnableNotifications() && !_queue.IsBroken);
+    }
+
+    /// <summary>
+    /// Hands every available chain to <paramref name="server"/>, leaving notifications as they are (a
+    /// worker polling the ring keeps them off; it must enable them and re-check before it sleeps).
+    /// </summary>
+    public void PopAndServe(FuseServer server, IFuseRequestCompletion completion)
+    {
+        while (_queue.TryPopChain(_chain))
+        {
+            FuseRequest request;
+            lock (_lock)
+            {
+                request = _pool.Count > 0 ? _pool.Pop() : new FuseRequest();
+                _inFlight++;
+            }
+            request.Reset(_chain.Readable, _chain.Writable, _chain.HeadIndex);
+            server.Handle(request, completion);
+        }
     }
 
     /// <summary>

@@ -41,7 +41,10 @@ public static class VirtioFsDaemon
         using (fs)
         {
             var server = new FuseServer(fs, ToServerOptions(options), log);
-            var device = new VirtioFsDevice(server, fs, log, options.IoEngine);
+            var device = new VirtioFsDevice(server, fs, log, options.IoEngine)
+            {
+                Polling = QueuePolling.ForThisMachine(TimeSpan.FromMicroseconds(options.QueuePollMicroseconds)),
+            };
             using VhostUserListener? listener = Listen(options, log);
             if (listener is null)
             {

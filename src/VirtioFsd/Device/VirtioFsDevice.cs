@@ -64,6 +64,9 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     /// <summary>io_uring engine only: every READ/WRITE through the ring, no inline attempt (for tests of the ring path).</summary>
     internal bool RingForAllTransfers { get; init; }
 
+    /// <summary>Whether and how the io_uring workers poll their ring before sleeping (<c>--queue-poll-us</c>).</summary>
+    internal QueuePolling Polling { get; init; } = QueuePolling.Off;
+
     /// <summary>virtio-fs defines no feature bits of its own that this device needs (notification is optional).</summary>
     public ulong DeviceFeatures => 0;
 
@@ -129,7 +132,7 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     private IQueueWorker CreateWorker(SplitVirtqueue queue)
     {
         if (Engine == IoEngine.IoUring && queue.Index != 0
-            && IoUringQueueWorker.TryCreate(queue, _server, _log, RingForAllTransfers, out IoUringQueueWorker? worker))
+            && IoUringQueueWorker.TryCreate(queue, _server, _log, RingForAllTransfers, Polling, out IoUringQueueWorker? worker))
         {
             return worker!;
         }

@@ -192,6 +192,13 @@ public class CommandLineTests
         Assert.Equal(IoEngine.IoUring, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--io-engine=io-uring").IoEngine);
         Assert.Equal(new DaemonOptions { SharedDir = "/d" }.IoEngine, Run(true, "--shared-dir", "/d", "--socket-path", "/s").IoEngine);
         Fails("--shared-dir", "/d", "--socket-path", "/s", "--io-engine", "aio");
+
+        Assert.Equal(30u, Run(true, "--shared-dir", "/d", "--socket-path", "/s").QueuePollMicroseconds);
+        Assert.Equal(0u, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us", "0").QueuePollMicroseconds);
+        Assert.Equal(250u, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us=250").QueuePollMicroseconds);
+        Fails("--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us", "1001");
+        Fails("--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us", "-1");
+        Fails("--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us", "fast");
     }
 
     [Fact]

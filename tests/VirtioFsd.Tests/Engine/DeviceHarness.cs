@@ -38,8 +38,9 @@ internal sealed class DeviceHarness : IDisposable
     private readonly GuestRam _ram;
 
     /// <param name="withoutKickFd">Request queues get SET_VRING_KICK with the "no fd" flag: the device must poll them.</param>
+    /// <param name="polling">How the io_uring workers poll before sleeping; none by default.</param>
     public DeviceHarness(string sharedDir, DaemonEngine engine, int requestQueues, int slotsPerQueue, int payloadBytes,
-        bool withoutKickFd = false)
+        bool withoutKickFd = false, QueuePolling? polling = null)
     {
         ILogger log = new LoggerConfiguration().MinimumLevel.Warning().CreateLogger();
         _fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = sharedDir }, log);
@@ -47,6 +48,7 @@ internal sealed class DeviceHarness : IDisposable
         Device = new VirtioFsDevice(server, _fs, log, engine == DaemonEngine.Sync ? IoEngine.Sync : IoEngine.IoUring)
         {
             RingForAllTransfers = engine == DaemonEngine.IoUringAllTransfers,
+            Polling = polling ?? QueuePolling.Off,
         };
         Assert.Equal(0, Libc.SocketPair(Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, out int serverFd, out int frontendFd));
         var vhost = new VhostUserServer(Device, log);

@@ -226,10 +226,14 @@ internal sealed class QueueDriver
         call.Verify(header, args, data);
     }
 
+    /// <summary>Kicks sent: the device asked for one (no EVENT_IDX suppression, or avail_event reached).</summary>
+    public int Kicks { get; private set; }
+
     private void Publish()
     {
         if (_driver.PublishAvail())
         {
+            Kicks++;
             _queue.Notify();
         }
     }
