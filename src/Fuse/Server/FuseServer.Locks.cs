@@ -42,6 +42,11 @@ public sealed partial class FuseServer
             return Malformed(call);
         }
 
+        if (!call.Session.Has(FuseInitFlags.PosixLocks))
+        {
+            return NotNegotiated(call);
+        }
+
         FileLock request = ToFileLock(lk.Lk);
         int result = fs.GetLock(call.Ctx, call.Node, new HandleId(lk.Fh), lk.Owner, request, out FileLock conflicting);
         if (result < 0)
@@ -65,6 +70,10 @@ public sealed partial class FuseServer
 
         FileLock request = ToFileLock(lk.Lk);
         bool isFlock = (lk.LkFlags & FuseConstants.LkFlock) != 0;
+        if (!call.Session.Has(isFlock ? FuseInitFlags.FlockLocks : FuseInitFlags.PosixLocks))
+        {
+            return NotNegotiated(call);
+        }
         if (!wait)
         {
             return fs.SetLock(call.Ctx, call.Node, new HandleId(lk.Fh), lk.Owner, request, wait: false, isFlock, CancellationToken.None);
@@ -109,6 +118,18 @@ public sealed partial class FuseServer
         }
 
         Finish(request, completion, header, haveHeader: true, status);
+    }
+
+    /// <summary>
+    /// A lock request of a kind INIT did not agree on (POSIX_LOCKS, FLOCK_LOCKS): a guest kernel
+    /// without the flag keeps such locks to itself and never asks, so only a confused or hostile
+    /// guest gets here; ENOSYS, as for an opcode the server does not implement.
+    /// </summary>
+    private int NotNegotiated(in Call call)
+    {
+        log.Warning("FUSE {Opcode} (unique {Unique}): lock kind not negotiated at INIT; replying ENOSYS",
+            (FuseOpcode)call.Header.Opcode, call.Header.Unique);
+        return -Errno.ENOSYS;
     }
 
     private int Interrupt(in Call call)

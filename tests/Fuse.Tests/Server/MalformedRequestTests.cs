@@ -8,7 +8,7 @@ namespace VirtioFsd.Fuse.Tests.Server;
 /// <summary>Hostile or broken requests get an error reply (or none) and never reach the filesystem.</summary>
 public class MalformedRequestTests
 {
-    private readonly ServerHarness h = new(new FuseServerOptions { Xattr = true });
+    private readonly ServerHarness h = new(new FuseServerOptions { Xattr = true, PosixLocks = true, FlockLocks = true });
 
     private static FuseRequestBuilder Req(FuseOpcode op, ulong node = 5) => new(op, node, unique: 31);
 

@@ -316,6 +316,20 @@ public class OpcodeDecodingTests
     }
 
     [Fact]
+    public void Lock_kinds_not_negotiated_at_init_get_ENOSYS_without_reaching_the_filesystem()
+    {
+        var lk = new FuseLkIn { Fh = 3, Owner = 77, Lk = new FuseFileLock { Start = 0, End = 99, Type = 1 } };
+        var posixOnly = new ServerHarness(new FuseServerOptions { PosixLocks = true });
+        Assert.Equal(-Errno.ENOSYS, posixOnly.RunRejected(Req(FuseOpcode.SetLk).Add(lk with { LkFlags = FuseConstants.LkFlock })).Error);
+        Assert.Equal(0, posixOnly.RunOne(Req(FuseOpcode.SetLk).Add(lk)).Reply.Error);
+        var guestWithout = new ServerHarness(new FuseServerOptions { PosixLocks = true, FlockLocks = true },
+            guestFlags: ServerHarness.GuestFlags & ~(FuseInitFlags.PosixLocks | FuseInitFlags.FlockLocks));
+        Assert.Equal(-Errno.ENOSYS, guestWithout.RunRejected(Req(FuseOpcode.GetLk).Add(lk)).Error);
+        Assert.Equal(-Errno.ENOSYS, guestWithout.RunRejected(Req(FuseOpcode.SetLk).Add(lk)).Error);
+        Assert.Equal(-Errno.ENOSYS, guestWithout.RunRejected(Req(FuseOpcode.SetLkW).Add(lk)).Error);
+    }
+
+    [Fact]
     public void SetLkW_waits_off_the_callers_thread_and_completes_later()
     {
         h.Fs.LockRelease.Reset();
