@@ -36,7 +36,8 @@ internal sealed class FuseDeviceClient : IDisposable
     private readonly VhostUserFrontend.VhostUserFrontend _frontend;
     private readonly FrontendQueue[] _queues = new FrontendQueue[2];
     private readonly DriverQueue[] _drivers = new DriverQueue[2];
-    private readonly Dictionary<ushort, uint>[] _used = [new(), new()];
+    /// <summary>Per queue: the request in flight at each chain head (a head is reused only after its chain came back).</summary>
+    private readonly Dictionary<ushort, Pending>[] _inFlight = [new(), new()];
     private readonly object _allocLock = new();
     private readonly GuestAllocator _alloc;
     private long _unique = 100;
@@ -99,29 +100,31 @@ internal sealed class FuseDeviceClient : IDisposable
             reply = replyBytes > 0 ? _alloc.Allocate((ulong)replyBytes, 8) : 0;
         }
         _ram.Write(req, request);
-        ushort head;
+        var pending = new Pending(this, queue, reply, unique);
         lock (_drivers[queue])
         {
-            head = replyBytes > 0
+            ushort head = replyBytes > 0
                 ? _drivers[queue].AddChain([new DriverBuffer(req, (uint)request.Length)], [new DriverBuffer(reply, (uint)replyBytes)])
                 : _drivers[queue].AddChain([new DriverBuffer(req, (uint)request.Length)], []);
+            _inFlight[queue][head] = pending;
         }
         _queues[queue].Notify();
-        return new Pending(this, queue, head, reply, unique);
+        return pending;
     }
 
     /// <summary>GET_VRING_BASE on the request queue: the device stops it (after answering what it took).</summary>
     public uint StopRequestQueue() => _frontend.GetVringBase(1);
 
-    private bool TryTake(int queue, ushort head, out uint length)
+    /// <summary>Moves every used element of the queue to the request it answers.</summary>
+    private void Reap(int queue)
     {
         lock (_drivers[queue])
         {
             while (_drivers[queue].TryGetUsed(out DriverUsedElement used))
             {
-                _used[queue][used.Id] = used.Length;
+                Assert.True(_inFlight[queue].Remove(used.Id, out Pending? answered), $"queue {queue}: used element for head {used.Id} that is not in flight");
+                answered!.Returned(used.Length);
             }
-            return _used[queue].Remove(head, out length);
         }
     }
 
@@ -153,17 +156,23 @@ internal sealed class FuseDeviceClient : IDisposable
     }
 
     /// <summary>A request in flight.</summary>
-    internal sealed class Pending(FuseDeviceClient client, int queue, ushort head, ulong reply, ulong unique)
+    internal sealed class Pending(FuseDeviceClient client, int queue, ulong reply, ulong unique)
     {
+        private int _length = -1;
+
+        internal void Returned(uint length) => Volatile.Write(ref _length, (int)length);
+
         /// <summary>True once the device returned the chain (without waiting).</summary>
         public bool TryGet(out FuseAnswer answer)
         {
             answer = default;
-            if (!client.TryTake(queue, head, out uint length))
+            client.Reap(queue);
+            int length = Volatile.Read(ref _length);
+            if (length < 0)
             {
                 return false;
             }
-            answer = client.Answer(reply, unique, length);
+            answer = client.Answer(reply, unique, (uint)length);
             return true;
         }
 
@@ -179,7 +188,7 @@ internal sealed class FuseDeviceClient : IDisposable
                 }
                 if (clock.Elapsed > HangGuard)
                 {
-                    throw new TimeoutException($"no answer from the device (queue {queue}, head {head})");
+                    throw new TimeoutException($"no answer from the device (queue {queue}, unique {unique})");
                 }
                 client._queues[queue].WaitForCall(20);
             }
