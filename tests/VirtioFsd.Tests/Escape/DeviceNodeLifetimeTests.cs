@@ -98,13 +98,14 @@ public class DeviceNodeLifetimeTests
         FuseDeviceClient c = d.Client;
         byte[] getattr = FuseDeviceClient.Bytes(new FuseGetAttrIn());
         long node = (long)c.Call(FuseOpcode.Lookup, 1, N("f")).NodeId;
-        const int Iterations = 300;
+        // CI: 300 rounds per thread; VIRTIOFSD_LONG_TESTS=1: 10,000.
+        int iterations = Faults.ProcUse.LongTests ? 10_000 : 300;
         var unexpected = new System.Collections.Concurrent.ConcurrentBag<string>();
         Task[] workers =
         [
             .. Enumerable.Range(0, 2).Select(w => Task.Factory.StartNew(() =>
             {
-                for (int i = 0; i < Iterations; i++)
+                for (int i = 0; i < iterations; i++)
                 {
                     FuseAnswer lookup = c.Call(FuseOpcode.Lookup, 1, N("f"));
                     if (lookup.Error != 0)
@@ -132,7 +133,7 @@ public class DeviceNodeLifetimeTests
             Task.Factory.StartNew(() =>
             {
                 // FORGETs on the high-priority queue, as the guest sends them, racing the request queue.
-                for (int i = 0; i < 2 * Iterations; i++)
+                for (int i = 0; i < 2 * iterations; i++)
                 {
                     c.Send(FuseOpcode.Forget, (ulong)Interlocked.Read(ref node), FuseDeviceClient.Bytes(new FuseForgetIn { Nlookup = (ulong)(i % 3) }));
                 }

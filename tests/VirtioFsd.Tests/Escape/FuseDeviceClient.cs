@@ -29,6 +29,8 @@ internal readonly record struct FuseAnswer(int Error, byte[] Body)
 internal sealed class FuseDeviceClient : IDisposable
 {
     private const ushort QueueSize = 256;
+    private const int SlotRequest = 4096;
+    private const int SlotReply = 8192;
     private static readonly int InHeaderSize = Marshal.SizeOf<FuseInHeader>();
     private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(90);
 
@@ -39,6 +41,9 @@ internal sealed class FuseDeviceClient : IDisposable
     /// <summary>Per queue: the request in flight at each chain head (a head is reused only after its chain came back).</summary>
     private readonly Dictionary<ushort, Pending>[] _inFlight = [new(), new()];
     private readonly object _allocLock = new();
+
+    /// <summary>Recycled guest buffers for the usual small request (4 KiB) and reply (8 KiB), so long runs fit in guest RAM.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentBag<ulong> _freeSlots = [];
     private readonly GuestAllocator _alloc;
     private long _unique = 100;
 
@@ -89,18 +94,35 @@ internal sealed class FuseDeviceClient : IDisposable
         };
         byte[] request = [.. Bytes(header), .. body];
         ulong req, reply;
-        lock (_allocLock)
+        ulong? slot = null;
+        if (request.Length <= SlotRequest && replyBytes <= SlotReply)
         {
+            if (!_freeSlots.TryTake(out ulong s))
+            {
+                lock (_allocLock)
+                {
+                    s = _alloc.Allocate(SlotRequest + SlotReply, 4096);
+                }
+            }
+            slot = s;
+            req = s;
+            reply = s + SlotRequest;
+        }
+        else
+        {
+            lock (_allocLock)
+            {
             if (_alloc.Remaining < (ulong)(request.Length + replyBytes + 8192))
             {
                 // Every request gets fresh buffers (no reuse to get wrong); the RAM is sized for the tests.
                 throw new InvalidOperationException("test guest RAM exhausted");
             }
-            req = _alloc.Allocate((ulong)request.Length, 8);
-            reply = replyBytes > 0 ? _alloc.Allocate((ulong)replyBytes, 8) : 0;
+                req = _alloc.Allocate((ulong)request.Length, 8);
+                reply = replyBytes > 0 ? _alloc.Allocate((ulong)replyBytes, 8) : 0;
+            }
         }
         _ram.Write(req, request);
-        var pending = new Pending(this, queue, reply, unique);
+        var pending = new Pending(this, queue, reply, unique, slot);
         lock (_drivers[queue])
         {
             ushort head = replyBytes > 0
@@ -156,9 +178,10 @@ internal sealed class FuseDeviceClient : IDisposable
     }
 
     /// <summary>A request in flight.</summary>
-    internal sealed class Pending(FuseDeviceClient client, int queue, ulong reply, ulong unique)
+    internal sealed class Pending(FuseDeviceClient client, int queue, ulong reply, ulong unique, ulong? slot)
     {
         private int _length = -1;
+        private FuseAnswer? _answer;
 
         internal void Returned(uint length) => Volatile.Write(ref _length, (int)length);
 
@@ -166,6 +189,11 @@ internal sealed class FuseDeviceClient : IDisposable
         public bool TryGet(out FuseAnswer answer)
         {
             answer = default;
+            if (_answer is FuseAnswer known)
+            {
+                answer = known;
+                return true;
+            }
             client.Reap(queue);
             int length = Volatile.Read(ref _length);
             if (length < 0)
@@ -173,6 +201,12 @@ internal sealed class FuseDeviceClient : IDisposable
                 return false;
             }
             answer = client.Answer(reply, unique, (uint)length);
+            _answer = answer;
+            if (slot is ulong s)
+            {
+                // The device returned the chain: its buffers are the driver's again.
+                client._freeSlots.Add(s);
+            }
             return true;
         }
 

@@ -22,6 +22,8 @@ public class FuzzSmokeTests
     [MemberData(nameof(SmokeRuns))]
     public void Fixed_seed_run_breaks_no_invariant(string target, long seed, long cases)
     {
+        // VIRTIOFSD_LONG_TESTS=1: fifty times as many cases (scripts/fuzz.sh is the open-ended run).
+        cases *= Faults.ProcUse.LongTests ? 50 : 1;
         FuzzRunResult result = FuzzRunner.Run(target, seed, cases, duration: null);
         Assert.Equal(cases, result.Cases);
         Assert.True(result.Crashes.Count == 0,
