@@ -37,7 +37,7 @@ public static class SoakRun
                 runner.PeerAlive = () => !daemon.HasExited && Directory.Exists($"/proc/{daemon.Pid}");
             }
             int ioBlock = new SessionRunner(connection, data, daemon.Pid, config.Label).IoBlock;
-            IReadOnlyList<Workload> mix = SoakWorkloads.All;
+            IReadOnlyList<Workload> mix = WorkloadCatalog.All;
             var opsByWorkload = mix.ToDictionary(w => w.Name, _ => 0L);
 
             Warmup(connection, data, mix, ioBlock, opsByWorkload);

@@ -29,15 +29,20 @@ public sealed class LookupGetattrProgram(ulong parent, int names, Random random)
     }
 }
 
-/// <summary>CREATE of a fresh name, RELEASE of the handle, UNLINK of the name: one operation, three requests.</summary>
-public sealed class CreateUnlinkProgram(ulong parent, int queue) : IWorkloadProgram
+/// <summary>
+/// CREATE of a fresh name, RELEASE of the handle, UNLINK of the name, then the FORGET a guest sends when it
+/// drops the unlinked inode: one operation, four requests (the FORGET without a reply). Without the FORGET
+/// every created node would keep a host fd open in the daemon (the guest still "knows" it), and a fast
+/// daemon ran out of descriptors within seconds; a soak would read it as a leak.
+/// </summary>
+public sealed class CreateUnlinkProgram(ulong parent, string namePrefix) : IWorkloadProgram
 {
     private const int CreateFlags = 0x2 | 0x40 | 0x80; // O_RDWR | O_CREAT | O_EXCL (asm-generic/fcntl.h)
     private long _counter;
 
     public Step Begin(Slot slot, RequestContext context)
     {
-        slot.Name = $"c{queue}-{slot.Index}-{_counter++}";
+        slot.Name = $"{namePrefix}-{slot.Index}-{_counter++}";
         int n = FuseRequestWriter.Create(context.Scratch, context.NextUnique(slot), parent, slot.Name, CreateFlags, 0x81a4);
         context.Commit(slot, n);
         return new Step(n, 0, FuseSize.EntryOut + FuseSize.OpenOut, 0);
@@ -46,22 +51,27 @@ public sealed class CreateUnlinkProgram(ulong parent, int queue) : IWorkloadProg
     public bool Continue(Slot slot, RequestContext context, ReadOnlySpan<byte> replyArgs, uint replyLength, out Step next)
     {
         next = default;
+        int n;
         switch (slot.Stage)
         {
             case 1:
                 slot.Node = FuseReply.EntryNodeId(replyArgs);
                 slot.Fh = FuseReply.OpenFh(replyArgs[FuseSize.EntryOut..]);
-                int r = FuseRequestWriter.Release(context.Scratch, FuseOpcode.Release, context.NextUnique(slot), slot.Node, slot.Fh, CreateFlags & 3);
-                context.Commit(slot, r);
-                next = new Step(r, 0, 0, 0);
-                return true;
+                n = FuseRequestWriter.Release(context.Scratch, FuseOpcode.Release, context.NextUnique(slot), slot.Node, slot.Fh, CreateFlags & 3);
+                next = new Step(n, 0, 0, 0);
+                break;
             case 2:
-                int u = FuseRequestWriter.Named(context.Scratch, FuseOpcode.Unlink, context.NextUnique(slot), parent, slot.Name);
-                context.Commit(slot, u);
-                next = new Step(u, 0, 0, 0);
-                return true;
+                n = FuseRequestWriter.Named(context.Scratch, FuseOpcode.Unlink, context.NextUnique(slot), parent, slot.Name);
+                next = new Step(n, 0, 0, 0);
+                break;
+            case 3:
+                n = FuseRequestWriter.Forget(context.Scratch, context.NextUnique(slot), slot.Node, 1);
+                next = new Step(n, 0, 0, 0, NoReply: true);
+                break;
             default:
                 return false;
         }
+        context.Commit(slot, n);
+        return true;
     }
 }

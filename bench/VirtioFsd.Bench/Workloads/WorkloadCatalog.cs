@@ -31,11 +31,11 @@ public static class WorkloadCatalog
                 ulong dir = SyncRequests.Lookup(s.Runner, SyncRequests.RootNode, DataSet.NamesDir);
                 return new PreparedQueue(new LookupGetattrProgram(dir, s.Data.Names, new Random(s.Seed)), () => { });
             }),
-        new("create-release-unlink-qd16", "CREATE + RELEASE + UNLINK of a fresh name (one op = 3 requests), 16 in flight", 16,
+        new("create-release-unlink-qd16", "CREATE + RELEASE + UNLINK of a fresh name, then FORGET as a guest does (one op = 4 requests), 16 in flight", 16,
             s =>
             {
                 ulong dir = SyncRequests.Lookup(s.Runner, SyncRequests.RootNode, DataSet.ScratchDir);
-                return new PreparedQueue(new CreateUnlinkProgram(dir, s.Runner.Context.QueueIndex), () => { });
+                return new PreparedQueue(new CreateUnlinkProgram(dir, $"c{s.Runner.Context.QueueIndex}"), () => { });
             }),
         new("readdirplus-10k-qd1", "OPENDIR + READDIRPLUS (32 KiB buffers) of a 10,000-entry directory + RELEASEDIR (one op = one listing)", 1,
             s =>

@@ -1,6 +1,7 @@
 using System.Xml.Linq;
 using VirtioFsd.Bench;
 using VirtioFsd.Bench.Soak;
+using VirtioFsd.Bench.Workloads;
 
 namespace VirtioFsd.Tests.Bench;
 
@@ -40,7 +41,7 @@ public sealed class SoakSmokeTests : IDisposable
         SoakResult r = SoakRun.Execute(options, TextWriter.Null);
 
         Assert.Equal(2, r.Queues);
-        Assert.All(SoakWorkloads.All, w => Assert.True(r.OpsByWorkload[w.Name] > 0, $"{w.Name} did not run"));
+        Assert.All(WorkloadCatalog.All, w => Assert.True(r.OpsByWorkload[w.Name] > 0, $"{w.Name} did not run"));
         // Baseline, a sample a second (however many the machine managed), the end.
         Assert.True(r.Samples.Count >= 3, $"{r.Samples.Count} samples");
         Assert.All(r.Samples, s => Assert.True(s.RssKb > 0 && s.Fds > 0 && s.Threads > 0, $"empty sample at {s.Seconds} s"));
