@@ -58,12 +58,10 @@ public abstract class FuzzTarget : IFuzzTarget
         Dictionary<string, string> before = Support.FdTable.Snapshot();
         Run(new Random(unchecked((int)seed ^ (int)(seed >> 32))), seed);
         string? leaked = Support.FdTable.Added(before);
-        for (int settle = 0; leaked is not null && settle < 50; settle++)
+        for (int settle = 0; leaked is not null && settle < 5; settle++)
         {
             // The runtime opens short-lived descriptors of its own now and then (pipe pairs seen in long runs,
-            // never reproducible by seed), and in the test suite the threads of earlier tests may still be
-            // closing theirs (a clean-clone CI run under load saw one gone before it could be named, "?"):
-            // a leak is what is still open after up to 5 s.
+            // never reproducible by seed): a leak is what is still open after a moment.
             Thread.Sleep(100);
             leaked = Support.FdTable.Added(before);
         }

@@ -11,11 +11,17 @@ public static class FdTable
         {
             try
             {
-                result[Path.GetFileName(entry)] = new FileInfo(entry).LinkTarget ?? "?";
+                // No target: closed while we looked. That includes the enumeration's own directory fd, whose
+                // number moves whenever a lower one was freed meanwhile, so it must not count as an fd opened
+                // by the case (it made clean-clone CI runs report "leaked fds: 184 -> ?").
+                if (new FileInfo(entry).LinkTarget is string target)
+                {
+                    result[Path.GetFileName(entry)] = target;
+                }
             }
             catch (IOException)
             {
-                // Closed while we looked (the enumeration's own directory fd).
+                // Closed while we looked.
             }
         }
         return result;
