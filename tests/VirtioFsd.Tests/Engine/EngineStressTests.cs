@@ -32,12 +32,12 @@ public class EngineStressTests
     {
         // The first run opens what the runtime keeps open afterwards (assembly mappings, thread-pool fds).
         Scenario(engine, opsPerQueue: 50);
-        Dictionary<string, string> before = FdSnapshot();
+        Dictionary<string, string> before = VirtioFsd.Fuzz.Support.FdTable.Snapshot();
 
         int answered = Scenario(engine, opsPerQueue: 1500);
 
         Assert.True(answered >= Queues * 1500, $"only {answered} requests answered");
-        Dictionary<string, string> after = FdSnapshot();
+        Dictionary<string, string> after = VirtioFsd.Fuzz.Support.FdTable.Snapshot();
         var added = after.Where(kv => !before.ContainsKey(kv.Key) && !kv.Value.EndsWith(".dll", StringComparison.Ordinal)
             && !kv.Value.EndsWith(".so", StringComparison.Ordinal)).Select(kv => $"{kv.Key} -> {kv.Value}").ToList();
         Assert.True(added.Count == 0, $"leaked fds: {string.Join(", ", added)}");
@@ -283,23 +283,6 @@ public class EngineStressTests
         Args = FuseCall.Bytes(new FuseReleaseIn { Fh = fh }),
         Verify = (header, _, _) => Assert.Equal(0, header.Error),
     });
-
-    private static Dictionary<string, string> FdSnapshot()
-    {
-        var result = new Dictionary<string, string>();
-        foreach (string entry in Directory.GetFileSystemEntries("/proc/self/fd"))
-        {
-            try
-            {
-                result[Path.GetFileName(entry)] = new FileInfo(entry).LinkTarget ?? "?";
-            }
-            catch (IOException)
-            {
-                // Closed while we looked (the enumeration's own directory fd).
-            }
-        }
-        return result;
-    }
 }
 
 /// <summary>A temporary shared directory, removed afterwards.</summary>

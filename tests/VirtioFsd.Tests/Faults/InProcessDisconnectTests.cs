@@ -19,11 +19,11 @@ public class InProcessDisconnectTests
     {
         // The first run opens what the runtime keeps afterwards (assembly mappings, thread-pool fds).
         Scenario(engine);
-        Dictionary<string, string> before = Snapshot();
+        Dictionary<string, string> before = VirtioFsd.Fuzz.Support.FdTable.Snapshot();
 
         Scenario(engine);
 
-        var added = Snapshot().Where(kv => !before.ContainsKey(kv.Key) && !kv.Value.EndsWith(".dll", StringComparison.Ordinal)
+        var added = VirtioFsd.Fuzz.Support.FdTable.Snapshot().Where(kv => !before.ContainsKey(kv.Key) && !kv.Value.EndsWith(".dll", StringComparison.Ordinal)
             && !kv.Value.EndsWith(".so", StringComparison.Ordinal)).Select(kv => $"{kv.Key} -> {kv.Value}").ToList();
         Assert.True(added.Count == 0, $"leaked fds: {string.Join(", ", added)}");
     }
@@ -48,22 +48,5 @@ public class InProcessDisconnectTests
             ? FaultCalls.FsyncCall(wnode, wfh, _ => { })
             : FaultCalls.WriteCall(wnode, wfh, (ulong)(i * Size), data, (_, _) => { }))));
         // Leaving the using block disposes the harness: the frontend closes its socket first, mid-I/O.
-    }
-
-    private static Dictionary<string, string> Snapshot()
-    {
-        var result = new Dictionary<string, string>();
-        foreach (string entry in Directory.GetFileSystemEntries("/proc/self/fd"))
-        {
-            try
-            {
-                result[Path.GetFileName(entry)] = new FileInfo(entry).LinkTarget ?? "?";
-            }
-            catch (IOException)
-            {
-                // Closed while we looked (the enumeration's own directory fd).
-            }
-        }
-        return result;
     }
 }
