@@ -57,16 +57,7 @@ internal static class MountCommandLine
             "never" => CacheMode.Never,
             _ => null,
         };
-        LogLevel? level = (r.GetValue(LogLevelOption) ?? "info") switch
-        {
-            "error" => LogLevel.Error,
-            "warn" => LogLevel.Warn,
-            "info" => LogLevel.Info,
-            "debug" => LogLevel.Debug,
-            "trace" => LogLevel.Trace,
-            "off" => LogLevel.Off,
-            _ => null,
-        };
+        LogLevel? level = CliValues.ParseLogLevel(r.GetValue(LogLevelOption) ?? "info");
         int threads = r.GetValue(Threads);
         int depth = r.GetValue(QueueDepth);
         error = transport is null ? "--transport must be uring or dev"

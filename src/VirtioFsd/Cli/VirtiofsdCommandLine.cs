@@ -201,16 +201,7 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.LogLevel) is { } level)
         {
-            LogLevel? parsed = level switch
-            {
-                "error" => LogLevel.Error,
-                "warn" => LogLevel.Warn,
-                "info" => LogLevel.Info,
-                "debug" => LogLevel.Debug,
-                "trace" => LogLevel.Trace,
-                "off" => LogLevel.Off,
-                _ => null,
-            };
+            LogLevel? parsed = CliValues.ParseLogLevel(level);
             if (parsed is null)
             {
                 return $"invalid value '{level}' for --log-level (expected error, warn, info, debug, trace or off)";
