@@ -82,24 +82,7 @@ internal static class SandboxLauncher
             psi.Environment[LaunchStage.ChildVariable] = "1";
             psi.Environment[LaunchStage.ListenFdVariable] = listenFd.ToString(CultureInfo.InvariantCulture);
             psi.Environment[LaunchStage.ParentPipeVariable] = pipeRead.ToString(CultureInfo.InvariantCulture);
-            SetGcBudget(psi);
             return Supervise(psi, options.Sandbox, childEnd, listenFd, signals, log);
-        }
-    }
-
-    /// <summary>
-    /// The GC's gen0 budget defaults to about the size of the L3 cache (tens of MiB on a server): a daemon that
-    /// allocates little then runs without a collection until it has touched that much heap, which showed as
-    /// ~10 MiB more peak RSS after metadata work (docs/benchmark.md). The budget can only be set before the runtime
-    /// starts (DOTNET_GCgen0size is read from the environment, not from runtimeconfig.json), so the launch stage
-    /// sets 4 MiB for the daemon it starts, unless the user chose a value.
-    /// </summary>
-    private static void SetGcBudget(ProcessStartInfo psi)
-    {
-        const string Gen0Size = "DOTNET_GCgen0size";
-        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Gen0Size)))
-        {
-            psi.Environment[Gen0Size] = "0x400000";
         }
     }
 

@@ -3,6 +3,7 @@ using VirtioFsd.Linux;
 using VirtioFsd.Tests.Engine;
 using VirtioFsd.Tests.Process;
 using VirtioFsd.VhostUserFrontend;
+using Xunit.Abstractions;
 
 namespace VirtioFsd.Tests.Faults;
 
@@ -13,9 +14,14 @@ namespace VirtioFsd.Tests.Faults;
 /// run of as many cycles. CI runs 2 x 100 cycles; VIRTIOFSD_LONG_TESTS=1 runs 2 x 3,000
 /// (VIRTIOFSD_RESET_CYCLES=N any other number).
 /// </summary>
-public class ResetLoopTests
+public class ResetLoopTests(ITestOutputHelper output)
 {
     private const int Payload = 64 * 1024;
+
+    // The GC's default gen0 budget follows the L3 cache size: ~16 MiB here, ~128 MiB on a server part with a
+    // large L3 (issue 12 failed on such a machine). The daemon runs as if on one, so that a budget the daemon does
+    // not bound shows here as well: RSS then climbs by ~125 KiB a cycle until the first collection.
+    private static readonly Dictionary<string, string> LargeCacheGc = new() { ["DOTNET_GCgen0size"] = "0x8000000" };
 
     [Theory]
     [InlineData("io-uring")]
@@ -28,7 +34,7 @@ public class ResetLoopTests
         var content = new byte[16 * Payload];
         new Random(5).NextBytes(content);
         File.WriteAllBytes(Path.Combine(t.Share, "data"), content);
-        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
+        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false, LargeCacheGc);
         using var device = new ProcessDevice(t.Socket, 2, 16, Payload);
 
         for (int i = 0; i < 20; i++)
@@ -52,11 +58,14 @@ public class ResetLoopTests
 
         Assert.Equal(fds0, fds1);
         Assert.Equal(fds0, fds2);
-        // The GC may grow its heap once under the churn; a leak keeps growing: the second run of as many
-        // cycles must add (almost) nothing.
+        // The first run warms up (tier-1 code, a heap up to the gen0 budget of 4 MiB); a leak keeps growing: the
+        // second run of as many cycles must add no more than that budget, a gen1 and 2% (a 100-cycle run may end
+        // before the warm-up: +4.1 MiB seen once). Measured here: io-uring +24 kB
+        // and sync +1.6 MiB over the second 3,000 cycles.
         string figures = $"RSS {rss0} kB at the baseline, {rss1} kB after {cycles} cycles, {rss2} kB after {2 * cycles}";
-        Assert.True(rss2 <= rss1 + (8 * 1024) + (rss1 / 20), figures);
-        Assert.True(rss2 <= rss0 + (64 * 1024), figures);
+        output.WriteLine($"{engine}: {figures}; fds {fds0}");
+        Assert.True(rss2 <= rss1 + (6 * 1024) + (rss1 / 50), figures);
+        Assert.True(rss2 <= rss0 + (24 * 1024), figures);
         Assert.DoesNotContain("ERROR", d.Stderr, StringComparison.Ordinal);
     }
 

@@ -42,10 +42,12 @@ internal sealed class DaemonProcess : IDisposable
     }
 
     /// <summary>Starts virtiofsd; with <paramref name="selfCheck"/> the sandboxed process reports instead of serving.</summary>
-    public static DaemonProcess Start(IEnumerable<string> args, bool selfCheck = true) => Start(Executable, args, selfCheck);
+    public static DaemonProcess Start(IEnumerable<string> args, bool selfCheck = true,
+        IReadOnlyDictionary<string, string>? environment = null) => Start(Executable, args, selfCheck, environment);
 
     /// <summary>Starts <paramref name="file"/> (e.g. a wrapper that execs virtiofsd) with the collection set up.</summary>
-    public static DaemonProcess Start(string file, IEnumerable<string> args, bool selfCheck)
+    public static DaemonProcess Start(string file, IEnumerable<string> args, bool selfCheck,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -60,6 +62,10 @@ internal sealed class DaemonProcess : IDisposable
         if (selfCheck)
         {
             psi.Environment["VIRTIOFSD_TEST_SELF_CHECK"] = "1";
+        }
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
         }
         var p = new System.Diagnostics.Process { StartInfo = psi };
         var d = new DaemonProcess(p);
