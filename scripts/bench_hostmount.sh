@@ -46,7 +46,15 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-if [ -f "$param" ]; then echo Y > "$param"; else echo "no $param: the uring runs will fall back to /dev/fuse" >&2; fi
+# Without the switch the "uring" runs would quietly measure /dev/fuse a second time: refuse instead.
+if [ ! -f "$param" ]; then
+    echo "bench_hostmount.sh: this kernel has no FUSE-over-io_uring ($param is missing; Linux >= 6.14 has it)" >&2
+    exit 3
+fi
+if ! echo Y > "$param" 2>/dev/null || [ "$(cat "$param")" != Y ]; then
+    echo "bench_hostmount.sh: cannot switch $param on (run as root)" >&2
+    exit 3
+fi
 
 # The data files, written on the host side so that laying them out is not measured (fio names them
 # bench.<job>; every job works on its own file).
@@ -106,6 +114,11 @@ cell() { # legacy uring scale decimals: "a -> b (+x%)"
 }
 
 uring_requests=$(grep -h "Served" "$work"/daemon-uring.log | sed -n 's/.* and \([0-9]*\) through io_uring.*/\1/p' | tail -1)
+if [ "${uring_requests:-0}" -eq 0 ]; then
+    echo "bench_hostmount.sh: the uring runs served nothing through io_uring (they fell back to /dev/fuse):" >&2
+    cat "$work"/daemon-uring.log >&2
+    exit 1
+fi
 {
     echo "# Host-mount benchmark: /dev/fuse (legacy) -> FUSE-over-io_uring"
     echo

@@ -16,7 +16,7 @@ public sealed class HostMountScriptTests
 {
     public static TheoryData<FuseTransportKind> Transports => new() { FuseTransportKind.Dev, FuseTransportKind.Uring };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Transports))]
     public void Fs_test_then_fs_verify_pass_and_leave_the_expected_tree(FuseTransportKind transport)
     {
