@@ -11,6 +11,6 @@ status=0
 dotnet test VirtioFsd.sln --nologo "$@" 2>&1 | tee "$log" || status=$?
 # One closing line over all test assemblies ("Passed!  - Failed: 0, Passed: 74, ..." per assembly).
 awk '/(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+/ {
-       gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1) } n++ }
-     END { if (n == 0) print "no test assembly reported results"; else printf "%d passed, %d failed\n", p, f }' "$log"
+       gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } n++ }
+     END { if (n == 0) print "no test assembly reported results"; else printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"

@@ -7,7 +7,7 @@ namespace VirtioFsd.VhostUser.Tests;
 /// <summary>
 /// Real QEMU against our server, without a guest: realizing vhost-user-fs-pci performs the device
 /// initialisation handshake (features, protocol features, queue count, owner, backend channel), and
-/// quitting closes the connection. Skips itself when QEMU is not installed.
+/// quitting closes the connection. Skipped, with the reason, when QEMU is not installed.
 /// </summary>
 public sealed class QemuHandshakeTests : IDisposable
 {
@@ -16,13 +16,10 @@ public sealed class QemuHandshakeTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    [Fact]
+    [SkippableFact]
     public void Qemu_initialises_the_device_and_its_disconnect_ends_the_connection()
     {
-        if (!File.Exists(Qemu))
-        {
-            return; // No QEMU on this machine: the VM tests cover this where it exists.
-        }
+        Skip.IfNot(File.Exists(Qemu), $"{Qemu} is not installed (scripts/setup.sh installs it)");
         string socket = Path.Combine(_dir, "vu.sock");
         var sink = new ListSink();
         Serilog.ILogger log = TestLog.Create(sink);
