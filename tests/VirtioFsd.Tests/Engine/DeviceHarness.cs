@@ -42,6 +42,10 @@ internal sealed class DeviceHarness : IDisposable
     public DeviceHarness(string sharedDir, DaemonEngine engine, int requestQueues, int slotsPerQueue, int payloadBytes,
         bool withoutKickFd = false, QueuePolling? polling = null)
     {
+        if (engine != DaemonEngine.Sync)
+        {
+            IoUringRequirement.SkipUnlessAvailable();
+        }
         ILogger log = new LoggerConfiguration().MinimumLevel.Warning().CreateLogger();
         _fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = sharedDir }, log);
         var server = new FuseServer(_fs, new FuseServerOptions(), log);

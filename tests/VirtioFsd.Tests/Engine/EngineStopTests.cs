@@ -8,7 +8,7 @@ public class EngineStopTests
 {
     public static TheoryData<DaemonEngine> Engines => new() { DaemonEngine.Sync, DaemonEngine.IoUring, DaemonEngine.IoUringAllTransfers };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Engines))]
     public void Get_vring_base_returns_only_after_every_popped_request_is_answered(DaemonEngine engine)
     {
@@ -54,7 +54,7 @@ public class EngineKicklessTests
 {
     public static TheoryData<DaemonEngine> Engines => new() { DaemonEngine.Sync, DaemonEngine.IoUring, DaemonEngine.IoUringAllTransfers };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Engines))]
     public void Requests_on_a_queue_without_kick_fd_are_served(DaemonEngine engine)
     {

@@ -26,7 +26,7 @@ public class EngineStressTests
 
     public static TheoryData<DaemonEngine> Engines => new() { DaemonEngine.Sync, DaemonEngine.IoUring, DaemonEngine.IoUringAllTransfers };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Engines))]
     public void Thousands_of_concurrent_reads_and_writes_on_four_queues_move_every_byte_right_and_leak_no_fd(DaemonEngine engine)
     {
@@ -43,7 +43,7 @@ public class EngineStressTests
         Assert.True(added.Count == 0, $"leaked fds: {string.Join(", ", added)}");
     }
 
-    [Fact]
+    [SkippableFact]
     public void The_io_uring_engine_is_the_one_the_device_uses_here()
     {
         // The machine running these tests has io_uring; otherwise the engine tests above would only test the fallback.

@@ -15,7 +15,7 @@ public class BoundedMemoryTests
     private const int Buffer = 1 << 20;
     private const int InFlight = 32;
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("io-uring")]
     [InlineData("sync")]
     public void Huge_directory_reads_many_at_once_keep_the_daemon_memory_bounded(string engine)

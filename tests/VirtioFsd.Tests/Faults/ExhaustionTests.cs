@@ -13,7 +13,7 @@ namespace VirtioFsd.Tests.Faults;
 /// </summary>
 public class ExhaustionTests
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData("io-uring")]
     [InlineData("sync")]
     public void Guest_opening_past_the_fd_limit_gets_emfile_others_are_served_and_release_recovers(string engine)
@@ -89,7 +89,7 @@ public class ExhaustionTests
     /// CI walks 10,000 entries (twice); VIRTIOFSD_LONG_TESTS=1 walks 1,000,000 (VIRTIOFSD_WALK_ENTRIES=N
     /// any other number).
     /// </summary>
-    [Fact]
+    [SkippableFact]
     public void Walk_over_a_big_tree_with_forgets_returns_fds_and_rss_to_baseline()
     {
         int entries = int.TryParse(Environment.GetEnvironmentVariable("VIRTIOFSD_WALK_ENTRIES"), out int n) ? n

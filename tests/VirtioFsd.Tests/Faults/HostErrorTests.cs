@@ -13,7 +13,7 @@ namespace VirtioFsd.Tests.Faults;
 /// </summary>
 public class HostErrorTests
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData("io-uring")]
     [InlineData("sync")]
     public void Full_tmpfs_gives_enospc_for_write_fallocate_and_create_and_recovers_after_unlink(string engine)
@@ -75,7 +75,7 @@ public class HostErrorTests
     /// mem_rw). No device-mapper here for dm-error; the path from a failed pread/pwrite to the reply is
     /// the same for every errno.
     /// </summary>
-    [Theory]
+    [SkippableTheory]
     [InlineData("io-uring")]
     [InlineData("sync")]
     public void Eio_from_the_host_file_reaches_the_guest_and_the_daemon_keeps_serving(string engine)
@@ -129,7 +129,7 @@ public class HostErrorTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("io-uring")]
     [InlineData("sync")]
     public void Data_fsynced_before_the_daemon_is_killed_is_on_the_host(string engine)

@@ -15,7 +15,7 @@ public class MemoryChangeTests
     private const int Size = 128 * 1024;
     private const int Reads = 32;
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("io-uring")]
     [InlineData("sync")]
     public void Hot_plug_and_a_new_table_while_reads_are_in_flight_leave_every_read_answered_correctly(string engine)
@@ -46,7 +46,7 @@ public class MemoryChangeTests
         Assert.DoesNotContain("ERROR", d.Stderr, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Removing_the_region_that_holds_the_rings_while_reads_are_in_flight_does_not_crash_the_daemon()
     {
         using var t = new TempTree();

@@ -23,7 +23,7 @@ public class ResetLoopTests(ITestOutputHelper output)
     // not bound shows here as well: RSS then climbs by ~125 KiB a cycle until the first collection.
     private static readonly Dictionary<string, string> LargeCacheGc = new() { ["DOTNET_GCgen0size"] = "0x8000000" };
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("io-uring")]
     [InlineData("sync")]
     public void Stop_restart_reinit_and_reset_cycles_keep_fds_and_rss_flat(string engine)

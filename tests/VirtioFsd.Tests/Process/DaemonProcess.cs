@@ -59,6 +59,7 @@ internal sealed class DaemonProcess : IDisposable
         {
             psi.ArgumentList.Add(a);
         }
+        Engine.IoUringRequirement.SkipUnlessAvailable(psi.ArgumentList.ToArray());
         if (selfCheck)
         {
             psi.Environment["VIRTIOFSD_TEST_SELF_CHECK"] = "1";
