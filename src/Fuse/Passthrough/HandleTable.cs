@@ -12,7 +12,11 @@ internal sealed class HandleTable : IDisposable
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, OpenFile> _handles = new();
+    private readonly Action<OpenFile>? _closed;
     private ulong _next = 1;
+
+    /// <param name="closed">Runs after a file's fd is closed (the filesystem gives back the inode the file pinned).</param>
+    public HandleTable(Action<OpenFile>? closed = null) => _closed = closed;
 
     public int Count
     {
@@ -60,7 +64,7 @@ internal sealed class HandleTable : IDisposable
         }
         if (close)
         {
-            Libc.Close(file.Fd);
+            Close(file);
         }
     }
 
@@ -81,7 +85,7 @@ internal sealed class HandleTable : IDisposable
         }
         if (close)
         {
-            Libc.Close(file.Fd);
+            Close(file);
         }
         return true;
     }
@@ -104,9 +108,15 @@ internal sealed class HandleTable : IDisposable
         }
         foreach (OpenFile file in close)
         {
-            Libc.Close(file.Fd);
+            Close(file);
         }
     }
 
     public void Dispose() => Clear();
+
+    private void Close(OpenFile file)
+    {
+        Libc.Close(file.Fd);
+        _closed?.Invoke(file);
+    }
 }

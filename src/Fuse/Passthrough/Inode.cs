@@ -1,4 +1,5 @@
 using VirtioFsd.Fuse.FileSystem;
+using VirtioFsd.Linux;
 
 namespace VirtioFsd.Fuse.Passthrough;
 
@@ -10,26 +11,42 @@ namespace VirtioFsd.Fuse.Passthrough;
 internal readonly record struct InodeKey(ulong Dev, ulong Ino, ulong MountId);
 
 /// <summary>
-/// One host inode the guest knows about: an O_PATH fd that pins it (so its inode number cannot be
-/// reused while the guest holds the node id), plus bookkeeping guarded by the <see cref="InodeTable"/>'s lock.
+/// One host inode the guest knows about, and bookkeeping guarded by the <see cref="InodeTable"/>'s lock. Without a
+/// file handle an O_PATH fd pins it for the node's whole life (so its inode number cannot be reused while the guest
+/// holds the node id). With one (--inode-file-handles) the fd is only held while requests use the inode and then in
+/// the table's bounded cache; when it is not open, the next borrower opens it again by handle.
 /// </summary>
 internal sealed class Inode
 {
-    public Inode(NodeId id, InodeKey key, int fd, uint fileType, bool isSubmountRoot)
+    public Inode(NodeId id, InodeKey key, int fd, uint fileType, bool isSubmountRoot, FileHandle? handle = null, int mountFd = -1)
     {
         Id = id;
         Key = key;
-        Fd = fd;
+        HeldFd = fd;
         FileType = fileType;
         IsSubmountRoot = isSubmountRoot;
+        Handle = handle;
+        MountFd = mountFd;
     }
 
     public NodeId Id { get; }
 
     public InodeKey Key { get; }
 
-    /// <summary>O_PATH|O_NOFOLLOW descriptor: usable as a dirfd and for *at(fd, "", AT_EMPTY_PATH) calls, never for I/O.</summary>
-    public int Fd { get; }
+    /// <summary>
+    /// O_PATH|O_NOFOLLOW descriptor: usable as a dirfd and for *at(fd, "", AT_EMPTY_PATH) calls, never for I/O.
+    /// Valid while the inode is borrowed (<see cref="InodeTable.Borrow"/>); a handle inode's may close after that.
+    /// </summary>
+    public int Fd => HeldFd;
+
+    /// <summary>The fd behind <see cref="Fd"/>, -1 while a handle inode has none open. Guarded by the table lock.</summary>
+    internal int HeldFd;
+
+    /// <summary>The inode's file handle, or null for an fd-pinned inode (no handles, or its filesystem has none).</summary>
+    public FileHandle? Handle { get; }
+
+    /// <summary>A real (not O_PATH) fd on the inode's mount, for open_by_handle_at; owned by the mount table.</summary>
+    public int MountFd { get; }
 
     /// <summary>The S_IFMT bits, fixed for an inode's life: what OPEN may do with it is decided from this.</summary>
     public uint FileType { get; }
@@ -50,6 +67,11 @@ internal sealed class Inode
 
     /// <summary>Forgotten: no longer reachable by id or key; the fd closes when the last borrower returns.</summary>
     internal bool Dropped;
+
+    /// <summary>This inode's place in the table's cache of open, unborrowed handle-inode fds (in it when <c>List</c> is set).</summary>
+    internal LinkedListNode<Inode> CacheNode => _cacheNode ??= new LinkedListNode<Inode>(this);
+
+    private LinkedListNode<Inode>? _cacheNode;
 
     /// <summary>Per guest lock owner, the open file description that holds that owner's POSIX locks (see <see cref="PosixLockOwners"/>).</summary>
     public PosixLockOwners Locks { get; } = new();

@@ -6,22 +6,33 @@ namespace VirtioFsd.Fuse.Passthrough;
 /// <summary>
 /// FUSE node ids to host inodes. Node ids come from a counter (never host inode numbers, which
 /// collide across filesystems); a host inode seen again under another name gets the same node id.
-/// One lock guards all counts: every operation under it is a dictionary access, and fds are closed
-/// outside it.
+/// One lock guards all counts: every operation under it is a dictionary or list access, and fds are
+/// opened and closed outside it.
 /// </summary>
+/// <remarks>
+/// Inodes with a file handle hold an fd only while borrowed and, after that, in a cache of at most
+/// <c>cacheSize</c> fds (least recently used closed first); a borrow of one without an fd opens it again by
+/// handle. So the daemon's fds grow with the requests in flight and the cache, not with the inodes the guest knows.
+/// </remarks>
 internal sealed class InodeTable : IDisposable
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, Inode> _byId = new();
     private readonly Dictionary<InodeKey, Inode> _byKey = new();
+    private readonly LinkedList<Inode> _cache = new();
+    private readonly int _cacheSize;
+    private readonly Func<Inode, int> _openByHandle;
     private readonly Inode _root;
     private ulong _nextId = NodeId.Root.Value + 1;
 
-    public InodeTable(int rootFd, InodeKey rootKey)
+    /// <param name="openByHandle">Opens a handle inode's O_PATH fd again; returns the fd or -errno.</param>
+    public InodeTable(int rootFd, InodeKey rootKey, int cacheSize = 0, Func<Inode, int>? openByHandle = null)
     {
         _root = new Inode(NodeId.Root, rootKey, rootFd, Libc.S_IFDIR, isSubmountRoot: false) { Lookups = ulong.MaxValue };
         _byId.Add(NodeId.Root.Value, _root);
         _byKey.Add(rootKey, _root);
+        _cacheSize = Math.Max(0, cacheSize);
+        _openByHandle = openByHandle ?? (_ => -Errno.ESTALE);
     }
 
     public Inode Root => _root;
@@ -37,62 +48,102 @@ internal sealed class InodeTable : IDisposable
         }
     }
 
-    /// <summary>Takes a reference for the duration of one request; null for an unknown or forgotten node id.</summary>
+    /// <summary>Handle inodes whose fd sits in the cache, unborrowed (for tests and diagnostics).</summary>
+    public int CachedFds
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _cache.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes a reference for the duration of one request, with <see cref="Inode.Fd"/> open; null for an unknown or
+    /// forgotten node id, or a handle inode that cannot be opened again (deleted on the host: ESTALE).
+    /// </summary>
     public Inode? Borrow(NodeId id)
     {
+        Inode? inode;
         lock (_lock)
         {
-            if (!_byId.TryGetValue(id.Value, out Inode? inode))
+            if (!_byId.TryGetValue(id.Value, out inode))
             {
                 return null;
             }
-            inode.Borrows++;
-            return inode;
+            TakeLocked(inode);
+            if (inode.HeldFd >= 0)
+            {
+                return inode;
+            }
         }
+        return Reopen(inode, undoLookup: false);
     }
 
     /// <summary>Ends a <see cref="Borrow"/> (or the borrow implied by <see cref="AddLookup"/>'s result).</summary>
     public void Return(Inode inode)
     {
         bool close;
+        int evict = -1;
         lock (_lock)
         {
             inode.Borrows--;
             close = inode.Dropped && inode.Borrows == 0;
+            if (!close && inode.Borrows == 0 && inode.Handle is not null && inode.HeldFd >= 0)
+            {
+                evict = CacheLocked(inode);
+            }
         }
         if (close)
         {
             CloseInode(inode);
         }
+        if (evict >= 0)
+        {
+            Libc.Close(evict);
+        }
     }
 
     /// <summary>
-    /// Records one guest lookup of the host inode behind <paramref name="fd"/> (an O_PATH fd whose
-    /// ownership passes to the table). Returns the inode, borrowed: the caller must <see cref="Return"/> it.
+    /// Records one guest lookup of the host inode behind <paramref name="fd"/> (an O_PATH fd whose ownership passes
+    /// to the table), with its file <paramref name="handle"/> if it is to be held by handle. Returns the inode,
+    /// borrowed: the caller must <see cref="Return"/> it.
     /// </summary>
-    public Inode AddLookup(int fd, InodeKey key, uint fileType, bool isSubmountRoot)
+    public Inode AddLookup(int fd, InodeKey key, uint fileType, bool isSubmountRoot, FileHandle? handle = null, int mountFd = -1)
     {
         Inode inode;
         bool closeNew = false;
         lock (_lock)
         {
-            if (_byKey.TryGetValue(key, out Inode? known))
+            if (_byKey.TryGetValue(key, out Inode? known) && !IsRecycled(known, handle))
             {
                 // Same host inode under another name (hard link) or looked up again: one node id.
                 inode = known;
-                if (inode.Lookups != ulong.MaxValue)
+                AddLookupLocked(inode);
+                TakeLocked(inode);
+                if (inode.HeldFd < 0)
                 {
-                    inode.Lookups++;
+                    inode.HeldFd = fd; // a handle inode without an fd takes this one instead of opening another
                 }
-                closeNew = true;
+                else
+                {
+                    closeNew = true;
+                }
             }
             else
             {
-                inode = new Inode(new NodeId(_nextId++), key, fd, fileType, isSubmountRoot) { Lookups = 1 };
+                // A known key whose handle differs is a deleted inode whose number the filesystem gave to a new
+                // file: the old node keeps its id (its handle now gives ESTALE) but no longer owns the key.
+                inode = new Inode(new NodeId(_nextId++), key, fd, fileType, isSubmountRoot, handle, handle is null ? -1 : mountFd)
+                {
+                    Lookups = 1,
+                };
                 _byId.Add(inode.Id.Value, inode);
-                _byKey.Add(key, inode);
+                _byKey[key] = inode;
+                inode.Borrows++;
             }
-            inode.Borrows++;
         }
         if (closeNew)
         {
@@ -101,22 +152,34 @@ internal sealed class InodeTable : IDisposable
         return inode;
     }
 
-    /// <summary>Finds a known inode by host identity and adds a lookup to it (borrowed); null if unknown.</summary>
-    public Inode? AddLookupIfKnown(InodeKey key)
+    /// <summary>
+    /// Finds a known inode by host identity and adds a lookup to it (borrowed, with its fd open); null if unknown.
+    /// A handle inode is found only if its handle is <paramref name="expected"/> (when given) and, with
+    /// <paramref name="requirePinned"/>, only while its fd is open: an open fd pins the inode, so the key cannot
+    /// belong to a recycled inode number, while an unpinned one's could.
+    /// </summary>
+    public Inode? AddLookupIfKnown(InodeKey key, bool requirePinned = false, FileHandle? expected = null)
     {
+        Inode? inode;
         lock (_lock)
         {
-            if (!_byKey.TryGetValue(key, out Inode? inode))
+            if (!_byKey.TryGetValue(key, out inode))
             {
                 return null;
             }
-            if (inode.Lookups != ulong.MaxValue)
+            if (inode.Handle is not null
+                && ((expected is not null && !inode.Handle.Equals(expected)) || (requirePinned && inode.HeldFd < 0)))
             {
-                inode.Lookups++;
+                return null;
             }
-            inode.Borrows++;
-            return inode;
+            AddLookupLocked(inode);
+            TakeLocked(inode);
+            if (inode.HeldFd >= 0)
+            {
+                return inode;
+            }
         }
+        return Reopen(inode, undoLookup: true);
     }
 
     /// <summary>
@@ -185,16 +248,96 @@ internal sealed class InodeTable : IDisposable
         Libc.Close(_root.Fd);
     }
 
+    private static bool IsRecycled(Inode known, FileHandle? handle) =>
+        known.Handle is not null && handle is not null && !known.Handle.Equals(handle);
+
+    private static void AddLookupLocked(Inode inode)
+    {
+        if (inode.Lookups != ulong.MaxValue)
+        {
+            inode.Lookups++;
+        }
+    }
+
+    /// <summary>One more borrower; an inode in the fd cache leaves it (borrowed fds are never evicted).</summary>
+    private void TakeLocked(Inode inode)
+    {
+        inode.Borrows++;
+        if (inode.CacheNode.List is not null)
+        {
+            _cache.Remove(inode.CacheNode);
+        }
+    }
+
+    /// <summary>Puts an unborrowed handle inode's fd into the cache; returns the fd it evicts, or -1.</summary>
+    private int CacheLocked(Inode inode)
+    {
+        _cache.AddLast(inode.CacheNode);
+        if (_cache.Count <= _cacheSize)
+        {
+            return -1;
+        }
+        Inode oldest = _cache.First!.Value;
+        _cache.RemoveFirst();
+        int fd = oldest.HeldFd;
+        oldest.HeldFd = -1;
+        return fd;
+    }
+
+    /// <summary>
+    /// Opens a borrowed handle inode's fd (outside the lock). On failure the borrow, and with
+    /// <paramref name="undoLookup"/> the lookup just added, are given back and the result is null.
+    /// </summary>
+    private Inode? Reopen(Inode inode, bool undoLookup)
+    {
+        int fd = _openByHandle(inode);
+        if (fd < 0)
+        {
+            if (undoLookup)
+            {
+                Forget(inode.Id, 1);
+            }
+            Return(inode);
+            return null;
+        }
+        bool extra;
+        lock (_lock)
+        {
+            // Another borrower may have opened it meanwhile; a borrowed inode's fd is never evicted.
+            extra = inode.HeldFd >= 0;
+            if (!extra)
+            {
+                inode.HeldFd = fd;
+            }
+        }
+        if (extra)
+        {
+            Libc.Close(fd);
+        }
+        return inode;
+    }
+
     private void Drop(Inode inode)
     {
         inode.Dropped = true;
         _byId.Remove(inode.Id.Value);
-        _byKey.Remove(inode.Key);
+        if (_byKey.TryGetValue(inode.Key, out Inode? owner) && owner == inode)
+        {
+            _byKey.Remove(inode.Key);
+        }
+        if (inode.CacheNode.List is not null)
+        {
+            _cache.Remove(inode.CacheNode);
+        }
     }
 
     private static void CloseInode(Inode inode)
     {
         inode.Locks.CloseAll();
-        Libc.Close(inode.Fd);
+        if (inode.HeldFd >= 0)
+        {
+            Libc.Close(inode.HeldFd);
+            inode.HeldFd = -1;
+        }
     }
 }

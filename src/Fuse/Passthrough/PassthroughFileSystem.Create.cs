@@ -281,7 +281,7 @@ public sealed partial class PassthroughFileSystem
             entry = default;
             return -Errno.EACCES;
         }
-        result = new OpenResult { Handle = _handles.Add(new OpenFile(entry.Node, fd, openFlags, isDirectory: false)) };
+        result = new OpenResult { Handle = AddHandle(entry.Node, fd, openFlags, isDirectory: false) };
         return 0;
     }
 

@@ -38,7 +38,7 @@ public sealed partial class PassthroughFileSystem
             {
                 return fd;
             }
-            result = new OpenResult { Handle = _handles.Add(new OpenFile(node, fd, Libc.O_RDONLY | Libc.O_DIRECTORY, isDirectory: true)) };
+            result = new OpenResult { Handle = AddHandle(node, fd, Libc.O_RDONLY | Libc.O_DIRECTORY, isDirectory: true) };
             return 0;
         }
         finally

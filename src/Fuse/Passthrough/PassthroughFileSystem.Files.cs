@@ -78,7 +78,7 @@ public sealed partial class PassthroughFileSystem
                     return k;
                 }
             }
-            result = new OpenResult { Handle = _handles.Add(new OpenFile(node, fd, openFlags, isDirectory: false)) };
+            result = new OpenResult { Handle = AddHandle(node, fd, openFlags, isDirectory: false) };
             return 0;
         }
         finally

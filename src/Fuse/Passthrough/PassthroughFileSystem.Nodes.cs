@@ -72,15 +72,21 @@ public sealed partial class PassthroughFileSystem
             return fd;
         }
         int r = Libc.StatxFd(fd, out Statx st);
+        FileHandle? handle = null;
+        if (r == 0 && _handleMode != InodeFileHandleMode.Never)
+        {
+            // The parent found by key must be that very inode, not one whose number the filesystem reused.
+            _ = Libc.NameToHandleAt(fd, default, Libc.AT_EMPTY_PATH, out handle, out _);
+        }
         Libc.Close(fd);
-        return r < 0 ? r : RelookupKnown(KeyOf(st), out entry);
+        return r < 0 ? r : RelookupKnown(KeyOf(st), out entry, handle);
     }
 
     /// <summary>Adds a lookup to an inode the table already holds; -ENOENT if it holds none with that identity.</summary>
-    private int RelookupKnown(InodeKey key, out Entry entry)
+    private int RelookupKnown(InodeKey key, out Entry entry, FileHandle? expected = null)
     {
         entry = default;
-        Inode? inode = _inodes.AddLookupIfKnown(key);
+        Inode? inode = _inodes.AddLookupIfKnown(key, expected: expected);
         if (inode is null)
         {
             return -Errno.ENOENT;

@@ -6,8 +6,8 @@ using VirtioFsd.Linux;
 namespace VirtioFsd.Fuse.Passthrough;
 
 /// <summary>
-/// Serves a host directory to the guest: every FUSE node is a host inode held by an O_PATH fd,
-/// every name is resolved one component at a time below such an fd, and nothing the guest sends
+/// Serves a host directory to the guest: every FUSE node is a host inode held by an O_PATH fd (or by
+/// file handle, see PassthroughFileSystem.Handles.cs), every name is resolved one component at a time below such an fd, and nothing the guest sends
 /// can name a file outside the shared directory. Operations are split into partial files by group.
 /// </summary>
 public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
@@ -29,7 +29,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     private readonly PassthroughOptions _options;
     private readonly ILogger _log;
     private readonly InodeTable _inodes;
-    private readonly HandleTable _handles = new();
+    private readonly HandleTable _handles;
     private readonly Credentials _credentials;
 
     /// <summary>O_PATH fd of /proc/self/fd: reopening "N" below it reopens our own fd N, whatever its inode's name is now.</summary>
@@ -54,6 +54,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         _options = options;
         _log = log.ForContext<PassthroughFileSystem>();
         _credentials = new Credentials(_log);
+        _handles = new HandleTable(ReturnPinned);
 
         // Modes from the guest are final (the guest kernel applied the caller's umask, or sent it
         // for us to apply): the daemon's own umask must not strip bits. umask is per process, as
@@ -80,7 +81,18 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
             Libc.Close(_procSelfFd);
             throw new IOException($"cannot stat shared directory '{options.SharedDirectory}': {Errno.Describe(r)}");
         }
-        _inodes = new InodeTable(rootFd, KeyOf(st));
+        try
+        {
+            _handleMode = ProbeFileHandles(rootFd, st);
+        }
+        catch
+        {
+            CloseMountFds();
+            Libc.Close(rootFd);
+            Libc.Close(_procSelfFd);
+            throw;
+        }
+        _inodes = new InodeTable(rootFd, KeyOf(st), options.InodeFdCacheSize, OpenInodeByHandle);
     }
 
     /// <summary>Number of live node ids, the root included (for tests and diagnostics).</summary>
@@ -123,6 +135,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     {
         _handles.Dispose();
         _inodes.Dispose();
+        CloseMountFds();
         Libc.Close(_procSelfFd);
     }
 
@@ -259,7 +272,13 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         uint type = st.Mode & Libc.S_IFMT;
         bool submount = _options.AnnounceSubmounts && type == Libc.S_IFDIR &&
             (key.MountId != parent.Key.MountId || key.Dev != parent.Key.Dev);
-        Inode inode = _inodes.AddLookup(fd, key, type, submount);
+        r = HandleFor(fd, st, out FileHandle? handle, out int mountFd);
+        if (r < 0)
+        {
+            Libc.Close(fd);
+            return r;
+        }
+        Inode inode = _inodes.AddLookup(fd, key, type, submount, handle, mountFd);
         try
         {
             entry = new Entry { Node = inode.Id, Generation = 0, Attr = ToAttr(st, inode.IsSubmountRoot) };
@@ -310,7 +329,8 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         {
             return 1;
         }
-        Inode? known = _inodes.AddLookupIfKnown(key);
+        // An unpinned handle inode's key may be a recycled inode number: the full way compares handles.
+        Inode? known = _inodes.AddLookupIfKnown(key, requirePinned: true);
         if (known is null)
         {
             return 1;

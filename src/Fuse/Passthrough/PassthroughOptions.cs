@@ -10,6 +10,19 @@ public enum DeviceNodePolicy
     AllowForRoot,
 }
 
+/// <summary>How inodes the guest knows are held (virtiofsd's --inode-file-handles).</summary>
+public enum InodeFileHandleMode
+{
+    /// <summary>Every known inode holds an O_PATH fd for the node's life.</summary>
+    Never,
+
+    /// <summary>File handles where the filesystem and the daemon's capabilities allow (CAP_DAC_READ_SEARCH), fds elsewhere.</summary>
+    Prefer,
+
+    /// <summary>File handles for every inode: the filesystem refuses to start, and a lookup fails, where there are none.</summary>
+    Mandatory,
+}
+
 /// <summary>Settings of a <see cref="PassthroughFileSystem"/>, fixed for its lifetime.</summary>
 public sealed record PassthroughOptions
 {
@@ -42,4 +55,16 @@ public sealed record PassthroughOptions
     public bool KillPrivV2 { get; init; }
 
     public DeviceNodePolicy DeviceNodes { get; init; } = DeviceNodePolicy.Deny;
+
+    /// <summary>Whether known inodes are held by file handle instead of by fd (the daemon's default is Prefer).</summary>
+    public InodeFileHandleMode InodeFileHandles { get; init; } = InodeFileHandleMode.Never;
+
+    /// <summary>With file handles: how many open fds of inodes no request uses are kept, most recently used first.</summary>
+    public int InodeFdCacheSize { get; init; } = DefaultInodeFdCacheSize;
+
+    /// <summary>
+    /// 1,024: enough for a guest's working set of directories and files to stay open (a cache miss costs an
+    /// open_by_handle_at and a statx), little against the fd limit the daemon raises to (1,000,000 by default).
+    /// </summary>
+    public const int DefaultInodeFdCacheSize = 1024;
 }

@@ -26,7 +26,8 @@ internal sealed class CommandLineSyntax
     public Option<string> Seccomp { get; } = new("--seccomp") { Description = "Action for a syscall outside the allow-list: none, kill, log, trap (kill and trap are not implemented) [default: none]" };
     public Option<bool> AnnounceSubmounts { get; } = new("--announce-submounts") { Description = "Tell the guest which directories are mount points [default]" };
     public Option<bool> NoAnnounceSubmounts { get; } = new("--no-announce-submounts") { Description = "Do not tell the guest which directories are mount points" };
-    public Option<string> InodeFileHandles { get; } = new("--inode-file-handles") { Description = "When to use file handles instead of O_PATH fds: never (prefer and mandatory are not implemented)" };
+    public Option<string> InodeFileHandles { get; } = new("--inode-file-handles") { Description = "When to hold known inodes by file handle instead of an O_PATH fd: never, prefer (handles where the filesystem and CAP_DAC_READ_SEARCH allow, fds elsewhere), mandatory (refuse to start without) [default: prefer]" };
+    public Option<string> InodeFdCacheSize { get; } = new("--inode-fd-cache-size") { Description = "With inode file handles: how many fds of inodes no request is using stay open [default: 1024]" };
     public Option<string> Cache { get; } = new("--cache") { Description = "Caching policy: auto, always, metadata, never [default: auto]" };
     public Option<bool> AllowMmap { get; } = new("--allow-mmap") { Description = "With --cache metadata or never, still allow shared mmap of files" };
     public Option<bool> NoReadDirPlus { get; } = new("--no-readdirplus") { Description = "Disable READDIRPLUS" };
@@ -74,7 +75,7 @@ internal sealed class CommandLineSyntax
             Sandbox, ReadOnly, Seccomp, AnnounceSubmounts, NoAnnounceSubmounts, InodeFileHandles, Cache,
             AllowMmap, NoReadDirPlus, Writeback, AllowDirectIo, PrintCapabilities, ModCaps, LogLevel, Syslog,
             RlimitNofile, Compat, CompatDebug, CompatForeground, KillPrivV2, NoKillPrivV2, SecurityLabel,
-            PreserveNoatime, Version, IoEngine, QueuePollUs,
+            PreserveNoatime, Version, IoEngine, QueuePollUs, InodeFdCacheSize,
         ];
         foreach (Option o in all)
         {

@@ -75,6 +75,12 @@ public sealed record DaemonOptions
     /// </summary>
     public uint QueuePollMicroseconds { get; init; } = 30;
 
+    /// <summary>--inode-file-handles: Prefer by default, as the Rust virtiofsd since 1.13.3 (Kata passes it).</summary>
+    public VirtioFsd.Fuse.Passthrough.InodeFileHandleMode InodeFileHandles { get; init; } = VirtioFsd.Fuse.Passthrough.InodeFileHandleMode.Prefer;
+
+    /// <summary>--inode-fd-cache-size: open fds kept for handle inodes no request uses.</summary>
+    public int InodeFdCacheSize { get; init; } = VirtioFsd.Fuse.Passthrough.PassthroughOptions.DefaultInodeFdCacheSize;
+
     public SeccompMode Seccomp { get; init; } = SeccompMode.None;
 
     public LogLevel LogLevel { get; init; } = LogLevel.Info;

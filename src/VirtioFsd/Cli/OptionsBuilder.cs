@@ -61,6 +61,12 @@ internal sealed class OptionsBuilder
     /// <summary>--queue-poll-us, or null for <see cref="DaemonOptions.QueuePollMicroseconds"/>'s default.</summary>
     public uint? QueuePollMicroseconds { get; set; }
 
+    /// <summary>--inode-file-handles, or null for the default.</summary>
+    public VirtioFsd.Fuse.Passthrough.InodeFileHandleMode? InodeFileHandles { get; set; }
+
+    /// <summary>--inode-fd-cache-size, or null for the default.</summary>
+    public int? InodeFdCacheSize { get; set; }
+
     public List<string> Warnings { get; } = [];
 
     /// <summary>
@@ -73,6 +79,14 @@ internal sealed class OptionsBuilder
         if (IoEngine is { } engine)
         {
             options = options with { IoEngine = engine };
+        }
+        if (InodeFileHandles is { } handles)
+        {
+            options = options with { InodeFileHandles = handles };
+        }
+        if (InodeFdCacheSize is { } cache)
+        {
+            options = options with { InodeFdCacheSize = cache };
         }
         return QueuePollMicroseconds is { } poll ? options with { QueuePollMicroseconds = poll } : options;
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Text;
+using VirtioFsd.Fuse.Passthrough;
 
 namespace VirtioFsd.Cli;
 
@@ -232,15 +233,26 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.InodeFileHandles) is { } handles)
         {
-            switch (handles)
+            b.InodeFileHandles = handles switch
             {
-                case "never":
-                    break;
-                case "prefer" or "fallback" or "mandatory":
-                    return $"--inode-file-handles={handles} is not implemented yet (only 'never')";
-                default:
-                    return $"invalid value '{handles}' for --inode-file-handles (expected never, prefer or mandatory)";
+                "never" => InodeFileHandleMode.Never,
+                // "fallback" is the Rust daemon's older spelling of prefer.
+                "prefer" or "fallback" => InodeFileHandleMode.Prefer,
+                "mandatory" => InodeFileHandleMode.Mandatory,
+                _ => null,
+            };
+            if (b.InodeFileHandles is null)
+            {
+                return $"invalid value '{handles}' for --inode-file-handles (expected never, prefer or mandatory)";
             }
+        }
+        if (r.GetValue(s.InodeFdCacheSize) is { } cacheSize)
+        {
+            if (!int.TryParse(cacheSize, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) || n > 1_000_000)
+            {
+                return $"invalid value '{cacheSize}' for --inode-fd-cache-size (expected 0 to 1000000)";
+            }
+            b.InodeFdCacheSize = n;
         }
         return null;
     }

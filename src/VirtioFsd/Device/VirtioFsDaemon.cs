@@ -125,5 +125,7 @@ public static class VirtioFsDaemon
         AnnounceSubmounts = o.AnnounceSubmounts,
         Writeback = o.Writeback,
         KillPrivV2 = o.KillPrivV2,
+        InodeFileHandles = o.InodeFileHandles,
+        InodeFdCacheSize = o.InodeFdCacheSize,
     };
 }

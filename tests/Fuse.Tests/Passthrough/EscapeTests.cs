@@ -1,4 +1,5 @@
 using VirtioFsd.Fuse.FileSystem;
+using VirtioFsd.Fuse.Passthrough;
 using VirtioFsd.Linux;
 using static VirtioFsd.Fuse.Tests.Passthrough.Share;
 
@@ -92,17 +93,20 @@ public sealed class EscapeTests : IDisposable
     [Fact]
     public void FifoSwappedInAfterLookup_OpenReachesTheLookedUpFile()
     {
-        _s.WriteHost("f", "original");
-        NodeId f = _s.Lookup(NodeId.Root, "f").Node;
-        Assert.Equal(0, Libc.Mknodat(Libc.AT_FDCWD, N(_s.Host("fifo")), Libc.S_IFIFO | 0b110_110_110, 0));
-        File.Move(_s.Host("fifo"), _s.Host("f"), overwrite: true);
+        // An inode pinned by its fd outlives its name; with file handles and no cached fd it would be ESTALE
+        // (InodeFileHandleTests), so this runs with fds whatever the test matrix says.
+        using var pinned = new Share(o => o with { InodeFileHandles = InodeFileHandleMode.Never });
+        pinned.WriteHost("f", "original");
+        NodeId f = pinned.Lookup(NodeId.Root, "f").Node;
+        Assert.Equal(0, Libc.Mknodat(Libc.AT_FDCWD, N(pinned.Host("fifo")), Libc.S_IFIFO | 0b110_110_110, 0));
+        File.Move(pinned.Host("fifo"), pinned.Host("f"), overwrite: true);
         // The open would block forever on the FIFO if the name were opened; it reaches the held inode instead.
-        HandleId h = _s.Open(f, Libc.O_RDONLY);
-        Assert.Equal("original"u8.ToArray(), _s.Read(f, h, 0, 100));
+        HandleId h = pinned.Open(f, Libc.O_RDONLY);
+        Assert.Equal("original"u8.ToArray(), pinned.Read(f, h, 0, 100));
         // A fresh lookup of the name finds the FIFO, which OPEN refuses.
-        NodeId now = _s.Lookup(NodeId.Root, "f").Node;
+        NodeId now = pinned.Lookup(NodeId.Root, "f").Node;
         Assert.NotEqual(f, now);
-        Assert.Equal(-Errno.EACCES, _s.Fs.Open(Root, now, 0, out _));
+        Assert.Equal(-Errno.EACCES, pinned.Fs.Open(Root, now, 0, out _));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using VirtioFsd.Fuse.FileSystem;
+using VirtioFsd.Fuse.Passthrough;
 using VirtioFsd.Linux;
 using static VirtioFsd.Fuse.Tests.Passthrough.Share;
 
@@ -95,20 +96,23 @@ public sealed class KnownNameLookupTests : IDisposable
     [Fact]
     public void NameReplacedOnHost_BetweenLookups_GivesTheNewInode()
     {
-        _s.WriteHost("f", "old");
-        _s.WriteHost("g", "new content");
-        Entry old = _s.Lookup(NodeId.Root, "f");
-        ulong newIno = _s.HostStat("g").Ino;
-        File.Move(_s.Host("g"), _s.Host("f"), overwrite: true);
+        // An inode pinned by its fd outlives its name; with file handles and no cached fd it would be ESTALE
+        // (InodeFileHandleTests), so this runs with fds whatever the test matrix says.
+        using var pinned = new Share(o => o with { InodeFileHandles = InodeFileHandleMode.Never });
+        pinned.WriteHost("f", "old");
+        pinned.WriteHost("g", "new content");
+        Entry old = pinned.Lookup(NodeId.Root, "f");
+        ulong newIno = pinned.HostStat("g").Ino;
+        File.Move(pinned.Host("g"), pinned.Host("f"), overwrite: true);
 
-        Entry now = _s.Lookup(NodeId.Root, "f");
+        Entry now = pinned.Lookup(NodeId.Root, "f");
         Assert.NotEqual(old.Node, now.Node);
         Assert.Equal(newIno, now.Attr.Ino);
         Assert.Equal(11UL, now.Attr.Size);
         // And the new inode is now the known one.
-        Assert.Equal(now.Node, _s.Lookup(NodeId.Root, "f").Node);
+        Assert.Equal(now.Node, pinned.Lookup(NodeId.Root, "f").Node);
         // The old node still names the old (now unlinked) inode, not the new one.
-        Assert.Equal(0, _s.Fs.GetAttr(Root, old.Node, null, out FileAttr oldAttr));
+        Assert.Equal(0, pinned.Fs.GetAttr(Root, old.Node, null, out FileAttr oldAttr));
         Assert.NotEqual(newIno, oldAttr.Ino);
     }
 

@@ -19,6 +19,7 @@ internal sealed class Share : IDisposable
         _dir = Directory.CreateTempSubdirectory("pt-b2-");
         Assert.Equal(0, Libc.Chmod(_dir.FullName, 0b111_101_101));
         PassthroughOptions options = new() { SharedDirectory = _dir.FullName, Xattr = true };
+        options = InodeHandleMatrix.Apply(options);
         Fs = new PassthroughFileSystem(configure is null ? options : configure(options), new LoggerConfiguration().CreateLogger());
     }
 

@@ -1,4 +1,5 @@
 using VirtioFsd.Cli;
+using VirtioFsd.Fuse.Passthrough;
 
 namespace VirtioFsd.Tests.Cli;
 
@@ -161,6 +162,8 @@ public class CommandLineTests
     [InlineData("--log-level", "loud")]
     [InlineData("--seccomp", "maybe")]
     [InlineData("--inode-file-handles", "often")]
+    [InlineData("--inode-fd-cache-size", "-1")]
+    [InlineData("--inode-fd-cache-size", "2000000")]
     [InlineData("--thread-pool-size", "many")]
     [InlineData("--rlimit-nofile", "-5")]
     public void Invalid_values_are_errors(string option, string value)
@@ -172,8 +175,6 @@ public class CommandLineTests
     [InlineData("--xattrmap", ":map::user.virtiofs.:")]
     [InlineData("--seccomp", "kill")]
     [InlineData("--seccomp", "trap")]
-    [InlineData("--inode-file-handles", "mandatory")]
-    [InlineData("--inode-file-handles", "prefer")]
     [InlineData("--modcaps", "+sys_admin")]
     [InlineData("--uid-map", ":0:100000:65536:")]
     [InlineData("--translate-gid", "map:0:1000:1")]
@@ -183,6 +184,22 @@ public class CommandLineTests
         string error = Fails("--shared-dir", "/d", "--socket-path", "/s", option, value);
         Assert.Contains(option, error, StringComparison.Ordinal);
         Assert.Contains("not implemented", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Inode_file_handles_default_to_prefer_as_the_rust_daemon_and_reach_the_filesystem()
+    {
+        DaemonOptions d = Run(true, "--shared-dir", "/d", "--socket-path", "/s");
+        Assert.Equal(InodeFileHandleMode.Prefer, d.InodeFileHandles);
+        Assert.Equal(PassthroughOptions.DefaultInodeFdCacheSize, d.InodeFdCacheSize);
+        Assert.Equal(InodeFileHandleMode.Never, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--inode-file-handles=never").InodeFileHandles);
+        Assert.Equal(InodeFileHandleMode.Prefer, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--inode-file-handles=fallback").InodeFileHandles);
+        DaemonOptions m = Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--inode-file-handles", "mandatory", "--inode-fd-cache-size", "0");
+        Assert.Equal(InodeFileHandleMode.Mandatory, m.InodeFileHandles);
+        Assert.Equal(0, m.InodeFdCacheSize);
+        PassthroughOptions p = VirtioFsd.Device.VirtioFsDaemon.ToPassthroughOptions(m);
+        Assert.Equal(InodeFileHandleMode.Mandatory, p.InodeFileHandles);
+        Assert.Equal(0, p.InodeFdCacheSize);
     }
 
     [Fact]
