@@ -8,6 +8,7 @@
 # What it leaves behind (all under .cache/, gitignored):
 #   .cache/guest/vmlinuz          the Debian cloud kernel (virtio-pci, fuse and virtiofs built in)
 #   .cache/guest/kernel-version   which linux-image package it came from
+#   .cache/trixie/                Debian 13 root: QEMU 10 and the Rust virtiofsd 1.13, the peer (as root)
 #   .cache/daemon/                our daemon published Release + ReadyToRun (run_vm.sh runs it from there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,6 +78,28 @@ fi
 if [ ! -x "$guest/xattr" ] || [ scripts/guest/xattr.c -nt "$guest/xattr" ]; then
   gcc -static -O2 -Wall -Werror -o "$guest/xattr.part" scripts/guest/xattr.c
   mv "$guest/xattr.part" "$guest/xattr"
+fi
+
+# --- The peer users run today ---------------------------------------------------------------------
+# A Debian 13 (trixie) root with QEMU 10 and the Rust virtiofsd 1.13 (/usr/libexec/virtiofsd), from Debian's
+# packages only (~80 s, once): scripts/rust-virtiofsd.sh runs the daemon from it, and the benchmarks measure
+# ours against it. Root only (debootstrap and chroot); without it, or if the archive cannot be reached, the
+# peer is left out with a warning and what needs it says so.
+trixie=$repo/.cache/trixie
+if [ ! -x "$trixie/usr/libexec/virtiofsd" ] && [ "$(id -u)" -eq 0 ] && [ "${SETUP_NO_PEER:-0}" != 1 ]; then
+  if ! command -v debootstrap >/dev/null; then
+    apt_update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq debootstrap >/dev/null
+  fi
+  echo "setup.sh: making the Debian 13 root with QEMU 10 and the Rust virtiofsd 1.13 (.cache/trixie)" >&2
+  rm -rf --one-file-system "$trixie.part"
+  if debootstrap --variant=minbase --include=qemu-system-x86,virtiofsd,fio trixie "$trixie.part" \
+       http://deb.debian.org/debian > "$repo/.cache/trixie.log" 2>&1; then
+    mv "$trixie.part" "$trixie"
+  else
+    echo "setup.sh: warning: debootstrap of trixie failed (see .cache/trixie.log); no Rust virtiofsd peer" >&2
+    rm -rf --one-file-system "$trixie.part"
+  fi
 fi
 
 # --- Our daemon ----------------------------------------------------------------------------------

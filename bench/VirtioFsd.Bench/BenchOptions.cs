@@ -57,11 +57,18 @@ public sealed class BenchOptions
     /// <summary>--sample SECONDS: the soak's sampling interval.</summary>
     public double SampleSeconds { get; set; } = 5;
 
+    /// <summary>--inode-scale N: instead of the comparison, walk a tree of N files per set-up (see InodeScale/).</summary>
+    public int InodeScale { get; set; }
+
+    /// <summary>--rust PATH: the Rust virtiofsd (or a wrapper that runs it, scripts/rust-virtiofsd.sh) as a peer.</summary>
+    public string? Rust { get; set; }
+
     public const string Usage = """
         virtiofsd-bench --ours PATH [--c PATH] [--rounds N] [--seconds S] [--warmup S] [--max-ops N] [--queues N]
                         [--c-pools default,16] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--json FILE]
                         [--workloads a,b] [--ours-only] [--only ours|C] [--wrap "CMD ARGS"] [--small]
         virtiofsd-bench --ours PATH --soak SECONDS [--sample S] [--queues N] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--small]
+        virtiofsd-bench --ours PATH --inode-scale FILES [--rust PATH] [--workdir DIR] [--report FILE.md]
         """;
 
     public static BenchOptions Parse(string[] args)
@@ -92,6 +99,8 @@ public sealed class BenchOptions
                 case "--small": o.Small = true; break;
                 case "--soak": o.SoakSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--sample": o.SampleSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--inode-scale": o.InodeScale = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--rust": o.Rust = Next(); break;
                 default: throw new ArgumentException($"unknown argument {a}");
             }
         }
@@ -99,7 +108,7 @@ public sealed class BenchOptions
         {
             throw new ArgumentException("--ours is required");
         }
-        if (o.Rounds < 1 || o.Seconds <= 0 || o.Queues < 1 || o.MaxOps < 1 || o.WarmupSeconds < 0 || o.SoakSeconds < 0 || o.SampleSeconds <= 0)
+        if (o.Rounds < 1 || o.Seconds <= 0 || o.Queues < 1 || o.MaxOps < 1 || o.WarmupSeconds < 0 || o.SoakSeconds < 0 || o.SampleSeconds <= 0 || o.InodeScale < 0)
         {
             throw new ArgumentException("--rounds, --seconds, --queues and --max-ops must be positive");
         }

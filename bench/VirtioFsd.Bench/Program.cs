@@ -16,6 +16,10 @@ catch (Exception e) when (e is ArgumentException or FormatException)
     Console.Error.WriteLine(BenchOptions.Usage);
     return 2;
 }
+if (options.InodeScale > 0)
+{
+    return VirtioFsd.Bench.InodeScale.InodeScaleCommand.Run(options);
+}
 if (options.SoakSeconds > 0)
 {
     return VirtioFsd.Bench.Soak.SoakCommand.Run(options);
