@@ -56,6 +56,9 @@ public sealed record PassthroughOptions
 
     public DeviceNodePolicy DeviceNodes { get; init; } = DeviceNodePolicy.Deny;
 
+    /// <summary>--preserve-noatime: O_NOATIME from the guest reaches the host open; by default it is dropped.</summary>
+    public bool PreserveNoatime { get; init; }
+
     /// <summary>Whether known inodes are held by file handle instead of by fd (the daemon's default is Prefer).</summary>
     public InodeFileHandleMode InodeFileHandles { get; init; } = InodeFileHandleMode.Never;
 

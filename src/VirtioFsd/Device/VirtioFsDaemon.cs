@@ -103,6 +103,7 @@ public static class VirtioFsDaemon
         },
         Writeback = o.Writeback,
         AllowDirectIo = o.AllowDirectIo,
+        AllowMmap = o.AllowMmap,
         ReadDirPlus = o.ReadDirPlus,
         Xattr = o.Xattr,
         PosixAcl = o.PosixAcl,
@@ -126,6 +127,7 @@ public static class VirtioFsDaemon
         Writeback = o.Writeback,
         KillPrivV2 = o.KillPrivV2,
         InodeFileHandles = o.InodeFileHandles,
+        PreserveNoatime = o.PreserveNoatime,
         InodeFdCacheSize = o.InodeFdCacheSize,
     };
 }

@@ -1,0 +1,59 @@
+using VirtioFsd.Fuse.Abi;
+using VirtioFsd.Linux;
+using VirtioFsd.Tests.Escape;
+using static VirtioFsd.Tests.Escape.EscapeShare;
+
+namespace VirtioFsd.Tests.Cli;
+
+/// <summary>
+/// Options that change what the guest sees, checked through a real daemon process from the command line to the
+/// guest's side of the device, so that an option dropped anywhere on the way (parser, options record, the
+/// filesystem's or the server's settings) fails here.
+/// </summary>
+public sealed class OptionEffectTests : IDisposable
+{
+    private readonly string _share = Directory.CreateTempSubdirectory("option-effect-").FullName;
+
+    public void Dispose() => Directory.Delete(_share, recursive: true);
+
+    private static FuseInitFlags InitFlags(FuseAnswer init)
+    {
+        FuseInitOut o = init.Read<FuseInitOut>();
+        return (FuseInitFlags)(o.Flags | ((ulong)o.Flags2 << 32));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Allow_mmap_offers_direct_io_allow_mmap_to_the_guest(bool allowMmap)
+    {
+        string[] args = allowMmap ? ["--cache", "never", "--allow-mmap"] : ["--cache", "never"];
+        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share, init: false, extraArgs: args);
+        FuseInitFlags flags = InitFlags(d.Client.Init(DeviceUnderTest.GuestFlags | FuseInitFlags.DirectIoAllowMmap));
+        Assert.Equal(allowMmap, flags.HasFlag(FuseInitFlags.DirectIoAllowMmap));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void O_noatime_from_the_guest_reaches_the_host_only_with_preserve_noatime(bool preserve)
+    {
+        // relatime updates atime on a read when it is older than mtime or a day: both hold here.
+        string file = Path.Combine(_share, "f");
+        File.WriteAllText(file, "content");
+        DateTime old = DateTime.UtcNow.AddDays(-3);
+        File.SetLastWriteTimeUtc(file, old.AddHours(-1));
+        File.SetLastAccessTimeUtc(file, old);
+        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share, extraArgs: preserve ? ["--preserve-noatime"] : []);
+        FuseDeviceClient c = d.Client;
+
+        ulong node = c.Call(FuseOpcode.Lookup, 1, N("f")).NodeId;
+        ulong fh = c.Call(FuseOpcode.Open, node, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)(Libc.O_RDONLY | Libc.O_NOATIME) })).Fh;
+        FuseAnswer read = c.Call(FuseOpcode.Read, node, FuseDeviceClient.Bytes(new FuseReadIn { Fh = fh, Size = 100 }));
+        Assert.Equal("content"u8.ToArray(), read.Body);
+        Assert.Equal(0, c.Call(FuseOpcode.Release, node, FuseDeviceClient.Bytes(new FuseReleaseIn { Fh = fh })).Error);
+
+        bool atimeKept = File.GetLastAccessTimeUtc(file) < DateTime.UtcNow.AddDays(-1);
+        Assert.Equal(preserve, atimeKept);
+    }
+}
