@@ -12,7 +12,7 @@ internal sealed class CommandLineSyntax
     public RootCommand Root { get; }
 
     public Option<string> SharedDir { get; } = new("--shared-dir") { Description = "Shared directory path", HelpName = "DIR" };
-    public Option<string> Tag { get; } = new("--tag") { Description = "The tag the virtio device advertises (needs VHOST_USER_PROTOCOL_F_CONFIG; QEMU ignores it)" };
+    public Option<string> Tag { get; } = new("--tag") { Description = "The tag the virtio device advertises in its config space (VHOST_USER_PROTOCOL_F_CONFIG is offered with it; QEMU's vhost-user-fs-pci uses its own tag= instead)" };
     public Option<string> Socket { get; } = new("--socket") { Description = "vhost-user socket path [deprecated]", Hidden = true };
     public Option<string> SocketPath { get; } = new("--socket-path") { Description = "vhost-user socket path (a PATH.pid lock file is kept next to it)", HelpName = "PATH" };
     public Option<string> SocketGroup { get; } = new("--socket-group") { Description = "Name of group for the vhost-user socket" };

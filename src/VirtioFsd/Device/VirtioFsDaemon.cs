@@ -44,6 +44,7 @@ public static class VirtioFsDaemon
             var device = new VirtioFsDevice(server, fs, log, options.IoEngine)
             {
                 Polling = QueuePolling.ForThisMachine(TimeSpan.FromMicroseconds(options.QueuePollMicroseconds)),
+                Tag = options.Tag,
             };
             using VhostUserListener? listener = Listen(options, log);
             if (listener is null)

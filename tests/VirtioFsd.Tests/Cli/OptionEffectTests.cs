@@ -56,4 +56,40 @@ public sealed class OptionEffectTests : IDisposable
         bool atimeKept = File.GetLastAccessTimeUtc(file) < DateTime.UtcNow.AddDays(-1);
         Assert.Equal(preserve, atimeKept);
     }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("kata-share")]
+    public void Tag_is_served_in_the_config_space_and_config_is_offered_only_with_it(string? tag)
+    {
+        string socketDir = Directory.CreateTempSubdirectory("option-effect-sock-").FullName;
+        try
+        {
+            string socket = Path.Combine(socketDir, "vfs.sock");
+            List<string> args = ["--shared-dir", _share, "--socket-path", socket, "--sandbox", "none"];
+            if (tag is not null)
+            {
+                args.AddRange(["--tag", tag]);
+            }
+            using var daemon = Process.DaemonProcess.Start(args, selfCheck: false);
+            daemon.WaitForLog("Waiting for vhost-user socket connection");
+            using var ram = VhostUserFrontend.GuestRam.Single(4UL << 20);
+            using var frontend = VhostUserFrontend.VhostUserFrontend.Connect(socket, ram);
+            frontend.GetFeatures();
+            bool offered = (frontend.GetProtocolFeatures() & VhostUserFrontend.Proto.ProtoConfig) != 0;
+            Assert.True(offered == (tag is not null), $"protocol features {frontend.BackendProtocolFeatures:x}");
+            if (tag is not null)
+            {
+                frontend.SetFeatures(frontend.BackendFeatures);
+                frontend.SetProtocolFeatures(frontend.BackendProtocolFeatures);
+                byte[] space = frontend.GetConfig(0, 40);
+                Assert.Equal(tag, System.Text.Encoding.UTF8.GetString(space, 0, 36).TrimEnd('\0'));
+                Assert.Equal(16u, System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(space.AsSpan(36)));
+            }
+        }
+        finally
+        {
+            Directory.Delete(socketDir, recursive: true);
+        }
+    }
 }
