@@ -69,6 +69,36 @@ public sealed partial class PassthroughFileSystem
         return r < 0 ? r : XattrCall(node, XattrOp.Remove, name, default, default, 0);
     }
 
+    /// <summary>
+    /// --security-label: stores the label the guest sent with a create-type request (FUSE_SECURITY_CTX) on the new
+    /// node, as the daemon (the security. namespace needs CAP_SYS_ADMIN, not the caller's rights). If it cannot be
+    /// stored the creation is undone (the name removed, the node forgotten) and the error returned: the guest's
+    /// security module must never see an unlabeled file it believes labeled. <paramref name="name"/> is empty for
+    /// an O_TMPFILE, which has none.
+    /// </summary>
+    private int ApplySecurityLabel(in RequestContext ctx, Inode dir, ReadOnlySpan<byte> name, ref Entry entry, int r)
+    {
+        if (r < 0 || ctx.SecurityLabel is not { } label)
+        {
+            return r;
+        }
+        int x = XattrCall(entry.Node, XattrOp.Set, label.Name, label.Value, default, 0);
+        if (x >= 0)
+        {
+            return r;
+        }
+        _log.Warning("Cannot store the security label {Name:l} on a new file ({Error}); the creation is undone",
+            System.Text.Encoding.UTF8.GetString(label.Name), Errno.Describe(x));
+        if (!name.IsEmpty)
+        {
+            bool isDirectory = (entry.Attr.Mode & Libc.S_IFMT) == Libc.S_IFDIR;
+            Libc.Unlinkat(dir.Fd, name, isDirectory ? Libc.AT_REMOVEDIR : 0);
+        }
+        _inodes.Forget(entry.Node, 1);
+        entry = default;
+        return x;
+    }
+
     private int XattrCall(NodeId node, XattrOp op, ReadOnlySpan<byte> name, ReadOnlySpan<byte> input, Span<byte> output, int flags)
     {
         Inode? inode = _inodes.Borrow(node);

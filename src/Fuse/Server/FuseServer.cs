@@ -123,12 +123,13 @@ public sealed partial class FuseServer
         }
 
         uint? supplementaryGroup = null;
+        SecurityLabel? label = null;
         if (extensionLength > 0)
         {
             int parsed = -Errno.EINVAL;
             if (reader.Window(bodyEnd, header.Len) && reader.TryReadRest(RequestExtensions.MaxLength, out ReadOnlySpan<byte> area))
             {
-                parsed = RequestExtensions.Parse(area, out supplementaryGroup);
+                parsed = RequestExtensions.Parse(area, out supplementaryGroup, out label);
             }
 
             if (parsed < 0)
@@ -141,7 +142,11 @@ public sealed partial class FuseServer
         }
 
         // Without extensions the reader already stands after the header with the body's end as limit.
-        var ctx = new RequestContext(header.Uid, header.Gid, header.Pid) { SupplementaryGroup = supplementaryGroup };
+        var ctx = new RequestContext(header.Uid, header.Gid, header.Pid)
+        {
+            SupplementaryGroup = supplementaryGroup,
+            SecurityLabel = options.SecurityLabel ? label : null,
+        };
         if (log.IsEnabled(LogEventLevel.Debug))
         {
             log.Debug("FUSE {Opcode} unique {Unique} node {Node} uid {Uid} gid {Gid} pid {Pid} len {Len}",

@@ -33,6 +33,12 @@ public sealed record FuseServerOptions
     /// <summary>--allow-mmap: FUSE_DIRECT_IO_ALLOW_MMAP (shared mmap on FOPEN_DIRECT_IO files).</summary>
     public bool AllowMmap { get; init; }
 
+    /// <summary>
+    /// --security-label: FUSE_SECURITY_CTX, so the guest sends the security label (e.g. security.selinux) of
+    /// each file it creates, and the filesystem stores it on the new host inode.
+    /// </summary>
+    public bool SecurityLabel { get; init; }
+
     /// <summary>READDIRPLUS (off with --no-readdirplus).</summary>
     public bool ReadDirPlus { get; init; } = true;
 

@@ -105,6 +105,7 @@ public static class VirtioFsDaemon
         Writeback = o.Writeback,
         AllowDirectIo = o.AllowDirectIo,
         AllowMmap = o.AllowMmap,
+        SecurityLabel = o.SecurityLabel,
         ReadDirPlus = o.ReadDirPlus,
         Xattr = o.Xattr,
         PosixAcl = o.PosixAcl,

@@ -92,4 +92,37 @@ public sealed class OptionEffectTests : IDisposable
             Directory.Delete(socketDir, recursive: true);
         }
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Security_label_stores_the_guests_label_on_files_it_creates(bool securityLabel)
+    {
+        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share, init: false,
+            extraArgs: securityLabel ? ["--security-label"] : []);
+        FuseDeviceClient c = d.Client;
+        FuseInitFlags flags = InitFlags(c.Init(DeviceUnderTest.GuestFlags));
+        Assert.Equal(securityLabel, flags.HasFlag(FuseInitFlags.SecurityCtx));
+
+        // As a Linux guest with SELinux sends them once SECURITY_CTX is on: the context follows the request body.
+        byte[] label = SecurityContextRecord.Of("security.selinux", "system_u:object_r:httpd_sys_content_t:s0");
+        byte[] mkdir = [.. FuseDeviceClient.Bytes(new FuseMkdirIn { Mode = 0x1ed }), .. N("dir")];
+        Assert.Equal(0, c.Start(FuseOpcode.Mkdir, 1, mkdir, extensions: securityLabel ? label : null).Wait().Error);
+        byte[] create = [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = 0x81a4 }), .. N("file")];
+        Assert.Equal(0, c.Start(FuseOpcode.Create, 1, create, extensions: securityLabel ? label : null).Wait().Error);
+
+        foreach (string name in new[] { "dir", "file" })
+        {
+            byte[] value = new byte[256];
+            int n = Libc.Getxattr(System.Text.Encoding.UTF8.GetBytes(Path.Combine(_share, name)), "security.selinux"u8, value);
+            if (securityLabel)
+            {
+                Assert.Equal("system_u:object_r:httpd_sys_content_t:s0", System.Text.Encoding.UTF8.GetString(value, 0, n).TrimEnd('\0'));
+            }
+            else
+            {
+                Assert.True(n < 0, $"{name} got a label without --security-label");
+            }
+        }
+    }
 }
