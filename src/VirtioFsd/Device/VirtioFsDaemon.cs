@@ -45,6 +45,7 @@ public static class VirtioFsDaemon
             {
                 Polling = QueuePolling.ForThisMachine(TimeSpan.FromMicroseconds(options.QueuePollMicroseconds)),
                 Tag = options.Tag,
+                MaxWorkersPerQueue = (uint)options.ThreadPoolSize,
             };
             using VhostUserListener? listener = Listen(options, log);
             if (listener is null)

@@ -64,6 +64,13 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     /// <summary>io_uring engine only: every READ/WRITE through the ring, no inline attempt (for tests of the ring path).</summary>
     internal bool RingForAllTransfers { get; init; }
 
+    /// <summary>
+    /// --thread-pool-size N: the Rust daemon serves a queue's requests on a pool of N threads; here each queue's
+    /// blocking file operations run on io_uring's kernel workers, of which at most N then exist per queue. 0 (the
+    /// Rust default, "no pool") leaves them at the kernel's limits: the queue thread itself never blocks either way.
+    /// </summary>
+    internal uint MaxWorkersPerQueue { get; init; }
+
     /// <summary>Whether and how the io_uring workers poll their ring before sleeping (<c>--queue-poll-us</c>).</summary>
     internal QueuePolling Polling { get; init; } = QueuePolling.Off;
 
@@ -162,7 +169,7 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     private IQueueWorker CreateWorker(SplitVirtqueue queue)
     {
         if (Engine == IoEngine.IoUring && queue.Index != 0
-            && IoUringQueueWorker.TryCreate(queue, _server, _log, RingForAllTransfers, Polling, out IoUringQueueWorker? worker))
+            && IoUringQueueWorker.TryCreate(queue, _server, _log, RingForAllTransfers, Polling, MaxWorkersPerQueue, out IoUringQueueWorker? worker))
         {
             return worker!;
         }

@@ -125,4 +125,72 @@ public sealed class OptionEffectTests : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// --thread-pool-size N: at most N kernel workers run a queue's blocking file operations. 32 reads of 1 MiB in
+    /// flight go to io_uring's workers at once (reads that large are punted, IOSQE_ASYNC); the file's pages are
+    /// dropped first, so each read blocks on the disk and the kernel adds a worker for the next (it adds one only
+    /// when a worker sleeps). Workers stay for a few seconds after, so counting the daemon's iou-wrk threads then
+    /// shows how many there were.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(null)]
+    [InlineData(1)]
+    public void Thread_pool_size_bounds_the_io_uring_workers_per_queue(int? poolSize)
+    {
+        Engine.IoUringRequirement.SkipUnlessAvailable();
+        const int Payload = 1 << 20, Reads = 32;
+        string data = Path.Combine(_share, "data");
+        File.WriteAllBytes(data, new byte[Payload * Reads]);
+        void DropPages()
+        {
+            int fd = Libc.Openat(Libc.AT_FDCWD, System.Text.Encoding.UTF8.GetBytes(data), Libc.O_RDONLY | Libc.O_CLOEXEC);
+            Assert.True(fd >= 0);
+            Assert.Equal(0, Libc.Fsync(fd));
+            Assert.Equal(0, Libc.Fadvise(fd, 0, 0, Libc.POSIX_FADV_DONTNEED));
+            Libc.Close(fd);
+        }
+        string socketDir = Directory.CreateTempSubdirectory("option-effect-sock-").FullName;
+        try
+        {
+            string socket = Path.Combine(socketDir, "vfs.sock");
+            List<string> args = ["--shared-dir", _share, "--socket-path", socket, "--sandbox", "none", "--io-engine", "io-uring"];
+            if (poolSize is { } n)
+            {
+                args.AddRange(["--thread-pool-size", n.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            }
+            using var daemon = Process.DaemonProcess.Start(args, selfCheck: false);
+            using var device = new Faults.ProcessDevice(socket, 1, Reads, Payload);
+            Engine.QueueDriver q = device.Drivers[0];
+            Engine.EngineStressTests.Init(q);
+            ulong node = Engine.EngineStressTests.Lookup(q, "data");
+            ulong fh = Engine.EngineStressTests.Open(q, node);
+            for (int round = 0; round < 4; round++)
+            {
+                DropPages();
+                q.Run(Enumerable.Range(0, Reads).Select(k => new Engine.FuseCall
+                {
+                    Opcode = FuseOpcode.Read,
+                    Node = node,
+                    Args = Engine.FuseCall.Bytes(new FuseReadIn { Fh = fh, Offset = (ulong)k * Payload, Size = Payload }),
+                    ReplyPayloadBytes = Payload,
+                    Verify = (header, _, data) => Assert.Equal(0, header.Error),
+                }), Reads);
+            }
+            int workers = Directory.GetDirectories($"/proc/{daemon.Pid}/task")
+                .Count(t => File.ReadAllText(Path.Combine(t, "comm")).StartsWith("iou-wrk", StringComparison.Ordinal));
+            if (poolSize is { } limit)
+            {
+                Assert.InRange(workers, 1, limit);
+            }
+            else
+            {
+                Assert.True(workers > 1, $"without a limit {Reads} reads in flight ran on {workers} io_uring workers");
+            }
+        }
+        finally
+        {
+            Directory.Delete(socketDir, recursive: true);
+        }
+    }
 }
