@@ -49,10 +49,13 @@ internal sealed class CommandLineSyntax
     public Option<string> IoEngine { get; } = new("--io-engine") { Description = "File I/O of the queue workers: sync or io-uring (falls back to sync where io_uring is unavailable)" };
     public Option<string> QueuePollUs { get; } = new("--queue-poll-us") { Description = "Microseconds a queue worker watches for the next request before sleeping, 0 to 1000; 0 disables [default: 30]" };
 
+    public Option<string[]> TranslateUid { get; } = new("--translate-uid") { Description = "Translate UIDs between guest and host, as <type>:<source base>:<target base>:<count> (types guest, host, squash-guest, squash-host, map; forbid-guest:<base>:<count>); repeatable; not with --posix-acl" };
+    public Option<string[]> TranslateGid { get; } = new("--translate-gid") { Description = "Same as --translate-uid, for GIDs" };
+
     /// <summary>Rust virtiofsd options this daemon does not implement: accepted by the grammar, then refused by name.</summary>
     public IReadOnlyList<Option<string[]>> Unimplemented { get; } =
     [
-        new("--uid-map"), new("--gid-map"), new("--translate-uid"), new("--translate-gid"),
+        new("--uid-map"), new("--gid-map"),
         new("--migration-mode"), new("--migration-on-error"),
     ];
 
@@ -75,7 +78,7 @@ internal sealed class CommandLineSyntax
             Sandbox, ReadOnly, Seccomp, AnnounceSubmounts, NoAnnounceSubmounts, InodeFileHandles, Cache,
             AllowMmap, NoReadDirPlus, Writeback, AllowDirectIo, PrintCapabilities, ModCaps, LogLevel, Syslog,
             RlimitNofile, Compat, CompatDebug, CompatForeground, KillPrivV2, NoKillPrivV2, SecurityLabel,
-            PreserveNoatime, Version, IoEngine, QueuePollUs, InodeFdCacheSize,
+            PreserveNoatime, Version, IoEngine, QueuePollUs, InodeFdCacheSize, TranslateUid, TranslateGid,
         ];
         foreach (Option o in all)
         {

@@ -61,6 +61,12 @@ internal sealed class OptionsBuilder
     /// <summary>--queue-poll-us, or null for <see cref="DaemonOptions.QueuePollMicroseconds"/>'s default.</summary>
     public uint? QueuePollMicroseconds { get; set; }
 
+    /// <summary>--translate-uid rules, in the order given.</summary>
+    public List<VirtioFsd.Fuse.Server.IdRule> TranslateUid { get; } = [];
+
+    /// <summary>--translate-gid rules, in the order given.</summary>
+    public List<VirtioFsd.Fuse.Server.IdRule> TranslateGid { get; } = [];
+
     /// <summary>--inode-file-handles, or null for the default.</summary>
     public VirtioFsd.Fuse.Passthrough.InodeFileHandleMode? InodeFileHandles { get; set; }
 
@@ -83,6 +89,10 @@ internal sealed class OptionsBuilder
         if (InodeFileHandles is { } handles)
         {
             options = options with { InodeFileHandles = handles };
+        }
+        if (TranslateUid.Count > 0 || TranslateGid.Count > 0)
+        {
+            options = options with { TranslateUid = [.. TranslateUid], TranslateGid = [.. TranslateGid] };
         }
         if (InodeFdCacheSize is { } cache)
         {

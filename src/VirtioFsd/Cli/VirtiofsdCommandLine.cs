@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Text;
 using VirtioFsd.Fuse.Passthrough;
+using VirtioFsd.Fuse.Server;
 
 namespace VirtioFsd.Cli;
 
@@ -254,6 +255,17 @@ internal static class VirtiofsdCommandLine
             }
             b.InodeFdCacheSize = n;
         }
+        foreach ((Option<string[]> option, List<IdRule> rules) in new[] { (s.TranslateUid, b.TranslateUid), (s.TranslateGid, b.TranslateGid) })
+        {
+            foreach (string text in r.GetValue(option) ?? [])
+            {
+                if (IdRule.Parse(text, out string? error) is not { } rule)
+                {
+                    return $"invalid value '{text}' for {option.Name}: {error}";
+                }
+                rules.Add(rule);
+            }
+        }
         return null;
     }
 
@@ -284,6 +296,11 @@ internal static class VirtiofsdCommandLine
         if (b.SocketGroup is not null && b.ListenFd is not null)
         {
             return CliResult.Failed("--socket-group needs --socket-path (with --fd the parent owns the socket)");
+        }
+        if (b.PosixAcl && (b.TranslateUid.Count > 0 || b.TranslateGid.Count > 0))
+        {
+            // As the Rust daemon: ACL entries name host ids the translation would not touch.
+            return CliResult.Failed("--translate-uid and --translate-gid cannot be used with --posix-acl");
         }
         if (b.ThreadPoolSize < 0)
         {

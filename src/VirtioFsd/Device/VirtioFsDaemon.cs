@@ -107,6 +107,8 @@ public static class VirtioFsDaemon
         AllowDirectIo = o.AllowDirectIo,
         AllowMmap = o.AllowMmap,
         SecurityLabel = o.SecurityLabel,
+        Uids = new IdTranslation(o.TranslateUid),
+        Gids = new IdTranslation(o.TranslateGid),
         ReadDirPlus = o.ReadDirPlus,
         Xattr = o.Xattr,
         PosixAcl = o.PosixAcl,

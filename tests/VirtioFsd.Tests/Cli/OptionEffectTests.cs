@@ -193,4 +193,51 @@ public sealed class OptionEffectTests : IDisposable
             Directory.Delete(socketDir, recursive: true);
         }
     }
+
+    [Fact]
+    public void Translate_uid_and_gid_change_owners_both_ways_and_forbid_guest_refuses()
+    {
+        string hostOwned = Path.Combine(_share, "by-1000");
+        string rootOwned = Path.Combine(_share, "by-root");
+        File.WriteAllText(hostOwned, "x");
+        File.WriteAllText(rootOwned, "x");
+        Assert.Equal(0, Libc.Chown(hostOwned, 1000, 1000));
+        // The guest's root acts as host 1000 now, which must be able to create in the share.
+        Assert.Equal(0, Libc.Chown(_share, 1000, 1000));
+        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share, extraArgs:
+        [
+            "--translate-uid", "forbid-guest:5:1", "--translate-uid", "map:0:1000:1", "--translate-uid", "squash-host:0:65534:1",
+            "--translate-gid", "map:0:1000:1",
+        ]);
+        FuseDeviceClient c = d.Client;
+
+        // Host 1000 is the guest's root; host root is squashed to nobody.
+        FuseEntryOut e = c.Call(FuseOpcode.Lookup, 1, N("by-1000")).Read<FuseEntryOut>();
+        Assert.Equal((0u, 0u), (e.Attr.Uid, e.Attr.Gid));
+        Assert.Equal(65534u, c.Call(FuseOpcode.Lookup, 1, N("by-root")).Read<FuseEntryOut>().Attr.Uid);
+
+        // What the guest's root creates belongs to host 1000.
+        byte[] create = [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = 0x81a4 }), .. N("made")];
+        FuseAnswer made = c.Call(FuseOpcode.Create, 1, create);
+        Assert.Equal(0u, made.Read<FuseEntryOut>().Attr.Uid);
+        Assert.Equal((1000u, 1000u), HostOwner(Path.Combine(_share, "made")));
+
+        // A forbidden guest uid creates nothing, and is given to no file.
+        byte[] mkdir = [.. FuseDeviceClient.Bytes(new FuseMkdirIn { Mode = 0x1ed }), .. N("by-5")];
+        Assert.Equal(-Errno.EPERM, c.Call(FuseOpcode.Mkdir, 1, mkdir, uid: 5, gid: 5).Error);
+        Assert.False(Directory.Exists(Path.Combine(_share, "by-5")));
+        var chown = new FuseSetAttrIn { Valid = Fuse.Abi.FuseConstants.FattrUid, Uid = 5 };
+        Assert.Equal(-Errno.EPERM, c.Call(FuseOpcode.SetAttr, made.NodeId, FuseDeviceClient.Bytes(chown)).Error);
+        // A chown to the guest's root gives the file host 1000.
+        Assert.Equal(0, Libc.Chown(Path.Combine(_share, "made"), 0, 0));
+        chown = new FuseSetAttrIn { Valid = Fuse.Abi.FuseConstants.FattrUid, Uid = 0 };
+        Assert.Equal(0u, c.Call(FuseOpcode.SetAttr, made.NodeId, FuseDeviceClient.Bytes(chown)).Read<FuseAttrOut>().Attr.Uid);
+        Assert.Equal(1000u, HostOwner(Path.Combine(_share, "made")).Uid);
+    }
+
+    private static (uint Uid, uint Gid) HostOwner(string path)
+    {
+        Assert.Equal(0, Libc.StatxAt(Libc.AT_FDCWD, System.Text.Encoding.UTF8.GetBytes(path), Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, out Statx st));
+        return (st.Uid, st.Gid);
+    }
 }
