@@ -20,7 +20,7 @@ internal sealed class CommandLineSyntax
     public Option<int> ThreadPoolSize { get; } = new("--thread-pool-size") { Description = "Maximum thread pool size; 0 disables the pool" };
     public Option<bool> Xattr { get; } = new("--xattr") { Description = "Enable support for extended attributes" };
     public Option<bool> PosixAcl { get; } = new("--posix-acl") { Description = "Enable support for POSIX ACLs (implies --xattr)" };
-    public Option<string> XattrMap { get; } = new("--xattrmap") { Description = "Rules translating extended attribute names (not implemented)" };
+    public Option<string> XattrMap { get; } = new("--xattrmap") { Description = "Rules translating extended attribute names between guest and host, e.g. :map::user.virtiofs.: (implies --xattr)" };
     public Option<string> Sandbox { get; } = new("--sandbox") { Description = "Sandbox mechanism: namespace, chroot, none [default: namespace as root, none otherwise]" };
     public Option<bool> ReadOnly { get; } = new("--readonly") { Description = "Prevent the guest from modifying the file system" };
     public Option<string> Seccomp { get; } = new("--seccomp") { Description = "Action for a syscall outside the allow-list: none, kill, log, trap (kill and trap are not implemented) [default: none]" };

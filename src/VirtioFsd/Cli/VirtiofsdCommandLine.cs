@@ -67,10 +67,6 @@ internal static class VirtiofsdCommandLine
                 return CliResult.Failed($"{o.Name} is not implemented");
             }
         }
-        if (Given(r, s.XattrMap))
-        {
-            return CliResult.Failed("--xattrmap is not implemented yet");
-        }
         if (Given(r, s.ModCaps))
         {
             return CliResult.Failed("--modcaps is not implemented yet (capabilities are not dropped)");
@@ -254,6 +250,14 @@ internal static class VirtiofsdCommandLine
                 return $"invalid value '{cacheSize}' for --inode-fd-cache-size (expected 0 to 1000000)";
             }
             b.InodeFdCacheSize = n;
+        }
+        if (r.GetValue(s.XattrMap) is { } xattrMap)
+        {
+            string? error = b.SetXattrMap(xattrMap, "--xattrmap");
+            if (error is not null)
+            {
+                return error;
+            }
         }
         foreach ((Option<string[]> option, List<IdRule> rules) in new[] { (s.TranslateUid, b.TranslateUid), (s.TranslateGid, b.TranslateGid) })
         {

@@ -133,6 +133,7 @@ public static class VirtioFsDaemon
         KillPrivV2 = o.KillPrivV2,
         InodeFileHandles = o.InodeFileHandles,
         PreserveNoatime = o.PreserveNoatime,
+        XattrMap = o.XattrMap,
         InodeFdCacheSize = o.InodeFdCacheSize,
     };
 }

@@ -120,7 +120,7 @@ public class CommandLineTests
     [InlineData("-o", "source=/d,flock", "flock")]
     [InlineData("-o", "source=/d,timeout=3", "timeout")]
     [InlineData("-o", "source=/d,cache=sometimes", "cache")]
-    [InlineData("-o", "source=/d,xattrmap=:map::user.:", "xattrmap")]
+    [InlineData("-o", "source=/d,xattrmap=:map::user.", "xattrmap")]
     public void Legacy_o_rejects_what_it_cannot_honour(string flag, string value, string named)
     {
         Assert.Contains(named, Fails("--socket-path=/s", flag, value), StringComparison.Ordinal);
@@ -172,7 +172,6 @@ public class CommandLineTests
     }
 
     [Theory]
-    [InlineData("--xattrmap", ":map::user.virtiofs.:")]
     [InlineData("--seccomp", "kill")]
     [InlineData("--seccomp", "trap")]
     [InlineData("--modcaps", "+sys_admin")]
@@ -183,6 +182,16 @@ public class CommandLineTests
         string error = Fails("--shared-dir", "/d", "--socket-path", "/s", option, value);
         Assert.Contains(option, error, StringComparison.Ordinal);
         Assert.Contains("not implemented", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Xattrmap_is_parsed_implies_xattr_and_reaches_the_filesystem()
+    {
+        DaemonOptions d = Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--xattrmap", ":map:security.:trusted.virtiofs.:");
+        Assert.True(d.Xattr);
+        Assert.NotNull(VirtioFsd.Device.VirtioFsDaemon.ToPassthroughOptions(d).XattrMap);
+        Assert.NotNull(Run(true, "--socket-path", "/s", "-o", "source=/d,xattrmap=/prefix/all//user.vm./ /bad/all///").XattrMap);
+        Assert.Contains("--xattrmap", Fails("--shared-dir", "/d", "--socket-path", "/s", "--xattrmap", ":prefix:everywhere:a:b:"), StringComparison.Ordinal);
     }
 
     [Fact]
