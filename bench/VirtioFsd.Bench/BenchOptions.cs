@@ -60,13 +60,21 @@ public sealed class BenchOptions
     /// <summary>--inode-scale N: instead of the comparison, walk a tree of N files per set-up (see InodeScale/).</summary>
     public int InodeScale { get; set; }
 
-    /// <summary>--rust PATH: the Rust virtiofsd (or a wrapper that runs it, scripts/rust-virtiofsd.sh) as a peer.</summary>
+    /// <summary>
+    /// --rust PATH: the Rust virtiofsd (or a wrapper that runs it, scripts/rust-virtiofsd.sh) as a peer; in the
+    /// daemon-level comparison it then replaces the C daemon (its --c-pools default to "default,4").
+    /// </summary>
     public string? Rust { get; set; }
+
+    /// <summary>How the reports name the peer: the Rust daemon when --rust is given, else the C one.</summary>
+    public string PeerName => Rust is null ? "C" : "Rust";
+
+    private bool _poolsGiven;
 
     public const string Usage = """
         virtiofsd-bench --ours PATH [--c PATH] [--rounds N] [--seconds S] [--warmup S] [--max-ops N] [--queues N]
                         [--c-pools default,16] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--json FILE]
-                        [--workloads a,b] [--ours-only] [--only ours|C] [--wrap "CMD ARGS"] [--small]
+                        [--workloads a,b] [--ours-only] [--only ours|C] [--wrap "CMD ARGS"] [--small] [--rust PATH]
         virtiofsd-bench --ours PATH --soak SECONDS [--sample S] [--queues N] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--small]
         virtiofsd-bench --ours PATH --inode-scale FILES [--rust PATH] [--workdir DIR] [--report FILE.md]
         """;
@@ -87,7 +95,7 @@ public sealed class BenchOptions
                 case "--warmup": o.WarmupSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--max-ops": o.MaxOps = long.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--queues": o.Queues = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--c-pools": o.CPools = [.. Next().Split(',', StringSplitOptions.RemoveEmptyEntries)]; break;
+                case "--c-pools": o.CPools = [.. Next().Split(',', StringSplitOptions.RemoveEmptyEntries)]; o._poolsGiven = true; break;
                 case "--workdir": o.WorkDir = Next(); break;
                 case "--report": o.Report = Next(); break;
                 case "--svg": o.Svg = Next(); break;
@@ -103,6 +111,11 @@ public sealed class BenchOptions
                 case "--rust": o.Rust = Next(); break;
                 default: throw new ArgumentException($"unknown argument {a}");
             }
+        }
+        if (o.Rust is not null && !o._poolsGiven)
+        {
+            // The Rust daemon's default (no pool) and the pool size that served it best here (docs/benchmark-rust.md).
+            o.CPools = ["default", "4"];
         }
         if (o.Ours.Length == 0)
         {
