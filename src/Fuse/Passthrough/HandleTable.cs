@@ -15,8 +15,15 @@ internal sealed class HandleTable : IDisposable
     private readonly Action<OpenFile>? _closed;
     private ulong _next = 1;
 
+    private readonly GuestFdQuota? _quota;
+
     /// <param name="closed">Runs after a file's fd is closed (the filesystem gives back the inode the file pinned).</param>
-    public HandleTable(Action<OpenFile>? closed = null) => _closed = closed;
+    /// <param name="quota">Counts every handle's fd against the guest's fd quota.</param>
+    public HandleTable(Action<OpenFile>? closed = null, GuestFdQuota? quota = null)
+    {
+        _closed = closed;
+        _quota = quota;
+    }
 
     public int Count
     {
@@ -32,6 +39,7 @@ internal sealed class HandleTable : IDisposable
     /// <summary>Takes ownership of the file's fd and returns its new handle.</summary>
     public HandleId Add(OpenFile file)
     {
+        _quota?.Add();
         lock (_lock)
         {
             ulong id = _next++;
@@ -117,6 +125,7 @@ internal sealed class HandleTable : IDisposable
     private void Close(OpenFile file)
     {
         Libc.Close(file.Fd);
+        _quota?.Remove();
         _closed?.Invoke(file);
     }
 }

@@ -22,12 +22,15 @@ internal sealed class InodeTable : IDisposable
     private readonly LinkedList<Inode> _cache = new();
     private readonly int _cacheSize;
     private readonly Func<Inode, int> _openByHandle;
+    private readonly GuestFdQuota? _quota;
     private readonly Inode _root;
     private ulong _nextId = NodeId.Root.Value + 1;
 
     /// <param name="openByHandle">Opens a handle inode's O_PATH fd again; returns the fd or -errno.</param>
-    public InodeTable(int rootFd, InodeKey rootKey, int cacheSize = 0, Func<Inode, int>? openByHandle = null)
+    /// <param name="quota">Counts every inode fd but the root's against the guest's fd quota.</param>
+    public InodeTable(int rootFd, InodeKey rootKey, int cacheSize = 0, Func<Inode, int>? openByHandle = null, GuestFdQuota? quota = null)
     {
+        _quota = quota;
         _root = new Inode(NodeId.Root, rootKey, rootFd, Libc.S_IFDIR, isSubmountRoot: false) { Lookups = ulong.MaxValue };
         _byId.Add(NodeId.Root.Value, _root);
         _byKey.Add(rootKey, _root);
@@ -126,6 +129,7 @@ internal sealed class InodeTable : IDisposable
                 if (inode.HeldFd < 0)
                 {
                     inode.HeldFd = fd; // a handle inode without an fd takes this one instead of opening another
+                    _quota?.Add();
                 }
                 else
                 {
@@ -143,6 +147,7 @@ internal sealed class InodeTable : IDisposable
                 _byId.Add(inode.Id.Value, inode);
                 _byKey[key] = inode;
                 inode.Borrows++;
+                _quota?.Add();
             }
         }
         if (closeNew)
@@ -281,6 +286,7 @@ internal sealed class InodeTable : IDisposable
         _cache.RemoveFirst();
         int fd = oldest.HeldFd;
         oldest.HeldFd = -1;
+        _quota?.Remove();
         return fd;
     }
 
@@ -308,6 +314,7 @@ internal sealed class InodeTable : IDisposable
             if (!extra)
             {
                 inode.HeldFd = fd;
+                _quota?.Add();
             }
         }
         if (extra)
@@ -331,13 +338,14 @@ internal sealed class InodeTable : IDisposable
         }
     }
 
-    private static void CloseInode(Inode inode)
+    private void CloseInode(Inode inode)
     {
         inode.Locks.CloseAll();
         if (inode.HeldFd >= 0)
         {
             Libc.Close(inode.HeldFd);
             inode.HeldFd = -1;
+            _quota?.Remove();
         }
     }
 }

@@ -50,6 +50,11 @@ public sealed partial class PassthroughFileSystem
         }
         try
         {
+            r = GuestFdRoom();
+            if (r < 0)
+            {
+                return r;
+            }
             uint perm = mode & ModeBits & ~ctx.Umask;
             using (Credentials.Scope scope = _credentials.Enter(ctx))
             {
@@ -74,6 +79,11 @@ public sealed partial class PassthroughFileSystem
         }
         try
         {
+            r = GuestFdRoom();
+            if (r < 0)
+            {
+                return r;
+            }
             using (Credentials.Scope scope = _credentials.Enter(ctx))
             {
                 r = scope.Error < 0 ? scope.Error : Libc.Mkdirat(dir.Fd, name, mode & ModeBits & ~ctx.Umask);
@@ -111,6 +121,11 @@ public sealed partial class PassthroughFileSystem
         }
         try
         {
+            r = GuestFdRoom();
+            if (r < 0)
+            {
+                return r;
+            }
             using (Credentials.Scope scope = _credentials.Enter(ctx))
             {
                 r = scope.Error < 0 ? scope.Error : Libc.Symlinkat(linkTarget, dir.Fd, name);
@@ -187,6 +202,11 @@ public sealed partial class PassthroughFileSystem
         try
         {
             int openFlags = AdjustOpenFlags(flags);
+            r = GuestFdRoom();
+            if (r < 0)
+            {
+                return r;
+            }
             int fd;
             using (Credentials.Scope scope = _credentials.Enter(ctx))
             {
@@ -229,11 +249,11 @@ public sealed partial class PassthroughFileSystem
                 // O_TMPFILE requires write access (open(2)).
                 return -Errno.EINVAL;
             }
-            int fd;
+            int fd = GuestFdRoom();
             using (Credentials.Scope scope = _credentials.Enter(ctx))
             {
-                fd = scope.Error < 0
-                    ? scope.Error
+                fd = fd < 0 || scope.Error < 0
+                    ? Math.Min(fd, scope.Error)
                     : OpenBeneath(dir.Fd, "."u8, (openFlags & ~Libc.O_DIRECTORY) | Libc.O_TMPFILE, mode & ModeBits & ~ctx.Umask);
             }
             int r = fd < 0 ? fd : AddOpenedFile(dir, fd, openFlags, out entry, out result);

@@ -33,6 +33,11 @@ public sealed partial class PassthroughFileSystem
             {
                 return -Errno.ENOTDIR;
             }
+            int room = GuestFdRoom();
+            if (room < 0)
+            {
+                return room;
+            }
             int fd = OpenVerified(inode, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NONBLOCK);
             if (fd < 0)
             {

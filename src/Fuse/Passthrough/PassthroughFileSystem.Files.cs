@@ -69,6 +69,11 @@ public sealed partial class PassthroughFileSystem
             // No O_NONBLOCK needed: the reopen reaches this very inode, and an inode's type never
             // changes, so this cannot be a FIFO. (On a regular file O_NONBLOCK would change only
             // one thing, and wrongly: an open that meets a lease would fail instead of waiting.)
+            int room = GuestFdRoom();
+            if (room < 0)
+            {
+                return room;
+            }
             int fd = OpenVerified(inode, openFlags | Libc.O_NOCTTY);
             if (fd < 0)
             {

@@ -30,6 +30,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     private readonly ILogger _log;
     private readonly InodeTable _inodes;
     private readonly HandleTable _handles;
+    private readonly GuestFdQuota _quota;
     private readonly Credentials _credentials;
 
     /// <summary>O_PATH fd of /proc/self/fd: reopening "N" below it reopens our own fd N, whatever its inode's name is now.</summary>
@@ -54,7 +55,8 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         _options = options;
         _log = log.ForContext<PassthroughFileSystem>();
         _credentials = new Credentials(_log);
-        _handles = new HandleTable(ReturnPinned);
+        _quota = options.GuestFdLimit is long limit ? new GuestFdQuota(limit) : GuestFdQuota.ForThisProcess();
+        _handles = new HandleTable(ReturnPinned, _quota);
 
         // Modes from the guest are final (the guest kernel applied the caller's umask, or sent it
         // for us to apply): the daemon's own umask must not strip bits. umask is per process, as
@@ -92,11 +94,17 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
             Libc.Close(_procSelfFd);
             throw;
         }
-        _inodes = new InodeTable(rootFd, KeyOf(st), options.InodeFdCacheSize, OpenInodeByHandle);
+        _inodes = new InodeTable(rootFd, KeyOf(st), options.InodeFdCacheSize, OpenInodeByHandle, _quota);
     }
 
     /// <summary>Number of live node ids, the root included (for tests and diagnostics).</summary>
     public int NodeCount => _inodes.Count;
+
+    /// <summary>Long-lived fds the guest makes the daemon hold now, and its quota (for tests and diagnostics).</summary>
+    public (long Held, long Limit) GuestFds => (_quota.Held, _quota.Limit);
+
+    /// <summary>0, or -ENFILE when the guest holds its whole fd quota (the request that would open one more fails).</summary>
+    private int GuestFdRoom() => _quota.HasRoom(_log) ? 0 : -Errno.ENFILE;
 
     /// <summary>Number of open handles (for tests and diagnostics).</summary>
     public int HandleCount => _handles.Count;
@@ -294,6 +302,11 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     private int LookupName(Inode parent, ReadOnlySpan<byte> name, out Entry entry)
     {
         entry = default;
+        int room = GuestFdRoom();
+        if (room < 0)
+        {
+            return room;
+        }
         int fd = OpenPathBeneath(parent.Fd, name);
         return fd < 0 ? fd : EntryFromPathFd(parent, fd, out entry);
     }

@@ -59,6 +59,12 @@ public sealed record PassthroughOptions
     /// <summary>--preserve-noatime: O_NOATIME from the guest reaches the host open; by default it is dropped.</summary>
     public bool PreserveNoatime { get; init; }
 
+    /// <summary>
+    /// Long-lived fds (inodes, open files) the guest may make the daemon hold; null: the process's soft fd limit
+    /// minus a reserve (see <see cref="GuestFdQuota"/>).
+    /// </summary>
+    public long? GuestFdLimit { get; init; }
+
     /// <summary>--xattrmap: guest and host extended attribute names differ by these rules; null passes names unchanged.</summary>
     public XattrMap? XattrMap { get; init; }
 
