@@ -33,7 +33,7 @@ public sealed class BenchSmokeTests : IDisposable
     {
         var options = new BenchOptions
         {
-            Ours = Path.Combine(AppContext.BaseDirectory, "virtiofsd"),
+            Ours = Process.DaemonProcess.Executable,
             OursOnly = true,
             Small = true,
             Rounds = 1,

@@ -10,9 +10,9 @@ public sealed record VmDaemon(string Name, IReadOnlyList<string> RunVmArgs)
     /// <summary>QEMU 7.2's C daemon, with xattrs on (it defaults to no_xattr); it has no multiqueue.</summary>
     public static VmDaemon C { get; } = new("c", ["--daemon", "c", "--daemon-args", "-o xattr"]);
 
-    /// <summary>Our daemon: the apphost built next to this test assembly (the project references src/VirtioFsd).</summary>
+    /// <summary>Our daemon: <see cref="Process.DaemonProcess.Executable"/> (the apphost next to this test assembly, or VIRTIOFSD_BINARY).</summary>
     public static VmDaemon Ours { get; } = new(
-        "ours", ["--daemon", Path.Combine(AppContext.BaseDirectory, "virtiofsd"), "--daemon-args", "--xattr"]);
+        "ours", ["--daemon", Process.DaemonProcess.Executable, "--daemon-args", "--xattr"]);
 }
 
 /// <summary>
