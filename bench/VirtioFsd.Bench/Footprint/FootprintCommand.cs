@@ -23,7 +23,9 @@ public static class FootprintCommand
 
     public static int Run(BenchOptions o)
     {
-        var data = new DataSet(Path.Combine(o.WorkDir, "share"), 64L << 20, 64L << 20, 1000, 300);
+        var data = o.Small
+            ? new DataSet(Path.Combine(o.WorkDir, "share"), 8L << 20, 8L << 20, 100, 300)
+            : new DataSet(Path.Combine(o.WorkDir, "share"), 64L << 20, 64L << 20, 1000, 300);
         Console.WriteLine($"preparing {data.Root}");
         data.Create();
         List<DaemonConfig> configs = Configs(o);
