@@ -7,6 +7,7 @@
 # daemon cannot run its namespace sandbox inside the chroot it runs from). Needs root.
 #   scripts/bench_footprint.sh [--rounds N] [--seconds S]     any further benchmark options
 #   REPORT=docs/x.md scripts/bench_footprint.sh              also writes the tables there
+#   REALTIME=1 scripts/bench_footprint.sh                    bench and daemons under SCHED_FIFO (chrt -f 1)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 art="${ARTIFACTS:-/tmp/art-footprint}"
@@ -26,10 +27,14 @@ if [ -x "${TRIXIE_ROOT:-$repo/.cache/trixie}/usr/libexec/virtiofsd" ]; then
 else
     echo "no .cache/trixie (scripts/setup.sh as root makes it): measuring ours only" >&2
 fi
+rt=()
+if [ "${REALTIME:-0}" = 1 ]; then
+    rt=(chrt -f 1)
+fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for sandbox in none chroot; do
-    "$art/bin/VirtioFsd.Bench/release/virtiofsd-bench" --footprint --ours "$aot" --ours-label "ours NativeAOT" \
+    "${rt[@]}" "$art/bin/VirtioFsd.Bench/release/virtiofsd-bench" --footprint --ours "$aot" --ours-label "ours NativeAOT" \
         --also "ours ReadyToRun=$r2r" "${rust[@]}" --sandbox "$sandbox" --rounds 5 --seconds 1 \
         --report "$out.$sandbox" "$@"
     cat "$out.$sandbox" >> "$out"; echo >> "$out"; rm -f "$out.$sandbox"
