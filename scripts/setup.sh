@@ -114,15 +114,16 @@ if [ $build -eq 1 ]; then
     [ -n "$newer" ] || stale=0
   fi
   if [ $stale -eq 1 ]; then
-    # NativeAOT: one self-contained binary (no .NET runtime needed), ~5 MiB idle RSS and the socket ready in
-    # ~10 ms, against ~30 MiB and ~70 ms for ReadyToRun (docs/benchmark.md "One native binary"). It needs
+    # NativeAOT: one self-contained binary (no .NET runtime needed), 7 MiB idle RSS and the socket ready in
+    # ~5 ms, against 35 MiB and ~45 ms for ReadyToRun (docs/benchmark.md "One native binary"). It needs
     # gcc (installed above) or clang and the ILCompiler package; if that publish fails, ReadyToRun (needs the .NET runtime) is
     # published to the same path instead, and this says so.
     rm -rf "$repo/.cache/daemon/publish/VirtioFsd"
     echo "setup.sh: publishing our daemon (Release, NativeAOT)" >&2
     if ! dotnet publish src/VirtioFsd -c Release -r linux-x64 -p:PublishAot=true --nologo -v q \
          --artifacts-path "$repo/.cache/daemon" > "$repo/.cache/daemon-aot.log" 2>&1; then
-      echo "setup.sh: warning: the NativeAOT publish failed (see .cache/daemon-aot.log); publishing ReadyToRun" >&2
+      echo "setup.sh: warning: the NativeAOT publish failed (see .cache/daemon-aot.log); publishing ReadyToRun," \
+        "which needs the .NET runtime (rm -rf .cache/daemon to try NativeAOT again)" >&2
       rm -rf "$repo/.cache/daemon/publish/VirtioFsd"
       dotnet publish src/VirtioFsd -c Release -r linux-x64 --self-contained false --nologo -v q \
         --artifacts-path "$repo/.cache/daemon" >&2
