@@ -4,6 +4,8 @@
 # docs/benchmark.svg. Extra arguments go to the benchmark, e.g. --rounds 5 --seconds 2.
 #   ARTIFACTS=/tmp/art-x scripts/bench.sh --rounds 3
 #   REALTIME=1 scripts/bench.sh     # bench and daemons under SCHED_FIFO (chrt -f 1): steadier on a busy machine
+#   PEER=rust scripts/bench.sh       # against the Rust virtiofsd 1.13 (Debian 13 root, scripts/setup.sh as root):
+#                                    # docs/benchmark-rust.md and .svg instead
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 art="${ARTIFACTS:-/tmp/art-bench}"
@@ -24,6 +26,11 @@ fi
 rt=()
 if [ "${REALTIME:-0}" = 1 ]; then
     rt=(chrt -f 1)
+fi
+if [ "${PEER:-c}" = rust ]; then
+    [ -x "$repo/.cache/trixie/usr/libexec/virtiofsd" ] || { echo "no Debian 13 root: run scripts/setup.sh as root" >&2; exit 2; }
+    exec "${rt[@]}" "$bench" --ours "$ours" --rust "$repo/scripts/rust-virtiofsd.sh" \
+        --report "$repo/docs/benchmark-rust.md" --svg "$repo/docs/benchmark-rust.svg" "$@"
 fi
 exec "${rt[@]}" "$bench" --ours "$ours" --c "$cdaemon" \
     --report "$repo/docs/benchmark.md" --svg "$repo/docs/benchmark.svg" "$@"

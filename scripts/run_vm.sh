@@ -6,12 +6,17 @@
 #
 # Options:
 #   --shared-dir DIR     directory to share (default: a fresh temp dir holding hello.txt, removed on exit)
-#   --daemon WHICH       ours (default: built by setup.sh), c (/usr/lib/qemu/virtiofsd) or a PATH to a
+#   --daemon WHICH       ours (default: built by setup.sh), rust (the Rust virtiofsd 1.13 of the Debian 13
+#                        root, with --sandbox chroot), c (QEMU 7.2's /usr/lib/qemu/virtiofsd) or a PATH to a
 #                        daemon that takes the Rust virtiofsd options (--socket-path, --shared-dir, ...)
+#   --qemu 10|7.2        the frontend: QEMU 10 from the Debian 13 root setup.sh makes as root (default when
+#                        it is there), or the host's QEMU 7.2
 #   --daemon-style S     rust|c: which command line the daemon takes (default: c for "c", rust otherwise)
 #   --daemon-args "..."  extra daemon arguments, appended (word-split)
 #   --queues N           num-request-queues of the vhost-user-fs-pci device (default 1)
 #   --queue-size N       queue-size of the device (default: QEMU's, 128)
+#   --device-props P     more vhost-user-fs-pci properties, e.g. packed=on (QEMU then offers the packed
+#                        ring; a backend that does not offer it in turn gets the split ring)
 #   --cache MODE         never|auto|always (the C daemon calls never "none"; translated)
 #   --thread-pool-size N passed to the daemon
 #   --log-level L        passed to our daemon (rust style only)
@@ -40,7 +45,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 MARKER_RE='@@VIRTIOFSD-GUEST-EXIT=[0-9]+@@'
 
 shared_dir= daemon=ours daemon_style= daemon_args= queues=1 queue_size= cache=auto pool= log_level=
-memory=1G timeout=600 log_dir= tag=myfs smp= kernel_args= with_fio=0
+memory=1G timeout=600 log_dir= tag=myfs smp= kernel_args= with_fio=0 qemu= device_props=
 scripts=()
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -48,6 +53,8 @@ while [ $# -gt 0 ]; do
     --shared-dir) shared_dir=$2; shift ;;
     --daemon) daemon=$2; shift ;;
     --daemon-style) daemon_style=$2; shift ;;
+    --qemu) qemu=$2; shift ;;
+    --device-props) device_props=$2; shift ;;
     --daemon-args) daemon_args=$2; shift ;;
     --queues) queues=$2; shift ;;
     --queue-size) queue_size=$2; shift ;;
@@ -72,8 +79,19 @@ case $cache in never|auto|always) ;; *) echo "run_vm.sh: --cache must be never|a
 
 # --- Prerequisites -------------------------------------------------------------------------------
 if [ "$daemon" = ours ]; then "$repo/scripts/setup.sh"; else "$repo/scripts/setup.sh" --no-build; fi
+trixie=$repo/.cache/trixie
+if [ -z "$qemu" ]; then
+  if [ -x "$trixie/usr/bin/qemu-system-x86_64" ] && [ "$(id -u)" -eq 0 ]; then qemu=10; else
+    qemu=7.2
+    echo "run_vm.sh: no Debian 13 root (scripts/setup.sh as root makes it): using the host's QEMU 7.2" >&2
+  fi
+fi
+case $qemu in 10|7.2) ;; *) echo "run_vm.sh: --qemu must be 10 or 7.2" >&2; exit 2 ;; esac
 case $daemon in
   ours) daemon_bin=$repo/.cache/daemon/publish/VirtioFsd/release_linux-x64/virtiofsd; : "${daemon_style:=rust}" ;;
+  rust) daemon_bin=$repo/scripts/rust-virtiofsd.sh; : "${daemon_style:=rust}"
+        # Its namespace sandbox cannot start inside the root's chroot.
+        daemon_args="--sandbox chroot $daemon_args" ;;
   c) daemon_bin=/usr/lib/qemu/virtiofsd; : "${daemon_style:=c}" ;;
   *) daemon_bin=$(realpath "$daemon"); : "${daemon_style:=rust}" ;;
 esac
@@ -83,6 +101,13 @@ for f in "${scripts[@]}"; do [ -r "$f" ] || { echo "run_vm.sh: cannot read $f" >
 work=$(mktemp -d /tmp/run_vm.XXXXXX)
 [ -n "$log_dir" ] || log_dir=$work
 mkdir -p "$log_dir"
+log_dir=$(realpath "$log_dir")
+if [ "$qemu" = 10 ]; then
+  # QEMU 10 runs from the Debian 13 root: the kernel and the console log must be reachable at their paths there.
+  qemu_bin=(env "TRIXIE_BIND=$repo/.cache/guest:$log_dir" "$repo/scripts/trixie-run.sh" qemu-system-x86_64)
+else
+  qemu_bin=(qemu-system-x86_64)
+fi
 sock=$work/vhost-fs.sock
 daemon_pid= qemu_pid=
 cleanup() {
@@ -111,6 +136,10 @@ daemon_cmd() {
     [ "$c_cache" = never ] && c_cache=none
     printf '%s\n' "$daemon_bin" "--socket-path=$sock" -o "source=$shared_dir" -o "cache=$c_cache"
     [ -z "$pool" ] || printf '%s\n' "--thread-pool-size=$pool"
+  elif [ "$daemon" = rust ]; then
+    printf '%s\n' env "RUST_VIRTIOFSD_BIND=$shared_dir" "$daemon_bin" --socket-path "$sock" --shared-dir "$shared_dir" --cache "$cache"
+    [ -z "$pool" ] || printf '%s\n' --thread-pool-size "$pool"
+    [ -z "$log_level" ] || printf '%s\n' --log-level "$log_level"
   else
     printf '%s\n' "$daemon_bin" --socket-path "$sock" --shared-dir "$shared_dir" --cache "$cache"
     [ -z "$pool" ] || printf '%s\n' --thread-pool-size "$pool"
@@ -176,6 +205,7 @@ qemu_args() {
   local dev="vhost-user-fs-pci,chardev=char0,tag=$tag"
   [ "$queues" = 1 ] || dev+=",num-request-queues=$queues"
   [ -z "$queue_size" ] || dev+=",queue-size=$queue_size"
+  [ -z "$device_props" ] || dev+=",$device_props"
   # nohz=off: under TCG a tickless idle guest wakes late for virtqueue interrupts; measured with the C
   # daemon, a FUSE round trip took 7.5 ms tickless and 3 ms with the tick on (0.5 ms with its
   # --thread-pool-size=0), and every request of the test pays it.
@@ -197,7 +227,7 @@ if [ ${#scripts[@]} -eq 0 ]; then
   mapfile -t args < <(qemu_args "$work/initrd.gz")
   echo "run_vm.sh: booting (TCG, ~10 s); the guest sees $shared_dir on /mnt" >&2
   # -nodefaults drops the default serial port, so the console (muxed with the monitor) is explicit.
-  qemu-system-x86_64 "${args[@]}" -display none -serial mon:stdio || true
+  "${qemu_bin[@]}" "${args[@]}" -display none -serial mon:stdio || true
   exit 0
 fi
 
@@ -231,12 +261,12 @@ for script in "${scripts[@]}"; do
   fi
   console=$log_dir/console-$boot.log
   mapfile -t args < <(qemu_args "$work/initrd.gz")
-  echo "run_vm.sh: boot $boot: $(basename "$script") (queues=$queues cache=$cache daemon=$daemon)" >&2
+  echo "run_vm.sh: boot $boot: $(basename "$script") (qemu=$qemu queues=$queues cache=$cache daemon=$daemon)" >&2
   start=$(date +%s)
   qrc=0
   # The console goes to the log and to our stdout; stdin is closed so qemu never touches a terminal.
   : > "$console"
-  timeout -k 10 "$timeout" qemu-system-x86_64 "${args[@]}" -display none -monitor none \
+  timeout -k 10 "$timeout" "${qemu_bin[@]}" "${args[@]}" -display none -monitor none \
     -serial "file:$console" </dev/null &
   qemu_pid=$!
   # QEMU 7.2 outlives a vhost-user backend that dies: the guest would then hang until the timeout.

@@ -60,7 +60,10 @@ public sealed class BenchOptions
     /// <summary>--inode-scale N: instead of the comparison, walk a tree of N files per set-up (see InodeScale/).</summary>
     public int InodeScale { get; set; }
 
-    /// <summary>--rust PATH: the Rust virtiofsd (or a wrapper that runs it, scripts/rust-virtiofsd.sh) as a peer.</summary>
+    /// <summary>
+    /// --rust PATH: the Rust virtiofsd (or a wrapper that runs it, scripts/rust-virtiofsd.sh) as a peer; in the
+    /// daemon-level comparison it then replaces the C daemon (its --c-pools default to "default,4").
+    /// </summary>
     public string? Rust { get; set; }
 
     /// <summary>--footprint: instead of the comparison, start-up time, idle and loaded RSS and threads per set-up (see Footprint/).</summary>
@@ -75,10 +78,15 @@ public sealed class BenchOptions
     /// <summary>--sandbox MODE passed to every daemon of the footprint run (the Rust one can do chroot or none in its root).</summary>
     public string Sandbox { get; set; } = "chroot";
 
+    /// <summary>How the reports name the peer: the Rust daemon when --rust is given, else the C one.</summary>
+    public string PeerName => Rust is null ? "C" : "Rust";
+
+    private bool _poolsGiven;
+
     public const string Usage = """
         virtiofsd-bench --ours PATH [--c PATH] [--rounds N] [--seconds S] [--warmup S] [--max-ops N] [--queues N]
                         [--c-pools default,16] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--json FILE]
-                        [--workloads a,b] [--ours-only] [--only ours|C] [--wrap "CMD ARGS"] [--small]
+                        [--workloads a,b] [--ours-only] [--only ours|C] [--wrap "CMD ARGS"] [--small] [--rust PATH]
         virtiofsd-bench --ours PATH --soak SECONDS [--sample S] [--queues N] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--small]
         virtiofsd-bench --ours PATH --inode-scale FILES [--rust PATH] [--workdir DIR] [--report FILE.md]
         virtiofsd-bench --ours PATH --footprint [--ours-label L] [--also LABEL=PATH ...] [--rust PATH] [--sandbox chroot|none]
@@ -101,7 +109,7 @@ public sealed class BenchOptions
                 case "--warmup": o.WarmupSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--max-ops": o.MaxOps = long.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--queues": o.Queues = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--c-pools": o.CPools = [.. Next().Split(',', StringSplitOptions.RemoveEmptyEntries)]; break;
+                case "--c-pools": o.CPools = [.. Next().Split(',', StringSplitOptions.RemoveEmptyEntries)]; o._poolsGiven = true; break;
                 case "--workdir": o.WorkDir = Next(); break;
                 case "--report": o.Report = Next(); break;
                 case "--svg": o.Svg = Next(); break;
@@ -124,6 +132,11 @@ public sealed class BenchOptions
                     break;
                 default: throw new ArgumentException($"unknown argument {a}");
             }
+        }
+        if (o.Rust is not null && !o._poolsGiven)
+        {
+            // The Rust daemon's default (no pool) and the pool size that served it best here (docs/benchmark-rust.md).
+            o.CPools = ["default", "4"];
         }
         if (o.Ours.Length == 0)
         {

@@ -28,8 +28,11 @@ public static class BenchRun
         var configs = new List<DaemonConfig> { DaemonConfig.OursWith(o.Ours, 1) };
         if (!o.OursOnly)
         {
-            configs.AddRange(o.CPools.Select(pool => DaemonConfig.CWith(o.CDaemon,
-                pool == "default" ? null : int.Parse(pool, System.Globalization.CultureInfo.InvariantCulture))));
+            foreach (string pool in o.CPools)
+            {
+                int? size = pool == "default" ? null : int.Parse(pool, System.Globalization.CultureInfo.InvariantCulture);
+                configs.Add(o.Rust is { } rust ? DaemonConfig.RustWith(rust, size) : DaemonConfig.CWith(o.CDaemon, size));
+            }
         }
         if (o.Queues > 1)
         {

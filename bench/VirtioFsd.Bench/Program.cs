@@ -32,10 +32,10 @@ try
 {
     BenchResults results = BenchRun.Execute(options, Console.Out);
     var summary = new Summary(results);
-    var machine = MachineInfo.Collect(options.CDaemon);
+    var machine = MachineInfo.Collect(options.Rust ?? options.CDaemon);
     if (options.Svg is not null)
     {
-        File.WriteAllText(options.Svg, SvgChart.Render(summary));
+        File.WriteAllText(options.Svg, SvgChart.Render(summary, options.PeerName));
     }
     if (options.Report is not null)
     {

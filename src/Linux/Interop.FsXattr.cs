@@ -20,6 +20,9 @@ public static unsafe partial class Libc
     /// <summary>XATTR_NAME_MAX (linux/limits.h).</summary>
     public const int XattrNameMax = 255;
 
+    /// <summary>XATTR_LIST_MAX (linux/limits.h): the longest list listxattr returns.</summary>
+    public const int XattrListMax = 65536;
+
     [LibraryImport(Lib, EntryPoint = "getxattr", SetLastError = true)]
     private static partial nint GetxattrRaw(byte* path, byte* name, byte* value, nuint size);
 

@@ -21,4 +21,14 @@ public sealed record DaemonConfig(string Family, string Label, string Executable
         (socket, dir) => pool is null
             ? ["--socket-path=" + socket, "-o", "source=" + dir, "-o", "cache=auto"]
             : ["--socket-path=" + socket, "-o", "source=" + dir, "-o", "cache=auto", "--thread-pool-size=" + pool], 1);
+
+    /// <summary>
+    /// The Rust virtiofsd as the peer (the "C" family of the ratios), with --sandbox chroot since its namespace
+    /// sandbox cannot start in the Debian 13 root scripts/rust-virtiofsd.sh runs it from; <paramref name="pool"/>
+    /// null = its default --thread-pool-size 0.
+    /// </summary>
+    public static DaemonConfig RustWith(string executable, int? pool) => new(C, pool is null ? "Rust pool=0 (default)" : $"Rust pool={pool}", executable,
+        (socket, dir) => pool is null
+            ? ["--socket-path", socket, "--shared-dir", dir, "--cache", "auto", "--sandbox", "chroot"]
+            : ["--socket-path", socket, "--shared-dir", dir, "--cache", "auto", "--sandbox", "chroot", "--thread-pool-size=" + pool], 1);
 }

@@ -17,7 +17,7 @@ public static class MarkdownReport
     public static void Write(string path, Summary summary, MachineInfo machine, BenchOptions options, string? svgName)
     {
         string block = Render(summary, machine, options, svgName).TrimEnd('\n');
-        string text = File.Exists(path) ? File.ReadAllText(path) : $"# Benchmark: ours vs the C virtiofsd\n\n{Begin}\n{End}\n";
+        string text = File.Exists(path) ? File.ReadAllText(path) : $"# Benchmark: ours vs the {options.PeerName} virtiofsd\n\n{Begin}\n{End}\n";
         int b = text.IndexOf(Begin, StringComparison.Ordinal);
         int e = text.IndexOf(End, StringComparison.Ordinal);
         text = b >= 0 && e > b
@@ -34,15 +34,15 @@ public static class MarkdownReport
         L();
         L($"Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `scripts/bench.sh` ({o.Rounds} rounds, {o.Seconds.ToString(CultureInfo.InvariantCulture)} s per workload per daemon per round after a {o.WarmupSeconds.ToString(CultureInfo.InvariantCulture)} s unmeasured warm-up).");
         L();
-        L($"Machine: {m.Cpus} CPUs (`nproc`), {m.CpuModel}, kernel {m.Kernel}, {m.Runtime}; C daemon: {m.CVersion}.");
+        L($"Machine: {m.Cpus} CPUs (`nproc`), {m.CpuModel}, kernel {m.Kernel}, {m.Runtime}; {o.PeerName} daemon: {m.CVersion}.");
         L("The machine is shared and noisy (2 cores, other engineers building at the same time): absolute figures move");
         L("from run to run; the ratios between daemons measured alternately in the same run are what count. The bench");
         L("frontend itself runs on the same 2 cores as the daemon, so every figure includes the cost of the \"guest\".");
         L();
-        L("### Ratios (ops/s, ours / best C configuration; > 1 means ours is faster)");
+        L($"### Ratios (ops/s, ours / best {o.PeerName} configuration; > 1 means ours is faster)");
         L();
         var ours = s.OursConfigs.ToList();
-        L("| workload | " + string.Join(" | ", ours.Select(c => $"{c.Label} / C")) + " | best C | C ops/s |");
+        L("| workload | " + string.Join(" | ", ours.Select(c => $"{c.Label} / {o.PeerName}")) + $" | best {o.PeerName} | {o.PeerName} ops/s |");
         L("|---|" + string.Concat(ours.Select(_ => "---:|")) + "---|---:|");
         foreach (Workload w in s.Results.Workloads)
         {
@@ -53,7 +53,7 @@ public static class MarkdownReport
         L();
         if (svgName is not null)
         {
-            L($"![ops/s normalised to the best C configuration]({svgName})");
+            L($"![ops/s normalised to the best {o.PeerName} configuration]({svgName})");
             L();
         }
         foreach (var (config, reason) in s.Results.Failures)

@@ -15,7 +15,7 @@ public static class SvgChart
     private const int Left = 210, Top = 40, BarHeight = 12, GroupGap = 14, Width = 820, PlotWidth = 520;
     private static readonly string[] Colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
 
-    public static string Render(Summary s)
+    public static string Render(Summary s, string peer = "C")
     {
         List<DaemonConfig> configs = s.Results.Configs.Where(c => !s.Results.Failures.ContainsKey(c.Label)).ToList();
         List<Workload> workloads = s.Results.Workloads;
@@ -37,7 +37,7 @@ public static class SvgChart
         var sb = new StringBuilder();
         sb.Append(Inv($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{Width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n"));
         sb.Append(Inv($"<rect width=\"{Width}\" height=\"{height}\" fill=\"white\"/>\n"));
-        sb.Append(Inv($"<text x=\"{Left}\" y=\"20\" font-size=\"14\">ops/s relative to the best C virtiofsd configuration (1.0 = C)</text>\n"));
+        sb.Append(Inv($"<text x=\"{Left}\" y=\"20\" font-size=\"14\">ops/s relative to the best {peer} virtiofsd configuration (1.0 = {peer})</text>\n"));
         double X(double v) => Left + (v / max * PlotWidth);
         int plotBottom = Top + (workloads.Count * groupHeight);
         for (double t = 0; t <= max + 1e-9; t += 0.5)

@@ -28,7 +28,13 @@ public readonly record struct RequestContext(uint Uid, uint Gid, uint Pid)
 
     /// <summary>The FUSE umask sent with create-type requests when the guest did not apply it itself.</summary>
     public uint Umask { get; init; }
+
+    /// <summary>FUSE_SECURITY_CTX (--security-label): the label the guest's LSM gave a file it creates, if sent.</summary>
+    public SecurityLabel? SecurityLabel { get; init; }
 }
+
+/// <summary>A security label for a new inode: an xattr name in the security. namespace and its value.</summary>
+public sealed record SecurityLabel(byte[] Name, byte[] Value);
 
 /// <summary>Attributes of a file, the fields of fuse_attr (fuse.h), filled from statx on the host.</summary>
 [StructLayout(LayoutKind.Sequential)]

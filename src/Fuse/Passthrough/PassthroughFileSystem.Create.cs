@@ -55,7 +55,8 @@ public sealed partial class PassthroughFileSystem
             {
                 r = scope.Error < 0 ? scope.Error : Libc.Mknodat(dir.Fd, name, type | perm, dev);
             }
-            return r < 0 ? r : LookupName(dir, name, out entry);
+            r = r < 0 ? r : LookupName(dir, name, out entry);
+            return ApplySecurityLabel(ctx, dir, name, ref entry, r);
         }
         finally
         {
@@ -77,7 +78,8 @@ public sealed partial class PassthroughFileSystem
             {
                 r = scope.Error < 0 ? scope.Error : Libc.Mkdirat(dir.Fd, name, mode & ModeBits & ~ctx.Umask);
             }
-            return r < 0 ? r : LookupName(dir, name, out entry);
+            r = r < 0 ? r : LookupName(dir, name, out entry);
+            return ApplySecurityLabel(ctx, dir, name, ref entry, r);
         }
         finally
         {
@@ -113,7 +115,8 @@ public sealed partial class PassthroughFileSystem
             {
                 r = scope.Error < 0 ? scope.Error : Libc.Symlinkat(linkTarget, dir.Fd, name);
             }
-            return r < 0 ? r : LookupName(dir, name, out entry);
+            r = r < 0 ? r : LookupName(dir, name, out entry);
+            return ApplySecurityLabel(ctx, dir, name, ref entry, r);
         }
         finally
         {
@@ -199,7 +202,8 @@ public sealed partial class PassthroughFileSystem
             {
                 return fd;
             }
-            return AddOpenedFile(dir, fd, openFlags, out entry, out result);
+            r = AddOpenedFile(dir, fd, openFlags, out entry, out result);
+            return ApplySecurityLabelToOpened(ctx, dir, name, ref entry, ref result, r);
         }
         finally
         {
@@ -232,7 +236,8 @@ public sealed partial class PassthroughFileSystem
                     ? scope.Error
                     : OpenBeneath(dir.Fd, "."u8, (openFlags & ~Libc.O_DIRECTORY) | Libc.O_TMPFILE, mode & ModeBits & ~ctx.Umask);
             }
-            return fd < 0 ? fd : AddOpenedFile(dir, fd, openFlags, out entry, out result);
+            int r = fd < 0 ? fd : AddOpenedFile(dir, fd, openFlags, out entry, out result);
+            return ApplySecurityLabelToOpened(ctx, dir, default, ref entry, ref result, r);
         }
         finally
         {
@@ -253,6 +258,23 @@ public sealed partial class PassthroughFileSystem
         {
             _inodes.Forget(entry.Node, 1);
             entry = default;
+        }
+        return r;
+    }
+
+    /// <summary><see cref="ApplySecurityLabel"/> for CREATE and TMPFILE: undoing also releases the new handle.</summary>
+    private int ApplySecurityLabelToOpened(in RequestContext ctx, Inode dir, ReadOnlySpan<byte> name, ref Entry entry, ref OpenResult result, int r)
+    {
+        if (r < 0 || ctx.SecurityLabel is null)
+        {
+            return r;
+        }
+        NodeId node = entry.Node;
+        r = ApplySecurityLabel(ctx, dir, name, ref entry, r);
+        if (r < 0)
+        {
+            _handles.Remove(result.Handle, node);
+            result = default;
         }
         return r;
     }

@@ -19,6 +19,12 @@ public sealed partial class PassthroughFileSystem
     private int AdjustOpenFlags(uint guestFlags)
     {
         int f = (int)guestFlags & ~(Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOCTTY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_PATH | OTmpfileBit);
+        if (!_options.PreserveNoatime)
+        {
+            // As the Rust virtiofsd unless --preserve-noatime: the daemon's CAP_FOWNER would let any guest user
+            // skip atime updates on files it does not own, which the guest kernel cannot check for it.
+            f &= ~Libc.O_NOATIME;
+        }
         if (_options.Writeback)
         {
             if ((f & Libc.O_ACCMODE) == Libc.O_WRONLY)

@@ -134,7 +134,7 @@ public sealed partial class PassthroughFileSystem
     /// The inode table's way back to a handle inode: open_by_handle_at on its mount, then a check that the fd is
     /// that inode on that mount. ESTALE when the inode was deleted on the host, or anything else came back.
     /// </summary>
-    private int OpenInodeByHandle(Inode inode)
+    internal int OpenInodeByHandle(Inode inode)
     {
         int fd = Libc.OpenByHandleAt(inode.MountFd, inode.Handle!, HandleOpenFlags);
         if (fd < 0)
@@ -149,6 +149,15 @@ public sealed partial class PassthroughFileSystem
             return -Errno.ESTALE;
         }
         return fd;
+    }
+
+    /// <summary>The mount fd kept for mount <paramref name="mountId"/>, or -1 (tests).</summary>
+    internal int MountFdFor(ulong mountId)
+    {
+        lock (_mountFds)
+        {
+            return _mountFds.TryGetValue(mountId, out int fd) ? fd : -1;
+        }
     }
 
     /// <summary>

@@ -39,13 +39,19 @@ public sealed partial class PassthroughFileSystem
         {
             return -Errno.EINVAL;
         }
-        return XattrCall(node, XattrOp.Set, name, value, default, (int)flags);
+        r = HostXattrName(name, out byte[]? mapped);
+        return r < 0 ? r : XattrCall(node, XattrOp.Set, mapped ?? name, value, default, (int)flags);
     }
 
     public int GetXattr(in RequestContext ctx, NodeId node, ReadOnlySpan<byte> name, Span<byte> value)
     {
         int r = CheckXattrName(name);
-        return r < 0 ? r : XattrCall(node, XattrOp.Get, name, default, value, 0);
+        if (r < 0)
+        {
+            return r;
+        }
+        r = HostXattrName(name, out byte[]? mapped);
+        return r < 0 ? r : XattrCall(node, XattrOp.Get, mapped ?? name, default, value, 0);
     }
 
     public int ListXattr(in RequestContext ctx, NodeId node, Span<byte> list)
@@ -53,6 +59,10 @@ public sealed partial class PassthroughFileSystem
         if (!_options.Xattr)
         {
             return -Errno.ENOSYS;
+        }
+        if (_options.XattrMap is { } map)
+        {
+            return ListMapped(node, list, map);
         }
         int len = XattrCall(node, XattrOp.List, default, default, list, 0);
         if (len <= 0 || _options.PosixAcl || list.IsEmpty)
@@ -66,7 +76,100 @@ public sealed partial class PassthroughFileSystem
     public int RemoveXattr(in RequestContext ctx, NodeId node, ReadOnlySpan<byte> name)
     {
         int r = CheckXattrName(name);
-        return r < 0 ? r : XattrCall(node, XattrOp.Remove, name, default, default, 0);
+        if (r < 0)
+        {
+            return r;
+        }
+        r = HostXattrName(name, out byte[]? mapped);
+        return r < 0 ? r : XattrCall(node, XattrOp.Remove, mapped ?? name, default, default, 0);
+    }
+
+    /// <summary>--xattrmap for a name from the guest: 0 with the host name (null: unchanged), or EPERM / ENOTSUP.</summary>
+    private int HostXattrName(ReadOnlySpan<byte> name, out byte[]? hostName)
+    {
+        hostName = null;
+        if (_options.XattrMap is not { } map)
+        {
+            return 0;
+        }
+        XattrMap.Verdict v = map.MapClient(name, out byte[] mapped);
+        if (v != XattrMap.Verdict.Pass)
+        {
+            return v == XattrMap.Verdict.Deny ? -Errno.EPERM : -Errno.EOPNOTSUPP;
+        }
+        if (mapped.Length > Libc.XattrNameMax)
+        {
+            return -Errno.ERANGE;
+        }
+        hostName = mapped;
+        return 0;
+    }
+
+    /// <summary>
+    /// LISTXATTR under --xattrmap: the whole host list is read (so that a size query can answer the mapped size),
+    /// rewritten by the map's server rules, then copied out.
+    /// </summary>
+    private int ListMapped(NodeId node, Span<byte> list, XattrMap map)
+    {
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Libc.XattrListMax);
+        try
+        {
+            int len = XattrCall(node, XattrOp.List, default, default, buffer.AsSpan(0, Libc.XattrListMax), 0);
+            if (len < 0)
+            {
+                return len;
+            }
+            len = map.MapServerList(buffer.AsSpan(0, len));
+            if (!_options.PosixAcl)
+            {
+                len = RemoveAclNames(buffer.AsSpan(0, len));
+            }
+            if (list.IsEmpty)
+            {
+                return len;
+            }
+            if (len > list.Length)
+            {
+                return -Errno.ERANGE;
+            }
+            buffer.AsSpan(0, len).CopyTo(list);
+            return len;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// --security-label: stores the label the guest sent with a create-type request (FUSE_SECURITY_CTX) on the new
+    /// node, as the daemon (the security. namespace needs CAP_SYS_ADMIN, not the caller's rights). If it cannot be
+    /// stored the creation is undone (the name removed, the node forgotten) and the error returned: the guest's
+    /// security module must never see an unlabeled file it believes labeled. <paramref name="name"/> is empty for
+    /// an O_TMPFILE, which has none.
+    /// </summary>
+    private int ApplySecurityLabel(in RequestContext ctx, Inode dir, ReadOnlySpan<byte> name, ref Entry entry, int r)
+    {
+        if (r < 0 || ctx.SecurityLabel is not { } label)
+        {
+            return r;
+        }
+        int x = HostXattrName(label.Name, out byte[]? mappedName);
+        x = x < 0 ? x : XattrCall(entry.Node, XattrOp.Set, mappedName ?? label.Name, label.Value, default, 0);
+        if (x >= 0)
+        {
+            return r;
+        }
+        _log.Warning("Cannot store the security label {Name:l} on a new file ({Error}); the creation is undone",
+            System.Text.Encoding.UTF8.GetString(label.Name), Errno.Describe(x));
+        if (!name.IsEmpty)
+        {
+            bool isDirectory = (entry.Attr.Mode & Libc.S_IFMT) == Libc.S_IFDIR;
+            Libc.Unlinkat(dir.Fd, name, isDirectory ? Libc.AT_REMOVEDIR : 0);
+        }
+        _inodes.Forget(entry.Node, 1);
+        entry = default;
+        return x;
     }
 
     private int XattrCall(NodeId node, XattrOp op, ReadOnlySpan<byte> name, ReadOnlySpan<byte> input, Span<byte> output, int flags)

@@ -56,6 +56,12 @@ public sealed record PassthroughOptions
 
     public DeviceNodePolicy DeviceNodes { get; init; } = DeviceNodePolicy.Deny;
 
+    /// <summary>--preserve-noatime: O_NOATIME from the guest reaches the host open; by default it is dropped.</summary>
+    public bool PreserveNoatime { get; init; }
+
+    /// <summary>--xattrmap: guest and host extended attribute names differ by these rules; null passes names unchanged.</summary>
+    public XattrMap? XattrMap { get; init; }
+
     /// <summary>Whether known inodes are held by file handle instead of by fd (the daemon's default is Prefer).</summary>
     public InodeFileHandleMode InodeFileHandles { get; init; } = InodeFileHandleMode.Never;
 

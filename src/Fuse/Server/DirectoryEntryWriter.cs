@@ -17,12 +17,17 @@ internal sealed class DirectoryEntryWriter : IDirectoryEntrySink
     private long budget;
     private bool plus;
     private EntryTimeouts timeouts;
+    private IdTranslation uids = IdTranslation.Identity;
+    private IdTranslation gids = IdTranslation.Identity;
 
     /// <summary>Bytes of entries written.</summary>
     public long Written { get; private set; }
 
-    public void Start(ReplyWriter replyWriter, long size, bool withAttributes, EntryTimeouts entryTimeouts)
+    public void Start(ReplyWriter replyWriter, long size, bool withAttributes, EntryTimeouts entryTimeouts,
+        IdTranslation uidTranslation, IdTranslation gidTranslation)
     {
+        uids = uidTranslation;
+        gids = gidTranslation;
         writer = replyWriter;
         budget = Math.Min(size, replyWriter.Remaining);
         plus = withAttributes;
@@ -45,7 +50,7 @@ internal sealed class DirectoryEntryWriter : IDirectoryEntrySink
     {
         var record = new FuseDirentPlus
         {
-            EntryOut = entry.Node.Value == 0 ? default : FuseServer.ToEntryOut(entry, timeouts),
+            EntryOut = entry.Node.Value == 0 ? default : FuseServer.ToEntryOut(entry, timeouts, uids, gids),
             Dirent = new FuseDirent { Ino = entry.Attr.Ino, Off = nextOffset, NameLen = (uint)name.Length, Type = type },
         };
         return TryAddRecord(MemoryMarshal.AsBytes(new ReadOnlySpan<FuseDirentPlus>(in record)), name, plus: true);

@@ -30,7 +30,7 @@ public sealed partial class FuseServer
         }
 
         DirectoryEntryWriter sink = directoryEntryWriter ??= new DirectoryEntryWriter();
-        sink.Start(call.Writer, read.Size, plus, timeouts);
+        sink.Start(call.Writer, read.Size, plus, timeouts, options.Uids, options.Gids);
         try
         {
             var handle = new HandleId(read.Fh);

@@ -70,6 +70,11 @@ public sealed partial class FuseServer
             flags |= FuseInitFlags.DirectIoAllowMmap;
         }
 
+        if (options.SecurityLabel && options.Xattr && !options.ReadOnly)
+        {
+            flags |= FuseInitFlags.SecurityCtx;
+        }
+
         if (options.Cache == CacheMode.Always)
         {
             flags |= FuseInitFlags.CacheSymlinks;

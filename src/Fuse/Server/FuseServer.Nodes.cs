@@ -75,12 +75,19 @@ public sealed partial class FuseServer
             return Malformed(call);
         }
 
+        // --translate-uid/gid: the new owner in host ids; a forbidden one may not be given to a file.
+        uint uid = setAttr.Uid, gid = setAttr.Gid;
+        if (((setAttr.Valid & FuseConstants.FattrUid) != 0 && !options.Uids.ToHost(setAttr.Uid, out uid))
+            || ((setAttr.Valid & FuseConstants.FattrGid) != 0 && !options.Gids.ToHost(setAttr.Gid, out gid)))
+        {
+            return -Errno.EPERM;
+        }
         var request = new SetAttrRequest
         {
             Valid = setAttr.Valid,
             Mode = setAttr.Mode,
-            Uid = setAttr.Uid,
-            Gid = setAttr.Gid,
+            Uid = uid,
+            Gid = gid,
             Size = setAttr.Size,
             Atime = (long)setAttr.Atime,
             Mtime = (long)setAttr.Mtime,

@@ -7,7 +7,8 @@ namespace VirtioFsd.Fuse.Server;
 // Reply encoding shared by the handlers.
 public sealed partial class FuseServer
 {
-    internal static FuseAttr ToWire(in FileAttr attr) => new()
+    /// <summary>fuse_attr from the filesystem's attributes, owner and group as the guest sees them (--translate-uid/gid).</summary>
+    internal static FuseAttr ToWire(in FileAttr attr, IdTranslation uids, IdTranslation gids) => new()
     {
         Ino = attr.Ino,
         Size = attr.Size,
@@ -20,14 +21,14 @@ public sealed partial class FuseServer
         CtimeNsec = attr.CtimeNsec,
         Mode = attr.Mode,
         Nlink = attr.Nlink,
-        Uid = attr.Uid,
-        Gid = attr.Gid,
+        Uid = uids.ToGuest(attr.Uid),
+        Gid = gids.ToGuest(attr.Gid),
         Rdev = attr.Rdev,
         BlkSize = attr.BlkSize,
         Flags = attr.Flags,
     };
 
-    internal static FuseEntryOut ToEntryOut(in Entry entry, EntryTimeouts timeouts) => new()
+    internal static FuseEntryOut ToEntryOut(in Entry entry, EntryTimeouts timeouts, IdTranslation uids, IdTranslation gids) => new()
     {
         NodeId = entry.Node.Value,
         Generation = entry.Generation,
@@ -35,16 +36,16 @@ public sealed partial class FuseServer
         EntryValidNsec = timeouts.EntryNanoseconds,
         AttrValid = timeouts.AttrSeconds,
         AttrValidNsec = timeouts.AttrNanoseconds,
-        Attr = ToWire(entry.Attr),
+        Attr = ToWire(entry.Attr, uids, gids),
     };
 
-    private int ReplyEntry(in Call call, in Entry entry) => Reply(call, ToEntryOut(entry, timeouts));
+    private int ReplyEntry(in Call call, in Entry entry) => Reply(call, ToEntryOut(entry, timeouts, options.Uids, options.Gids));
 
     private int ReplyAttr(in Call call, in FileAttr attr) => Reply(call, new FuseAttrOut
     {
         AttrValid = timeouts.AttrSeconds,
         AttrValidNsec = timeouts.AttrNanoseconds,
-        Attr = ToWire(attr),
+        Attr = ToWire(attr, options.Uids, options.Gids),
     });
 
     /// <summary>Appends a struct to the reply; ERANGE if it does not fit (checked up front for fixed replies).</summary>

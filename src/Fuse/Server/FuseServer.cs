@@ -28,6 +28,10 @@ public sealed partial class FuseServer
     /// <summary>MAX_ERRNO (include/linux/err.h): anything below -4095 is not an errno.</summary>
     private const int MaxErrno = 4095;
 
+    /// <summary>Requests whose new inode belongs to the caller (forbid-guest refuses them for a forbidden caller).</summary>
+    private static bool CreatesInode(FuseOpcode opcode) => opcode is FuseOpcode.Create or FuseOpcode.Mknod
+        or FuseOpcode.Mkdir or FuseOpcode.Symlink or FuseOpcode.Tmpfile;
+
     private static readonly int InHeaderSize = RequestReader.SizeOf<FuseInHeader>();
     private static readonly int OutHeaderSize = RequestReader.SizeOf<FuseOutHeader>();
 
@@ -123,12 +127,13 @@ public sealed partial class FuseServer
         }
 
         uint? supplementaryGroup = null;
+        SecurityLabel? label = null;
         if (extensionLength > 0)
         {
             int parsed = -Errno.EINVAL;
             if (reader.Window(bodyEnd, header.Len) && reader.TryReadRest(RequestExtensions.MaxLength, out ReadOnlySpan<byte> area))
             {
-                parsed = RequestExtensions.Parse(area, out supplementaryGroup);
+                parsed = RequestExtensions.Parse(area, out supplementaryGroup, out label);
             }
 
             if (parsed < 0)
@@ -141,7 +146,22 @@ public sealed partial class FuseServer
         }
 
         // Without extensions the reader already stands after the header with the body's end as limit.
-        var ctx = new RequestContext(header.Uid, header.Gid, header.Pid) { SupplementaryGroup = supplementaryGroup };
+        // --translate-uid/gid: the caller acts as its host ids; a forbidden one may not create anything.
+        bool uidAllowed = options.Uids.ToHost(header.Uid, out uint uid);
+        bool gidAllowed = options.Gids.ToHost(header.Gid, out uint gid);
+        if ((!uidAllowed || !gidAllowed) && CreatesInode(opcode))
+        {
+            return -Errno.EPERM;
+        }
+        if (supplementaryGroup is uint guestGroup)
+        {
+            supplementaryGroup = options.Gids.ToHost(guestGroup, out uint hostGroup) ? hostGroup : null;
+        }
+        var ctx = new RequestContext(uidAllowed ? uid : header.Uid, gidAllowed ? gid : header.Gid, header.Pid)
+        {
+            SupplementaryGroup = supplementaryGroup,
+            SecurityLabel = options.SecurityLabel ? label : null,
+        };
         if (log.IsEnabled(LogEventLevel.Debug))
         {
             log.Debug("FUSE {Opcode} unique {Unique} node {Node} uid {Uid} gid {Gid} pid {Pid} len {Len}",

@@ -30,8 +30,20 @@ public sealed record FuseServerOptions
     /// <summary>--allow-direct-io: pass O_DIRECT through; otherwise it is stripped from open flags.</summary>
     public bool AllowDirectIo { get; init; }
 
+    /// <summary>--translate-uid: guest uids to host uids and back.</summary>
+    public IdTranslation Uids { get; init; } = IdTranslation.Identity;
+
+    /// <summary>--translate-gid: guest gids to host gids and back.</summary>
+    public IdTranslation Gids { get; init; } = IdTranslation.Identity;
+
     /// <summary>--allow-mmap: FUSE_DIRECT_IO_ALLOW_MMAP (shared mmap on FOPEN_DIRECT_IO files).</summary>
     public bool AllowMmap { get; init; }
+
+    /// <summary>
+    /// --security-label: FUSE_SECURITY_CTX, so the guest sends the security label (e.g. security.selinux) of
+    /// each file it creates, and the filesystem stores it on the new host inode.
+    /// </summary>
+    public bool SecurityLabel { get; init; }
 
     /// <summary>READDIRPLUS (off with --no-readdirplus).</summary>
     public bool ReadDirPlus { get; init; } = true;

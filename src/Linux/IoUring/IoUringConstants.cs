@@ -119,6 +119,7 @@ public static class IoUringConstants
     public const uint RegisterProbe = 8;
     public const uint RegisterBuffers2 = 15;
     public const uint RegisterBuffersUpdate = 16;
+    public const uint RegisterIowqMaxWorkers = 19;
 
     /// <summary>IORING_RSRC_REGISTER_SPARSE: register an empty table to be filled by updates.</summary>
     public const uint RsrcRegisterSparse = 1u << 0;

@@ -49,4 +49,18 @@ public sealed unsafe partial class Ring
         ThrowIfDisposed();
         return Libc.IoUringRegister(_fd, IoUringConstants.UnregisterBuffers, null, 0);
     }
+
+    /// <summary>
+    /// IORING_REGISTER_IOWQ_MAX_WORKERS (5.15): at most <paramref name="bounded"/> kernel workers for regular-file
+    /// work and <paramref name="unbounded"/> for the rest run this ring's blocking operations (for the tasks that
+    /// submit to it, including those attaching later). 0 leaves a limit as it is. Returns 0 or -errno.
+    /// </summary>
+    public int SetMaxWorkers(uint bounded, uint unbounded)
+    {
+        // Sound: the two-element array is a local that outlives the call; the kernel writes the old limits back.
+        uint* limits = stackalloc uint[2];
+        limits[0] = bounded;
+        limits[1] = unbounded;
+        return Libc.IoUringRegister(_fd, IoUringConstants.RegisterIowqMaxWorkers, limits, 2);
+    }
 }

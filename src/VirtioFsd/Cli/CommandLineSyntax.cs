@@ -12,7 +12,7 @@ internal sealed class CommandLineSyntax
     public RootCommand Root { get; }
 
     public Option<string> SharedDir { get; } = new("--shared-dir") { Description = "Shared directory path", HelpName = "DIR" };
-    public Option<string> Tag { get; } = new("--tag") { Description = "The tag the virtio device advertises (needs VHOST_USER_PROTOCOL_F_CONFIG; QEMU ignores it)" };
+    public Option<string> Tag { get; } = new("--tag") { Description = "The tag the virtio device advertises in its config space (VHOST_USER_PROTOCOL_F_CONFIG is offered with it; QEMU's vhost-user-fs-pci uses its own tag= instead)" };
     public Option<string> Socket { get; } = new("--socket") { Description = "vhost-user socket path [deprecated]", Hidden = true };
     public Option<string> SocketPath { get; } = new("--socket-path") { Description = "vhost-user socket path (a PATH.pid lock file is kept next to it)", HelpName = "PATH" };
     public Option<string> SocketGroup { get; } = new("--socket-group") { Description = "Name of group for the vhost-user socket" };
@@ -20,7 +20,7 @@ internal sealed class CommandLineSyntax
     public Option<int> ThreadPoolSize { get; } = new("--thread-pool-size") { Description = "Maximum thread pool size; 0 disables the pool" };
     public Option<bool> Xattr { get; } = new("--xattr") { Description = "Enable support for extended attributes" };
     public Option<bool> PosixAcl { get; } = new("--posix-acl") { Description = "Enable support for POSIX ACLs (implies --xattr)" };
-    public Option<string> XattrMap { get; } = new("--xattrmap") { Description = "Rules translating extended attribute names (not implemented)" };
+    public Option<string> XattrMap { get; } = new("--xattrmap") { Description = "Rules translating extended attribute names between guest and host, e.g. :map::user.virtiofs.: (implies --xattr)" };
     public Option<string> Sandbox { get; } = new("--sandbox") { Description = "Sandbox mechanism: namespace, chroot, none [default: namespace as root, none otherwise]" };
     public Option<bool> ReadOnly { get; } = new("--readonly") { Description = "Prevent the guest from modifying the file system" };
     public Option<string> Seccomp { get; } = new("--seccomp") { Description = "Action for a syscall outside the allow-list: none, kill, log, trap (kill and trap are not implemented) [default: none]" };
@@ -49,10 +49,13 @@ internal sealed class CommandLineSyntax
     public Option<string> IoEngine { get; } = new("--io-engine") { Description = "File I/O of the queue workers: sync or io-uring (falls back to sync where io_uring is unavailable)" };
     public Option<string> QueuePollUs { get; } = new("--queue-poll-us") { Description = "Microseconds a queue worker watches for the next request before sleeping, 0 to 1000; 0 disables [default: 30]" };
 
+    public Option<string[]> TranslateUid { get; } = new("--translate-uid") { Description = "Translate UIDs between guest and host, as <type>:<source base>:<target base>:<count> (types guest, host, squash-guest, squash-host, map; forbid-guest:<base>:<count>); repeatable; not with --posix-acl" };
+    public Option<string[]> TranslateGid { get; } = new("--translate-gid") { Description = "Same as --translate-uid, for GIDs" };
+
     /// <summary>Rust virtiofsd options this daemon does not implement: accepted by the grammar, then refused by name.</summary>
     public IReadOnlyList<Option<string[]>> Unimplemented { get; } =
     [
-        new("--uid-map"), new("--gid-map"), new("--translate-uid"), new("--translate-gid"),
+        new("--uid-map"), new("--gid-map"),
         new("--migration-mode"), new("--migration-on-error"),
     ];
 
@@ -75,7 +78,7 @@ internal sealed class CommandLineSyntax
             Sandbox, ReadOnly, Seccomp, AnnounceSubmounts, NoAnnounceSubmounts, InodeFileHandles, Cache,
             AllowMmap, NoReadDirPlus, Writeback, AllowDirectIo, PrintCapabilities, ModCaps, LogLevel, Syslog,
             RlimitNofile, Compat, CompatDebug, CompatForeground, KillPrivV2, NoKillPrivV2, SecurityLabel,
-            PreserveNoatime, Version, IoEngine, QueuePollUs, InodeFdCacheSize,
+            PreserveNoatime, Version, IoEngine, QueuePollUs, InodeFdCacheSize, TranslateUid, TranslateGid,
         ];
         foreach (Option o in all)
         {

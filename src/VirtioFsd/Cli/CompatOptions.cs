@@ -118,7 +118,7 @@ internal static class CompatOptions
                 b.Sandbox = mode.Value;
                 return null;
             case "xattrmap":
-                return "'-o xattrmap' is not implemented yet";
+                return b.SetXattrMap(value, "-o xattrmap");
             case "modcaps":
                 return "'-o modcaps' is not implemented yet (capabilities are not dropped)";
             default:

@@ -78,6 +78,15 @@ public sealed record DaemonOptions
     /// <summary>--inode-file-handles: Prefer by default, as the Rust virtiofsd since 1.13.3 (Kata passes it).</summary>
     public VirtioFsd.Fuse.Passthrough.InodeFileHandleMode InodeFileHandles { get; init; } = VirtioFsd.Fuse.Passthrough.InodeFileHandleMode.Prefer;
 
+    /// <summary>--xattrmap: extended attribute names as the guest sees them and as the host stores them.</summary>
+    public VirtioFsd.Fuse.Passthrough.XattrMap? XattrMap { get; init; }
+
+    /// <summary>--translate-uid: rules applied at the FUSE boundary, first match decides.</summary>
+    public IReadOnlyList<VirtioFsd.Fuse.Server.IdRule> TranslateUid { get; init; } = [];
+
+    /// <summary>--translate-gid.</summary>
+    public IReadOnlyList<VirtioFsd.Fuse.Server.IdRule> TranslateGid { get; init; } = [];
+
     /// <summary>--inode-fd-cache-size: open fds kept for handle inodes no request uses.</summary>
     public int InodeFdCacheSize { get; init; } = VirtioFsd.Fuse.Passthrough.PassthroughOptions.DefaultInodeFdCacheSize;
 

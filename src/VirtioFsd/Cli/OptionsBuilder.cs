@@ -61,6 +61,22 @@ internal sealed class OptionsBuilder
     /// <summary>--queue-poll-us, or null for <see cref="DaemonOptions.QueuePollMicroseconds"/>'s default.</summary>
     public uint? QueuePollMicroseconds { get; set; }
 
+    /// <summary>--xattrmap (or -o xattrmap), parsed.</summary>
+    public VirtioFsd.Fuse.Passthrough.XattrMap? XattrMap { get; private set; }
+
+    /// <summary>Parses and keeps an xattr mapping; returns the error message for <paramref name="option"/> if malformed.</summary>
+    public string? SetXattrMap(string text, string option)
+    {
+        XattrMap = VirtioFsd.Fuse.Passthrough.XattrMap.Parse(text, out string? error);
+        return XattrMap is null ? $"invalid value for {option}: {error}" : null;
+    }
+
+    /// <summary>--translate-uid rules, in the order given.</summary>
+    public List<VirtioFsd.Fuse.Server.IdRule> TranslateUid { get; } = [];
+
+    /// <summary>--translate-gid rules, in the order given.</summary>
+    public List<VirtioFsd.Fuse.Server.IdRule> TranslateGid { get; } = [];
+
     /// <summary>--inode-file-handles, or null for the default.</summary>
     public VirtioFsd.Fuse.Passthrough.InodeFileHandleMode? InodeFileHandles { get; set; }
 
@@ -84,6 +100,10 @@ internal sealed class OptionsBuilder
         {
             options = options with { InodeFileHandles = handles };
         }
+        if (TranslateUid.Count > 0 || TranslateGid.Count > 0)
+        {
+            options = options with { TranslateUid = [.. TranslateUid], TranslateGid = [.. TranslateGid] };
+        }
         if (InodeFdCacheSize is { } cache)
         {
             options = options with { InodeFdCacheSize = cache };
@@ -104,7 +124,8 @@ internal sealed class OptionsBuilder
         AllowDirectIo = AllowDirectIo,
         AllowMmap = AllowMmap,
         ReadDirPlus = Cache != CacheMode.Never && !NoReadDirPlus,
-        Xattr = Xattr || PosixAcl || SecurityLabel,
+        Xattr = Xattr || PosixAcl || SecurityLabel || XattrMap is not null,
+        XattrMap = XattrMap,
         PosixAcl = PosixAcl,
         SecurityLabel = SecurityLabel,
         ReadOnly = ReadOnly,

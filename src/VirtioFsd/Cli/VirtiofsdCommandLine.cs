@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Text;
 using VirtioFsd.Fuse.Passthrough;
+using VirtioFsd.Fuse.Server;
 
 namespace VirtioFsd.Cli;
 
@@ -65,10 +66,6 @@ internal static class VirtiofsdCommandLine
             {
                 return CliResult.Failed($"{o.Name} is not implemented");
             }
-        }
-        if (Given(r, s.XattrMap))
-        {
-            return CliResult.Failed("--xattrmap is not implemented yet");
         }
         if (Given(r, s.ModCaps))
         {
@@ -254,6 +251,25 @@ internal static class VirtiofsdCommandLine
             }
             b.InodeFdCacheSize = n;
         }
+        if (r.GetValue(s.XattrMap) is { } xattrMap)
+        {
+            string? error = b.SetXattrMap(xattrMap, "--xattrmap");
+            if (error is not null)
+            {
+                return error;
+            }
+        }
+        foreach ((Option<string[]> option, List<IdRule> rules) in new[] { (s.TranslateUid, b.TranslateUid), (s.TranslateGid, b.TranslateGid) })
+        {
+            foreach (string text in r.GetValue(option) ?? [])
+            {
+                if (IdRule.Parse(text, out string? error) is not { } rule)
+                {
+                    return $"invalid value '{text}' for {option.Name}: {error}";
+                }
+                rules.Add(rule);
+            }
+        }
         return null;
     }
 
@@ -284,6 +300,11 @@ internal static class VirtiofsdCommandLine
         if (b.SocketGroup is not null && b.ListenFd is not null)
         {
             return CliResult.Failed("--socket-group needs --socket-path (with --fd the parent owns the socket)");
+        }
+        if (b.PosixAcl && (b.TranslateUid.Count > 0 || b.TranslateGid.Count > 0))
+        {
+            // As the Rust daemon: ACL entries name host ids the translation would not touch.
+            return CliResult.Failed("--translate-uid and --translate-gid cannot be used with --posix-acl");
         }
         if (b.ThreadPoolSize < 0)
         {

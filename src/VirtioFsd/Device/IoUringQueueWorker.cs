@@ -67,8 +67,10 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
     }
 
     /// <summary>Sets up the queue's ring; false (logged) when that fails, and the caller uses the synchronous worker.</summary>
+    /// <param name="maxWorkers">--thread-pool-size: at most this many kernel workers run the queue's blocking file
+    /// operations; 0 leaves the kernel's limits.</param>
     public static bool TryCreate(SplitVirtqueue queue, FuseServer server, ILogger log, bool submitAllTransfers,
-        QueuePolling polling, out IoUringQueueWorker? worker)
+        QueuePolling polling, uint maxWorkers, out IoUringQueueWorker? worker)
     {
         worker = null;
         log = log.ForContext("Queue", queue.Index);
@@ -86,6 +88,15 @@ internal sealed partial class IoUringQueueWorker : IQueueWorker, IFuseRequestCom
             log.Warning("Queue {Queue}: io_uring setup failed ({Error}); using the synchronous engine for it",
                 queue.Index, Errno.Describe(error));
             return false;
+        }
+        if (maxWorkers > 0)
+        {
+            int limited = ring!.SetMaxWorkers(maxWorkers, maxWorkers);
+            if (limited < 0)
+            {
+                log.Warning("Queue {Queue}: cannot limit io_uring workers to {Workers} ({Error}); the kernel's limits stay",
+                    queue.Index, maxWorkers, Errno.Describe(limited));
+            }
         }
         int efd = Libc.EventFd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
         if (efd < 0)

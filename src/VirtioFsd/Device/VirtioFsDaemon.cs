@@ -44,6 +44,8 @@ public static class VirtioFsDaemon
             var device = new VirtioFsDevice(server, fs, log, options.IoEngine)
             {
                 Polling = QueuePolling.ForThisMachine(TimeSpan.FromMicroseconds(options.QueuePollMicroseconds)),
+                Tag = options.Tag,
+                MaxWorkersPerQueue = (uint)options.ThreadPoolSize,
             };
             using VhostUserListener? listener = Listen(options, log);
             if (listener is null)
@@ -103,6 +105,10 @@ public static class VirtioFsDaemon
         },
         Writeback = o.Writeback,
         AllowDirectIo = o.AllowDirectIo,
+        AllowMmap = o.AllowMmap,
+        SecurityLabel = o.SecurityLabel,
+        Uids = new IdTranslation(o.TranslateUid),
+        Gids = new IdTranslation(o.TranslateGid),
         ReadDirPlus = o.ReadDirPlus,
         Xattr = o.Xattr,
         PosixAcl = o.PosixAcl,
@@ -126,6 +132,8 @@ public static class VirtioFsDaemon
         Writeback = o.Writeback,
         KillPrivV2 = o.KillPrivV2,
         InodeFileHandles = o.InodeFileHandles,
+        PreserveNoatime = o.PreserveNoatime,
+        XattrMap = o.XattrMap,
         InodeFdCacheSize = o.InodeFdCacheSize,
     };
 }

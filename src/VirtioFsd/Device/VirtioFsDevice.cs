@@ -64,8 +64,45 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     /// <summary>io_uring engine only: every READ/WRITE through the ring, no inline attempt (for tests of the ring path).</summary>
     internal bool RingForAllTransfers { get; init; }
 
+    /// <summary>
+    /// --thread-pool-size N: the Rust daemon serves a queue's requests on a pool of N threads; here each queue's
+    /// blocking file operations run on io_uring's kernel workers, of which at most N then exist per queue. 0 (the
+    /// Rust default, "no pool") leaves them at the kernel's limits: the queue thread itself never blocks either way.
+    /// </summary>
+    internal uint MaxWorkersPerQueue { get; init; }
+
     /// <summary>Whether and how the io_uring workers poll their ring before sleeping (<c>--queue-poll-us</c>).</summary>
     internal QueuePolling Polling { get; init; } = QueuePolling.Off;
+
+    /// <summary>
+    /// --tag: the virtio-fs config space (virtio 1.2 §5.11.4: tag[36], le32 num_request_queues) served through
+    /// GET_CONFIG, for frontends that take the tag from the device; without a tag VHOST_USER_PROTOCOL_F_CONFIG
+    /// is not offered and the frontend's own tag (QEMU's tag= property) is all there is, as with the Rust daemon.
+    /// </summary>
+    internal string? Tag
+    {
+        get => _tag;
+        init
+        {
+            _tag = value;
+            if (!string.IsNullOrEmpty(value))
+            {
+                byte[] space = new byte[TagBytes + 4];
+                System.Text.Encoding.UTF8.GetBytes(value, space.AsSpan(0, TagBytes));
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(space.AsSpan(TagBytes), MaxRequestQueues);
+                _configSpace = space;
+            }
+        }
+    }
+
+    /// <summary>virtio_fs_config.tag: UTF-8, NUL-padded, not necessarily NUL-terminated.</summary>
+    internal const int TagBytes = 36;
+
+    private readonly string? _tag;
+    private readonly byte[]? _configSpace;
+
+    // The cast matters: a bare null here converts through byte[] to an empty ReadOnlyMemory, which HasValue.
+    public ReadOnlyMemory<byte>? ConfigSpace => _configSpace is null ? (ReadOnlyMemory<byte>?)null : _configSpace;
 
     /// <summary>virtio-fs defines no feature bits of its own that this device needs (notification is optional).</summary>
     public ulong DeviceFeatures => 0;
@@ -132,7 +169,7 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     private IQueueWorker CreateWorker(SplitVirtqueue queue)
     {
         if (Engine == IoEngine.IoUring && queue.Index != 0
-            && IoUringQueueWorker.TryCreate(queue, _server, _log, RingForAllTransfers, Polling, out IoUringQueueWorker? worker))
+            && IoUringQueueWorker.TryCreate(queue, _server, _log, RingForAllTransfers, Polling, MaxWorkersPerQueue, out IoUringQueueWorker? worker))
         {
             return worker!;
         }

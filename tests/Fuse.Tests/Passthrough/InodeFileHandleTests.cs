@@ -186,4 +186,36 @@ public sealed class InodeFileHandleTests
         Assert.Equal(0, prefer.Lookup(Root, NodeId.Root, N("kernel"), out Entry kernel));
         Assert.Equal(0, prefer.GetAttr(Root, kernel.Node, null, out _));
     }
+
+    /// <summary>
+    /// The check behind every open by handle: a handle that leads anywhere but the inode the node was looked up as
+    /// (here, a file outside the share on the same filesystem, as a forged or stale handle would) is never used.
+    /// </summary>
+    [SkippableFact]
+    public void A_handle_that_leads_outside_the_share_or_to_another_inode_is_refused()
+    {
+        using Share s = HandleShare(cache: 0);
+        s.WriteHost("inside", "in");
+        string outsideDir = Directory.CreateTempSubdirectory("pt-outside-").FullName;
+        try
+        {
+            string outside = Path.Combine(outsideDir, "secret");
+            File.WriteAllText(outside, "secret");
+            Assert.Equal(0, Libc.NameToHandleAt(Libc.AT_FDCWD, N(outside), 0, out FileHandle? foreign, out _));
+            Assert.Equal(0, Libc.NameToHandleAt(Libc.AT_FDCWD, N(s.Host("inside")), 0, out FileHandle? own, out _));
+            Assert.Equal(0, Libc.StatxAt(Libc.AT_FDCWD, N(s.Host("inside")), Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS | Libc.STATX_MNT_ID, out Statx st));
+            var key = new InodeKey(((ulong)st.DevMajor << 32) | st.DevMinor, st.Ino, st.MntId);
+            int mountFd = s.Fs.MountFdFor(st.MntId);
+            Assert.True(mountFd >= 0);
+
+            int fd = s.Fs.OpenInodeByHandle(new Inode(new NodeId(1000), key, -1, Libc.S_IFREG, false, own, mountFd));
+            Assert.True(fd >= 0, $"the inode's own handle: {fd}");
+            Libc.Close(fd);
+            Assert.Equal(-Errno.ESTALE, s.Fs.OpenInodeByHandle(new Inode(new NodeId(1001), key, -1, Libc.S_IFREG, false, foreign, mountFd)));
+        }
+        finally
+        {
+            Directory.Delete(outsideDir, recursive: true);
+        }
+    }
 }

@@ -124,7 +124,7 @@ public class DirectoryListingTests
         ReplyWriter replyWriter = request.Writer;
         Assert.True(replyWriter.Begin());
 
-        writer.Start(replyWriter, 4096, withAttributes: false, default);
+        writer.Start(replyWriter, 4096, withAttributes: false, default, IdTranslation.Identity, IdTranslation.Identity);
         Assert.False(writer.TryAddPlus(default, 1, 8, "a"u8));
         Assert.False(writer.TryAdd(1, 1, 8, ""u8));
         Assert.False(writer.TryAdd(1, 1, 8, "a\0b"u8));
@@ -134,7 +134,7 @@ public class DirectoryListingTests
         Assert.True(writer.TryAdd(1, 1, 8, "ok"u8));
         Assert.Equal(32, writer.Written);
 
-        writer.Start(replyWriter, 4096, withAttributes: true, default);
+        writer.Start(replyWriter, 4096, withAttributes: true, default, IdTranslation.Identity, IdTranslation.Identity);
         Assert.False(writer.TryAdd(1, 1, 8, "a"u8));
         writer.Stop();
         Assert.False(writer.TryAddPlus(default, 1, 8, "a"u8));

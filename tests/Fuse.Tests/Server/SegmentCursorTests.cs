@@ -1,3 +1,5 @@
+using VirtioFsd.Fuse.Abi;
+using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Fuse.Server;
 using VirtioFsd.Linux;
 
@@ -89,25 +91,45 @@ public class SegmentCursorTests
     [Fact]
     public void Extensions_parser_checks_every_size()
     {
-        Assert.Equal(0, RequestExtensions.Parse([], out uint? group));
+        Assert.Equal(0, RequestExtensions.Parse([], out uint? group, out _));
         Assert.Null(group);
 
         // size 16, type EXT_GROUPS, nr_groups 1, group 42
         byte[] groups = [16, 0, 0, 0, 32, 0, 0, 0, 1, 0, 0, 0, 42, 0, 0, 0];
-        Assert.Equal(0, RequestExtensions.Parse(groups, out group));
+        Assert.Equal(0, RequestExtensions.Parse(groups, out group, out _));
         Assert.Equal(42u, group);
 
-        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse(groups[..12], out _)); // header claims more than present
+        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse(groups[..12], out _, out _)); // header claims more than present
         byte[] unaligned = [12, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse(unaligned, out _));
+        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse(unaligned, out _, out _));
         byte[] tiny = [4, 0, 0, 0, 32, 0, 0, 0];
-        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse(tiny, out _));
+        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse(tiny, out _, out _));
         byte[] zero = [0, 0, 0, 0, 0, 0, 0, 0];
-        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse(zero, out _));
+        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse(zero, out _, out _));
 
-        // A security context (type < 32) followed by groups: skipped, then parsed.
-        byte[] both = [8, 0, 0, 0, 1, 0, 0, 0, .. groups];
-        Assert.Equal(0, RequestExtensions.Parse(both, out group));
+        // No security context (a guest without a labeling LSM: nr_secctx 0) followed by groups.
+        byte[] both = [8, 0, 0, 0, 0, 0, 0, 0, .. groups];
+        Assert.Equal(0, RequestExtensions.Parse(both, out group, out SecurityLabel? label));
         Assert.Equal(42u, group);
+        Assert.Null(label);
+
+        // One context, as fs/fuse/dir.c lays it out: header, fuse_secctx {size, padding}, name NUL, value, padded.
+        byte[] ctx = SecurityContextRecord.Of("security.selinux", "system_u:object_r:etc_t:s0");
+        Assert.Equal(0, RequestExtensions.Parse([.. ctx, .. groups], out group, out label));
+        Assert.Equal("security.selinux"u8.ToArray(), label!.Name);
+        Assert.Equal("system_u:object_r:etc_t:s0"u8.ToArray(), label.Value);
+        Assert.Equal(42u, group);
+
+        // A context outside security. is not taken (a guest must not set trusted. attributes this way).
+        Assert.Equal(0, RequestExtensions.Parse(SecurityContextRecord.Of("trusted.x", "v"), out _, out label));
+        Assert.Null(label);
+        // A count the record cannot hold, a value running past it, a name without NUL: malformed.
+        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse([8, 0, 0, 0, 1, 0, 0, 0], out _, out _));
+        byte[] longValue = SecurityContextRecord.Of("security.selinux", "abc");
+        longValue[8] = 200;
+        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse(longValue, out _, out _));
+        byte[] noNul = SecurityContextRecord.Of("security.selinux", "");
+        noNul.AsSpan(16).Fill((byte)'x');
+        Assert.Equal(-Errno.EINVAL, RequestExtensions.Parse(noNul, out _, out _));
     }
 }

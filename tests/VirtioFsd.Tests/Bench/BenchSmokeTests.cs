@@ -75,6 +75,27 @@ public sealed class BenchSmokeTests : IDisposable
         Assert.Equal(WorkloadCatalog.All.Count * results.Configs.Count, bars);
     }
 
+    /// <summary>With --rust the Rust virtiofsd 1.13 is the peer: its set-ups run every workload and the report names it.</summary>
+    [SkippableFact]
+    public void The_rust_daemon_as_the_peer_runs_every_workload_and_the_report_names_it()
+    {
+        Skip.IfNot(Vm.VmRun.HasTrixieRoot, "no Debian 13 root with the Rust virtiofsd (scripts/setup.sh makes it as root)");
+        var options = BenchOptions.Parse(["--ours", Process.DaemonProcess.Executable,
+            "--rust", Vm.VmRun.Script("scripts/rust-virtiofsd.sh"), "--small", "--rounds", "1", "--queues", "1",
+            "--seconds", "120", "--warmup", "0", "--max-ops", OpsPerQueue.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--workdir", _dir]);
+
+        BenchResults results = BenchRun.Execute(options, TextWriter.Null);
+
+        Assert.Empty(results.Failures);
+        Assert.Equal(["ours 1q", "Rust pool=0 (default)", "Rust pool=4"], results.Configs.Select(c => c.Label));
+        Assert.All(WorkloadCatalog.All, w => Assert.Equal(OpsPerQueue,
+            Assert.Single(results.Measurements, m => m.Config == "Rust pool=4" && m.Workload == w.Name).Ops));
+        string markdown = MarkdownReport.Render(new Summary(results), MachineInfo.Collect(options.Rust!), options, null);
+        Assert.Contains("ours / best Rust configuration", markdown, StringComparison.Ordinal);
+        Assert.Contains("virtiofsd 1.13", markdown, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Report_block_is_replaced_in_place_and_hand_written_text_around_it_survives()
     {

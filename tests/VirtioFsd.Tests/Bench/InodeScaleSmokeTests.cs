@@ -11,24 +11,15 @@ namespace VirtioFsd.Tests.Bench;
 /// </summary>
 public sealed class InodeScaleSmokeTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("virtiofsd-inode-smoke").FullName;
+    private readonly Process.TempTree _tree = new();
 
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _tree.Dispose();
 
     [Fact]
     public void Walk_and_forget_keep_the_fds_each_mode_promises()
     {
-        var options = new BenchOptions { Ours = Process.DaemonProcess.Executable, InodeScale = 3000, WorkDir = _dir };
-        InodeTree tree = InodeTree.Ensure(_dir, 3000, TextWriter.Null);
+        var options = new BenchOptions { Ours = Process.DaemonProcess.Executable, InodeScale = 3000, WorkDir = _tree.Root };
+        InodeTree tree = InodeTree.Ensure(_tree.Root, 3000, TextWriter.Null);
 
         List<InodeScaleRow> rows = InodeScaleCommand.Execute(options, tree, TextWriter.Null);
 

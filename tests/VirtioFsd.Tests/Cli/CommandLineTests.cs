@@ -120,7 +120,7 @@ public class CommandLineTests
     [InlineData("-o", "source=/d,flock", "flock")]
     [InlineData("-o", "source=/d,timeout=3", "timeout")]
     [InlineData("-o", "source=/d,cache=sometimes", "cache")]
-    [InlineData("-o", "source=/d,xattrmap=:map::user.:", "xattrmap")]
+    [InlineData("-o", "source=/d,xattrmap=:map::user.", "xattrmap")]
     public void Legacy_o_rejects_what_it_cannot_honour(string flag, string value, string named)
     {
         Assert.Contains(named, Fails("--socket-path=/s", flag, value), StringComparison.Ordinal);
@@ -172,18 +172,41 @@ public class CommandLineTests
     }
 
     [Theory]
-    [InlineData("--xattrmap", ":map::user.virtiofs.:")]
     [InlineData("--seccomp", "kill")]
     [InlineData("--seccomp", "trap")]
     [InlineData("--modcaps", "+sys_admin")]
     [InlineData("--uid-map", ":0:100000:65536:")]
-    [InlineData("--translate-gid", "map:0:1000:1")]
     [InlineData("--migration-mode", "find-paths")]
     public void Unimplemented_options_are_refused_by_name(string option, string value)
     {
         string error = Fails("--shared-dir", "/d", "--socket-path", "/s", option, value);
         Assert.Contains(option, error, StringComparison.Ordinal);
         Assert.Contains("not implemented", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Xattrmap_is_parsed_implies_xattr_and_reaches_the_filesystem()
+    {
+        DaemonOptions d = Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--xattrmap", ":map:security.:trusted.virtiofs.:");
+        Assert.True(d.Xattr);
+        Assert.NotNull(VirtioFsd.Device.VirtioFsDaemon.ToPassthroughOptions(d).XattrMap);
+        Assert.NotNull(Run(true, "--socket-path", "/s", "-o", "source=/d,xattrmap=/prefix/all//user.vm./ /bad/all///").XattrMap);
+        Assert.Contains("--xattrmap", Fails("--shared-dir", "/d", "--socket-path", "/s", "--xattrmap", ":prefix:everywhere:a:b:"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Translate_uid_and_gid_rules_are_parsed_in_order_and_refused_with_posix_acl()
+    {
+        DaemonOptions d = Run(true, "--shared-dir", "/d", "--socket-path", "/s",
+            "--translate-uid", "map:0:1000:1", "--translate-uid=squash-host:0:65534:1000", "--translate-gid", "forbid-guest:5:1");
+        Assert.Equal([new VirtioFsd.Fuse.Server.IdRule(VirtioFsd.Fuse.Server.IdRuleKind.Map, 0, 1000, 1), new VirtioFsd.Fuse.Server.IdRule(VirtioFsd.Fuse.Server.IdRuleKind.SquashHost, 0, 65534, 1000)], d.TranslateUid);
+        Assert.Equal([new VirtioFsd.Fuse.Server.IdRule(VirtioFsd.Fuse.Server.IdRuleKind.ForbidGuest, 5, 0, 1)], d.TranslateGid);
+        VirtioFsd.Fuse.Server.FuseServerOptions server = VirtioFsd.Device.VirtioFsDaemon.ToServerOptions(d);
+        Assert.Equal(0u, server.Uids.ToGuest(1000));
+        Assert.False(server.Gids.ToHost(5, out _));
+
+        Assert.Contains("--posix-acl", Fails("--shared-dir", "/d", "--socket-path", "/s", "--posix-acl", "--translate-uid", "map:0:1000:1"), StringComparison.Ordinal);
+        Assert.Contains("--translate-gid", Fails("--shared-dir", "/d", "--socket-path", "/s", "--translate-gid", "map:0:1000"), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -43,7 +43,7 @@ internal sealed class DeviceUnderTest : IDisposable
     private readonly PassthroughFileSystem? _fs;
     private readonly string? _socketDir;
 
-    private DeviceUnderTest(DeviceKind kind, string share, bool readOnly, bool xattr)
+    private DeviceUnderTest(DeviceKind kind, string share, bool readOnly, bool xattr, IReadOnlyList<string>? extraArgs)
     {
         Kind = kind;
         _ram = GuestRam.Single(128UL << 20);
@@ -78,6 +78,7 @@ internal sealed class DeviceUnderTest : IDisposable
             {
                 args.Add("--xattr");
             }
+            args.AddRange(extraArgs ?? []);
             _daemon = DaemonProcess.Start(args, selfCheck: false);
             _daemon.WaitForLog("Waiting for vhost-user socket connection");
             frontend = VhostUserFrontend.VhostUserFrontend.Connect(socket, _ram);
@@ -90,9 +91,12 @@ internal sealed class DeviceUnderTest : IDisposable
     public FuseDeviceClient Client { get; }
 
     /// <summary>Starts the device and, unless <paramref name="init"/> is false, sends INIT.</summary>
-    public static DeviceUnderTest Start(DeviceKind kind, string share, bool readOnly = false, bool xattr = true, bool init = true)
+    /// <param name="extraArgs">More daemon options (a process device only).</param>
+    public static DeviceUnderTest Start(DeviceKind kind, string share, bool readOnly = false, bool xattr = true, bool init = true,
+        IReadOnlyList<string>? extraArgs = null)
     {
-        var d = new DeviceUnderTest(kind, share, readOnly, xattr);
+        Assert.True(extraArgs is null || kind != DeviceKind.InProcess, "daemon options need a daemon process");
+        var d = new DeviceUnderTest(kind, share, readOnly, xattr, extraArgs);
         if (init)
         {
             Assert.Equal(0, d.Client.Init(GuestFlags).Error);

@@ -79,11 +79,16 @@ internal sealed class FuseDeviceClient : IDisposable
     public void Send(FuseOpcode opcode, ulong node, byte[] body, int queue = 0) => Start(opcode, node, body, 0, 0, 0, queue).Wait();
 
     /// <summary>Places a request and returns without waiting for it.</summary>
-    public Pending Start(FuseOpcode opcode, ulong node, byte[] body, uint uid = 0, uint gid = 0, int replyBytes = 8192, int queue = 1)
+    /// <param name="extensions">Request extensions after the body (fuse_in_header.total_extlen), a multiple of 8 bytes.</param>
+    public Pending Start(FuseOpcode opcode, ulong node, byte[] body, uint uid = 0, uint gid = 0, int replyBytes = 8192, int queue = 1,
+        byte[]? extensions = null)
     {
         ulong unique = (ulong)Interlocked.Increment(ref _unique);
+        extensions ??= [];
+        body = [.. body, .. extensions];
         var header = new FuseInHeader
         {
+            TotalExtLen = (ushort)(extensions.Length / 8),
             Len = (uint)(InHeaderSize + body.Length),
             Opcode = (uint)opcode,
             Unique = unique,

@@ -12,24 +12,15 @@ namespace VirtioFsd.Tests.Vm;
 /// </summary>
 public sealed class VmInodeHandleTests(ITestOutputHelper log) : IDisposable
 {
-    private readonly string _share = Directory.CreateTempSubdirectory("virtiofsd-vm-handles-").FullName;
+    private readonly Process.TempTree _tree = new();
 
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(_share, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _tree.Dispose();
 
     [Fact]
     public async Task Guest_walks_a_large_tree_then_keeps_its_open_file_and_cwd_across_a_host_rename()
     {
         int files = Faults.ProcUse.LongTests ? 200_000 : 20_000;
-        string tree = Path.Combine(_share, "tree");
+        string tree = Path.Combine(_tree.Share, "tree");
         for (int d = 0; d * 1000 < files; d++)
         {
             string dir = Path.Combine(tree, $"d{d}");
@@ -48,22 +39,22 @@ public sealed class VmInodeHandleTests(ITestOutputHelper log) : IDisposable
         [
             "--daemon", Process.DaemonProcess.Executable,
             "--daemon-args", "--inode-file-handles=mandatory --inode-fd-cache-size 0",
-            "--shared-dir", _share,
+            "--shared-dir", _tree.Share,
             "--cache", "auto",
             "--timeout", VmRun.BootTimeoutSeconds.ToString(CultureInfo.InvariantCulture),
             "--guest-script", VmRun.Script("scripts/guest/handles_test.sh"),
         ]));
 
         // The guest says when it holds the file and the cwd; the host then moves their directory.
-        string ready = Path.Combine(_share, "ready");
+        string ready = Path.Combine(_tree.Share, "ready");
         while (!File.Exists(ready) && !guest.IsCompleted)
         {
             await Task.Delay(100);
         }
         if (File.Exists(ready))
         {
-            Directory.Move(Path.Combine(tree, "keep"), Path.Combine(_share, "moved"));
-            File.WriteAllText(Path.Combine(_share, "go"), "");
+            Directory.Move(Path.Combine(tree, "keep"), Path.Combine(_tree.Share, "moved"));
+            File.WriteAllText(Path.Combine(_tree.Share, "go"), "");
         }
         (int exit, string output) = await guest;
         foreach (string line in output.Split('\n').Where(l => l.StartsWith("== ", StringComparison.Ordinal) || l.Contains("FAIL", StringComparison.Ordinal)))
@@ -73,7 +64,7 @@ public sealed class VmInodeHandleTests(ITestOutputHelper log) : IDisposable
 
         Assert.True(exit == 0, $"run_vm.sh exited {exit}:\n{output}");
         Assert.Contains("guest checks: all passed", output, StringComparison.Ordinal);
-        Assert.Equal("beta\nappended\n", File.ReadAllText(Path.Combine(_share, "moved", "deep", "b.txt")));
+        Assert.Equal("beta\nappended\n", File.ReadAllText(Path.Combine(_tree.Share, "moved", "deep", "b.txt")));
         Assert.False(Directory.Exists(Path.Combine(tree, "keep")));
     }
 }

@@ -10,6 +10,9 @@ public sealed record VmDaemon(string Name, IReadOnlyList<string> RunVmArgs)
     /// <summary>QEMU 7.2's C daemon, with xattrs on (it defaults to no_xattr); it has no multiqueue.</summary>
     public static VmDaemon C { get; } = new("c", ["--daemon", "c", "--daemon-args", "-o xattr"]);
 
+    /// <summary>The Rust virtiofsd 1.13 of the Debian 13 root (scripts/rust-virtiofsd.sh), with xattrs on as ours.</summary>
+    public static VmDaemon Rust { get; } = new("rust", ["--daemon", "rust", "--daemon-args", "--xattr"]);
+
     /// <summary>Our daemon: <see cref="Process.DaemonProcess.Executable"/> (the apphost next to this test assembly, or VIRTIOFSD_BINARY).</summary>
     public static VmDaemon Ours { get; } = new(
         "ours", ["--daemon", Process.DaemonProcess.Executable, "--daemon-args", "--xattr"]);
@@ -28,6 +31,11 @@ internal static class VmRun
     public const int BootTimeoutSeconds = 600;
 
     public static string RepoRoot { get; } = FindRepoRoot();
+
+    /// <summary>Whether scripts/setup.sh made the Debian 13 root (QEMU 10, the Rust virtiofsd 1.13) here.</summary>
+    public static bool HasTrixieRoot =>
+        File.Exists(Path.Combine(RepoRoot, ".cache", "trixie", "usr", "bin", "qemu-system-x86_64"))
+        && File.Exists(Path.Combine(RepoRoot, ".cache", "trixie", "usr", "libexec", "virtiofsd"));
 
     public static string Script(string relative) => Path.Combine(RepoRoot, relative);
 
