@@ -10,9 +10,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 art="${ARTIFACTS:-/tmp/art-bench}"
 cd "$repo"
-dotnet build src/VirtioFsd -c Release --artifacts-path "$art" -nologo -v q
+# Ours is the binary users run: the NativeAOT publish scripts/setup.sh keeps in .cache/daemon (OURS=PATH overrides).
+"$repo/scripts/setup.sh"
+ours="${OURS:-$repo/.cache/daemon/publish/VirtioFsd/release_linux-x64/virtiofsd}"
 dotnet build bench/VirtioFsd.Bench -c Release --artifacts-path "$art" -nologo -v q
-ours="$art/bin/VirtioFsd/release/virtiofsd"
 bench="$art/bin/VirtioFsd.Bench/release/virtiofsd-bench"
 cdaemon="${C_VIRTIOFSD:-/usr/lib/qemu/virtiofsd}"
 if [ ! -x "$cdaemon" ]; then

@@ -27,9 +27,9 @@ done
 [ "$(id -u)" = 0 ] || { echo "bench_hostmount.sh: mounting needs root" >&2; exit 1; }
 command -v fio >/dev/null || { echo "bench_hostmount.sh: fio is missing (scripts/setup.sh installs it)" >&2; exit 1; }
 if [ -z "$daemon" ]; then
-    # The ReadyToRun publish scripts/setup.sh makes; build it if it is not there yet.
-    daemon="$repo/.cache/daemon/virtiofsd"
-    [ -x "$daemon" ] || "$repo/scripts/setup.sh"
+    # The NativeAOT publish scripts/setup.sh makes (it rebuilds it when sources changed).
+    "$repo/scripts/setup.sh"
+    daemon="$repo/.cache/daemon/publish/VirtioFsd/release_linux-x64/virtiofsd"
 fi
 
 param=/sys/module/fuse/parameters/enable_uring

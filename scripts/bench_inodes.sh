@@ -9,7 +9,9 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 art="${ARTIFACTS:-/tmp/art-bench}"
 files="${1:-1000000}"
 cd "$repo"
-dotnet build src/VirtioFsd -c Release --artifacts-path "$art" -nologo -v q
+# Ours is the binary users run: the NativeAOT publish scripts/setup.sh keeps in .cache/daemon (OURS=PATH overrides).
+"$repo/scripts/setup.sh"
+ours="${OURS:-$repo/.cache/daemon/publish/VirtioFsd/release_linux-x64/virtiofsd}"
 dotnet build bench/VirtioFsd.Bench -c Release --artifacts-path "$art" -nologo -v q
 rust=()
 if [ -x .cache/trixie/usr/libexec/virtiofsd ]; then
@@ -17,5 +19,5 @@ if [ -x .cache/trixie/usr/libexec/virtiofsd ]; then
 else
     echo "no .cache/trixie (scripts/setup.sh as root makes it): measuring ours only" >&2
 fi
-exec "$art/bin/VirtioFsd.Bench/release/virtiofsd-bench" --ours "$art/bin/VirtioFsd/release/virtiofsd" "${rust[@]}" \
+exec "$art/bin/VirtioFsd.Bench/release/virtiofsd-bench" --ours "$ours" "${rust[@]}" \
     --inode-scale "$files" --report "$repo/docs/benchmark-inodes.md"

@@ -9,8 +9,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 art="${ARTIFACTS:-/tmp/art-soak}"
 cd "$repo"
-dotnet build src/VirtioFsd -c Release --artifacts-path "$art" -nologo -v q
+# Ours is the binary users run: the NativeAOT publish scripts/setup.sh keeps in .cache/daemon (OURS=PATH overrides).
+"$repo/scripts/setup.sh"
+ours="${OURS:-$repo/.cache/daemon/publish/VirtioFsd/release_linux-x64/virtiofsd}"
 dotnet build bench/VirtioFsd.Bench -c Release --artifacts-path "$art" -nologo -v q
-exec "$art/bin/VirtioFsd.Bench/release/virtiofsd-bench" --ours "$art/bin/VirtioFsd/release/virtiofsd" \
+exec "$art/bin/VirtioFsd.Bench/release/virtiofsd-bench" --ours "$ours" \
     --soak 600 --queues 4 --sample 5 --workdir "${TMPDIR:-/tmp}/virtiofsd-soak-$$" \
     --report "$repo/docs/soak.md" --svg "$repo/docs/soak.svg" "$@"

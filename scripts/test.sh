@@ -2,8 +2,9 @@
 # Runs every test (unit, socket-level and VM boot tests). Installs what a fresh machine lacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# --no-build: dotnet test builds the daemon the tests use (the apphost next to the test assembly);
-# the Release build in .cache/daemon is only for run_vm.sh's demo.
+# --no-build: dotnet test builds the daemon the tests use (the apphost next to the test assembly); the
+# NativeAOT binary in .cache/daemon is run_vm.sh's and the benchmarks'. To run the process and VM tests
+# against it instead: VIRTIOFSD_BINARY=.cache/daemon/publish/VirtioFsd/release_linux-x64/virtiofsd scripts/test.sh
 scripts/setup.sh --no-build
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

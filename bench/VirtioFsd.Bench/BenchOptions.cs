@@ -66,6 +66,18 @@ public sealed class BenchOptions
     /// </summary>
     public string? Rust { get; set; }
 
+    /// <summary>--footprint: instead of the comparison, start-up time, idle and loaded RSS and threads per set-up (see Footprint/).</summary>
+    public bool Footprint { get; set; }
+
+    /// <summary>--also LABEL=PATH (repeatable): another build of ours measured beside --ours (e.g. ReadyToRun beside NativeAOT).</summary>
+    public List<(string Label, string Path)> Also { get; set; } = [];
+
+    /// <summary>--ours-label: how --ours is named in the footprint tables.</summary>
+    public string OursLabel { get; set; } = "ours";
+
+    /// <summary>--sandbox MODE passed to every daemon of the footprint run (the Rust one can do chroot or none in its root).</summary>
+    public string Sandbox { get; set; } = "chroot";
+
     /// <summary>How the reports name the peer: the Rust daemon when --rust is given, else the C one.</summary>
     public string PeerName => Rust is null ? "C" : "Rust";
 
@@ -77,6 +89,8 @@ public sealed class BenchOptions
                         [--workloads a,b] [--ours-only] [--only ours|C] [--wrap "CMD ARGS"] [--small] [--rust PATH]
         virtiofsd-bench --ours PATH --soak SECONDS [--sample S] [--queues N] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--small]
         virtiofsd-bench --ours PATH --inode-scale FILES [--rust PATH] [--workdir DIR] [--report FILE.md]
+        virtiofsd-bench --ours PATH --footprint [--ours-label L] [--also LABEL=PATH ...] [--rust PATH] [--sandbox chroot|none]
+                        [--rounds N] [--seconds S] [--queues N] [--workdir DIR] [--report FILE.md]
         """;
 
     public static BenchOptions Parse(string[] args)
@@ -109,6 +123,13 @@ public sealed class BenchOptions
                 case "--sample": o.SampleSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--inode-scale": o.InodeScale = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--rust": o.Rust = Next(); break;
+                case "--footprint": o.Footprint = true; break;
+                case "--ours-label": o.OursLabel = Next(); break;
+                case "--sandbox": o.Sandbox = Next(); break;
+                case "--also":
+                    string[] kv = Next().Split('=', 2);
+                    o.Also.Add(kv.Length == 2 ? (kv[0], kv[1]) : throw new ArgumentException("--also takes LABEL=PATH"));
+                    break;
                 default: throw new ArgumentException($"unknown argument {a}");
             }
         }

@@ -20,6 +20,10 @@ if (options.InodeScale > 0)
 {
     return VirtioFsd.Bench.InodeScale.InodeScaleCommand.Run(options);
 }
+if (options.Footprint)
+{
+    return VirtioFsd.Bench.Footprint.FootprintCommand.Run(options);
+}
 if (options.SoakSeconds > 0)
 {
     return VirtioFsd.Bench.Soak.SoakCommand.Run(options);

@@ -56,7 +56,7 @@ public static class ProcStats
     }
 
     /// <summary>Rss (kB) of the mappings in /proc/PID/smaps whose path starts with <paramref name="prefix"/>.</summary>
-    private static long MappedRssKb(int pid, string prefix)
+    public static long MappedRssKb(int pid, string prefix)
     {
         long total = 0;
         bool inside = false;

@@ -198,13 +198,17 @@ internal static class SandboxLauncher
         }
     }
 
-    /// <summary>How to run this program again: the apphost, or the dotnet host plus the entry assembly.</summary>
+    /// <summary>
+    /// How to run this program again: the apphost or the NativeAOT binary (both are the process image), or
+    /// the dotnet host plus the entry assembly, which sits in the application directory (Assembly.Location
+    /// would be empty in a single-file build, so the path is made from the directory and the name).
+    /// </summary>
     private static string[] SelfCommand()
     {
         string host = Environment.ProcessPath ?? "/proc/self/exe";
         if (Path.GetFileNameWithoutExtension(host) == "dotnet")
         {
-            string entry = typeof(SandboxLauncher).Assembly.Location;
+            string entry = Path.Combine(AppContext.BaseDirectory, typeof(SandboxLauncher).Assembly.GetName().Name + ".dll");
             return [host, entry];
         }
         return [host];

@@ -33,7 +33,7 @@ public sealed class BenchSmokeTests : IDisposable
     {
         var options = new BenchOptions
         {
-            Ours = Path.Combine(AppContext.BaseDirectory, "virtiofsd"),
+            Ours = Process.DaemonProcess.Executable,
             OursOnly = true,
             Small = true,
             Rounds = 1,
@@ -80,7 +80,7 @@ public sealed class BenchSmokeTests : IDisposable
     public void The_rust_daemon_as_the_peer_runs_every_workload_and_the_report_names_it()
     {
         Skip.IfNot(Vm.VmRun.HasTrixieRoot, "no Debian 13 root with the Rust virtiofsd (scripts/setup.sh makes it as root)");
-        var options = BenchOptions.Parse(["--ours", Path.Combine(AppContext.BaseDirectory, "virtiofsd"),
+        var options = BenchOptions.Parse(["--ours", Process.DaemonProcess.Executable,
             "--rust", Vm.VmRun.Script("scripts/rust-virtiofsd.sh"), "--small", "--rounds", "1", "--queues", "1",
             "--seconds", "120", "--warmup", "0", "--max-ops", OpsPerQueue.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--workdir", _dir]);

@@ -18,7 +18,7 @@ public sealed class InodeScaleSmokeTests : IDisposable
     [Fact]
     public void Walk_and_forget_keep_the_fds_each_mode_promises()
     {
-        var options = new BenchOptions { Ours = Path.Combine(AppContext.BaseDirectory, "virtiofsd"), InodeScale = 3000, WorkDir = _tree.Root };
+        var options = new BenchOptions { Ours = Process.DaemonProcess.Executable, InodeScale = 3000, WorkDir = _tree.Root };
         InodeTree tree = InodeTree.Ensure(_tree.Root, 3000, TextWriter.Null);
 
         List<InodeScaleRow> rows = InodeScaleCommand.Execute(options, tree, TextWriter.Null);

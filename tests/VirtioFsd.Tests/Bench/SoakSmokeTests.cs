@@ -30,7 +30,7 @@ public sealed class SoakSmokeTests : IDisposable
     {
         var options = new BenchOptions
         {
-            Ours = Path.Combine(AppContext.BaseDirectory, "virtiofsd"),
+            Ours = Process.DaemonProcess.Executable,
             Small = true,
             Queues = 2,
             SoakSeconds = 10,

@@ -30,7 +30,7 @@ public class QemuKillTests(ITestOutputHelper log)
             // that did not exit by itself gets run_vm.sh's SIGTERM to the whole session, wrapper included,
             // and then no status is written.
             string wrapper = Path.Combine(work, "daemon.sh");
-            File.WriteAllText(wrapper, $"#!/bin/sh\n\"{Path.Combine(AppContext.BaseDirectory, "virtiofsd")}\" \"$@\"\necho $? > \"{status}\"\n");
+            File.WriteAllText(wrapper, $"#!/bin/sh\n\"{Process.DaemonProcess.Executable}\" \"$@\"\necho $? > \"{status}\"\n");
             File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 
             var psi = new ProcessStartInfo(VmRun.Script("scripts/run_vm.sh"))

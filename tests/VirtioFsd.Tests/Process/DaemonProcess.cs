@@ -22,7 +22,14 @@ internal sealed class DaemonProcess : IDisposable
         _process = process;
     }
 
-    public static string Executable => Path.Combine(AppContext.BaseDirectory, "virtiofsd");
+    /// <summary>
+    /// The daemon under test: VIRTIOFSD_BINARY when set (e.g. the NativeAOT binary scripts/setup.sh publishes
+    /// to .cache/daemon), else the apphost built next to this test assembly (the project references src/VirtioFsd).
+    /// </summary>
+    public static string Executable { get; } =
+        Environment.GetEnvironmentVariable("VIRTIOFSD_BINARY") is { Length: > 0 } binary
+            ? Path.GetFullPath(binary)
+            : Path.Combine(AppContext.BaseDirectory, "virtiofsd");
 
     public int Pid => _process.Id;
 

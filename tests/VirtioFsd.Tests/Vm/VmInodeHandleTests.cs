@@ -37,7 +37,7 @@ public sealed class VmInodeHandleTests(ITestOutputHelper log) : IDisposable
 
         Task<(int Exit, string Output)> guest = Task.Run(() => VmRun.Run(
         [
-            "--daemon", Path.Combine(AppContext.BaseDirectory, "virtiofsd"),
+            "--daemon", Process.DaemonProcess.Executable,
             "--daemon-args", "--inode-file-handles=mandatory --inode-fd-cache-size 0",
             "--shared-dir", _tree.Share,
             "--cache", "auto",

@@ -13,9 +13,9 @@ public sealed record VmDaemon(string Name, IReadOnlyList<string> RunVmArgs)
     /// <summary>The Rust virtiofsd 1.13 of the Debian 13 root (scripts/rust-virtiofsd.sh), with xattrs on as ours.</summary>
     public static VmDaemon Rust { get; } = new("rust", ["--daemon", "rust", "--daemon-args", "--xattr"]);
 
-    /// <summary>Our daemon: the apphost built next to this test assembly (the project references src/VirtioFsd).</summary>
+    /// <summary>Our daemon: <see cref="Process.DaemonProcess.Executable"/> (the apphost next to this test assembly, or VIRTIOFSD_BINARY).</summary>
     public static VmDaemon Ours { get; } = new(
-        "ours", ["--daemon", Path.Combine(AppContext.BaseDirectory, "virtiofsd"), "--daemon-args", "--xattr"]);
+        "ours", ["--daemon", Process.DaemonProcess.Executable, "--daemon-args", "--xattr"]);
 }
 
 /// <summary>

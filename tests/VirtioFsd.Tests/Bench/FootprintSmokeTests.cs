@@ -1,0 +1,55 @@
+using VirtioFsd.Bench;
+using VirtioFsd.Bench.Footprint;
+
+namespace VirtioFsd.Tests.Bench;
+
+/// <summary>
+/// The footprint benchmark (scripts/bench_footprint.sh) for one short round against our daemon, so that CI keeps
+/// it working: it starts, connects with 1 and 2 request queues, runs the load and prints a row with figures.
+/// It asserts that figures exist, never their size.
+/// </summary>
+public sealed class FootprintSmokeTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("virtiofsd-footprint-smoke").FullName;
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Fact]
+    public void One_round_prints_start_up_memory_threads_and_throughput()
+    {
+        string report = Path.Combine(_dir, "footprint.md");
+        var options = new BenchOptions
+        {
+            Ours = Process.DaemonProcess.Executable,
+            Footprint = true,
+            Rounds = 1,
+            Seconds = 0.05,
+            WarmupSeconds = 0,
+            MaxOps = 200,
+            Queues = 2,
+            Small = true,
+            Sandbox = "none",
+            WorkDir = _dir,
+            Report = report,
+        };
+
+        Assert.Equal(0, FootprintCommand.Run(options));
+
+        string row = File.ReadAllLines(report).Single(l => l.StartsWith("| ours |", StringComparison.Ordinal));
+        string[] cells = row.Split('|', StringSplitOptions.TrimEntries)[1..^1];
+        Assert.Equal(12, cells.Length);
+        Assert.True(double.Parse(cells[1], System.Globalization.CultureInfo.InvariantCulture) > 0, row);
+        Assert.True(double.Parse(cells[2], System.Globalization.CultureInfo.InvariantCulture) > 0, row);
+        Assert.Contains("(2 used)", cells[6], StringComparison.Ordinal);
+        Assert.All(cells[9..], c => Assert.True(double.Parse(c, System.Globalization.CultureInfo.InvariantCulture) > 0, row));
+    }
+}
