@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Guest-level benchmark: fio in a TCG guest (scripts/run_vm.sh --with-fio, scripts/guest/fio_bench.sh)
-# against our daemon and QEMU 7.2's C virtiofsd, in one run: every round boots one guest per set-up,
+# against our daemon, the Rust virtiofsd 1.13 (the peer users run, from the Debian 13 root setup.sh makes as
+# root) and QEMU 7.2's C virtiofsd, in one run: every round boots one guest per set-up,
 # the set-ups alternating (order reversed every other round), then regenerates the generated block of
 # docs/guest-benchmark.md and docs/guest-benchmark.svg from the medians (scripts/lib/guest_bench_report.py).
 #
-#   scripts/bench_guest.sh                          1 vCPU, C vs ours, 5 rounds x 2 s per workload (~7 min)
-#   scripts/bench_guest.sh --smp 2 --rounds 3       2 vCPUs, C vs ours with 1 and with 4 queues
+#   scripts/bench_guest.sh                          1 vCPU, Rust, C and ours, 5 rounds x 2 s per workload (~10 min)
+#   scripts/bench_guest.sh --smp 2 --rounds 3       2 vCPUs, the same and ours with 4 queues
 #
 # Options:
 #   --rounds N        boots per set-up (default 5); medians over rounds
 #   --runtime S       measured seconds per workload (default 2), after --ramp S unmeasured (default 1)
 #   --smp N           guest vCPUs, the same for every set-up (default 1; see docs/guest-benchmark.md)
-#   --setups "..."    which set-ups, of: c ours-1q ours-4q (default c ours-1q, plus ours-4q when
-#                     --smp > 1: Linux maps request queues to CPUs, so one vCPU uses one queue)
+#   --setups "..."    which set-ups, of: rust rust-pool4 c ours-1q ours-4q (default rust c ours-1q, rust
+#                     only where the Debian 13 root is, plus ours-4q when --smp > 1: Linux maps request
+#                     queues to CPUs, so one vCPU uses one queue); ratios are to rust, else to c
 #   --workloads "..." fio workloads by name (default all; see scripts/guest/fio_bench.sh)
 #   --cache MODE      both daemons' cache mode (default auto, both daemons' default)
 #   --keep DIR        keep the raw fio JSON, meta.json and the logs there (default: a temp dir, removed)
@@ -50,20 +52,25 @@ done
 setup_args() {
   case $1 in
     c) echo "--daemon c --queues 1" ;;
+    rust) echo "--daemon rust --queues 1" ;;
+    rust-pool4) echo "--daemon rust --queues 1 --thread-pool-size 4" ;;
     ours-1q) echo "--daemon ours --queues 1" ;;
     ours-4q) echo "--daemon ours --queues 4" ;;
-    *) echo "bench_guest.sh: unknown set-up $1 (c, ours-1q, ours-4q)" >&2; return 1 ;;
+    *) echo "bench_guest.sh: unknown set-up $1 (rust, rust-pool4, c, ours-1q, ours-4q)" >&2; return 1 ;;
   esac
 }
+"$repo/scripts/setup.sh"
+have_rust=0
+[ "$(id -u)" -eq 0 ] && [ -x "$repo/.cache/trixie/usr/libexec/virtiofsd" ] && have_rust=1
 if [ -z "$setups" ]; then
-  if [ "$smp" = 1 ]; then setups="c ours-1q"; else setups="c ours-1q ours-4q"; fi
+  setups="c ours-1q"
+  [ $have_rust -eq 0 ] || setups="rust $setups"
+  [ "$smp" = 1 ] || setups="$setups ours-4q"
 fi
 if [ -z "$svg" ]; then
   if [ "$smp" = 1 ]; then svg=$repo/docs/guest-benchmark.svg; else svg=$repo/docs/guest-benchmark-smp$smp.svg; fi
 fi
 for s in $setups; do setup_args "$s" >/dev/null; done
-
-"$repo/scripts/setup.sh"
 work=$(mktemp -d /tmp/bench_guest.XXXXXX)
 cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
@@ -90,7 +97,12 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
   printf '{\n  "date": "%s",\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
   printf '  "host_cpu": "%s",\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   printf '  "host_cores": %s,\n  "host_kernel": "%s",\n' "$(nproc)" "$(uname -r)"
-  printf '  "qemu": "%s",\n' "$(qemu-system-x86_64 --version | head -n 1)"
+  # The QEMU run_vm.sh boots with: Debian 13's 10.0 where its root is, else the host's.
+  if [ -x "$repo/.cache/trixie/usr/bin/qemu-system-x86_64" ] && [ "$(id -u)" -eq 0 ]; then
+    printf '  "qemu": "%s",\n' "$("$repo/scripts/trixie-run.sh" qemu-system-x86_64 --version | head -n 1)"
+  else
+    printf '  "qemu": "%s",\n' "$(qemu-system-x86_64 --version | head -n 1)"
+  fi
   printf '  "guest_kernel": "%s",\n  "fio": "%s",\n' "$(cat "$repo/.cache/guest/kernel-version" 2>/dev/null || echo unknown)" "$(fio --version)"
   printf '  "rounds": %s,\n  "runtime": %s,\n  "ramp": %s,\n  "smp": %s,\n  "cache": "%s",\n' "$rounds" "$runtime" "$ramp" "$smp" "$cache"
   printf '  "setups": "%s",\n  "workloads": "%s",\n  "load_before": "%s",\n' "$setups" "$workloads" "$(load)"
