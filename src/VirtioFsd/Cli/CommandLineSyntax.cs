@@ -17,7 +17,7 @@ internal sealed class CommandLineSyntax
     public Option<string> SocketPath { get; } = new("--socket-path") { Description = "vhost-user socket path (a PATH.pid lock file is kept next to it)", HelpName = "PATH" };
     public Option<string> SocketGroup { get; } = new("--socket-group") { Description = "Name of group for the vhost-user socket" };
     public Option<int?> Fd { get; } = new("--fd") { Description = "File descriptor of a listening (not yet connected) socket" };
-    public Option<int> ThreadPoolSize { get; } = new("--thread-pool-size") { Description = "Maximum thread pool size; 0 disables the pool" };
+    public Option<int> ThreadPoolSize { get; } = new("--thread-pool-size") { Description = "At most N kernel workers run each request queue's blocking file operations (the Rust daemon's pool of N threads); 0 leaves the kernel's limits [default: 0]" };
     public Option<bool> Xattr { get; } = new("--xattr") { Description = "Enable support for extended attributes" };
     public Option<bool> PosixAcl { get; } = new("--posix-acl") { Description = "Enable support for POSIX ACLs (implies --xattr)" };
     public Option<string> XattrMap { get; } = new("--xattrmap") { Description = "Rules translating extended attribute names between guest and host, e.g. :map::user.virtiofs.: (implies --xattr)" };
