@@ -249,14 +249,19 @@ public sealed partial class PassthroughFileSystem
                 // O_TMPFILE requires write access (open(2)).
                 return -Errno.EINVAL;
             }
-            int fd = GuestFdRoom();
+            int r = GuestFdRoom();
+            if (r < 0)
+            {
+                return r;
+            }
+            int fd;
             using (Credentials.Scope scope = _credentials.Enter(ctx))
             {
-                fd = fd < 0 || scope.Error < 0
-                    ? Math.Min(fd, scope.Error)
+                fd = scope.Error < 0
+                    ? scope.Error
                     : OpenBeneath(dir.Fd, "."u8, (openFlags & ~Libc.O_DIRECTORY) | Libc.O_TMPFILE, mode & ModeBits & ~ctx.Umask);
             }
-            int r = fd < 0 ? fd : AddOpenedFile(dir, fd, openFlags, out entry, out result);
+            r = fd < 0 ? fd : AddOpenedFile(dir, fd, openFlags, out entry, out result);
             return ApplySecurityLabelToOpened(ctx, dir, default, ref entry, ref result, r);
         }
         finally

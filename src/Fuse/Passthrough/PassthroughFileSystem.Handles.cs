@@ -47,13 +47,13 @@ public sealed partial class PassthroughFileSystem
                 ? "the shared directory's filesystem has no file handles"
                 : $"name_to_handle_at failed: {Errno.Describe(r)}";
         }
-        else if (MountFd(rootFd, rootStat.MntId, isDirectory: true) < 0)
+        else if (MountFd(rootFd, rootStat.MntId, isDirectory: true) is var mountFd && mountFd < 0)
         {
             problem = "cannot open the shared directory for reading";
         }
         else
         {
-            int fd = Libc.OpenByHandleAt(_mountFds[rootStat.MntId], handle!, HandleOpenFlags);
+            int fd = Libc.OpenByHandleAt(mountFd, handle!, HandleOpenFlags);
             if (fd < 0)
             {
                 problem = fd == -Errno.EPERM

@@ -51,7 +51,12 @@ public readonly record struct IdRule(IdRuleKind Kind, uint Source, uint Target, 
         }
         int fields = kind == IdRuleKind.ForbidGuest ? 3 : 4;
         var numbers = new uint[fields - 1];
-        if (f.Length != fields || !f.Skip(1).Select((s, i) => uint.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out numbers[i])).All(ok => ok))
+        bool wellFormed = f.Length == fields;
+        for (int i = 0; wellFormed && i < numbers.Length; i++)
+        {
+            wellFormed = uint.TryParse(f[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out numbers[i]);
+        }
+        if (!wellFormed)
         {
             error = kind == IdRuleKind.ForbidGuest ? "expected forbid-guest:<base>:<count>" : $"expected {f[0]}:<source base>:<target base>:<count>";
             return null;

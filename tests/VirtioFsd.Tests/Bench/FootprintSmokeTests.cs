@@ -10,23 +10,14 @@ namespace VirtioFsd.Tests.Bench;
 /// </summary>
 public sealed class FootprintSmokeTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("virtiofsd-footprint-smoke").FullName;
+    private readonly Process.TempTree _tree = new();
 
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _tree.Dispose();
 
     [Fact]
     public void One_round_prints_start_up_memory_threads_and_throughput()
     {
-        string report = Path.Combine(_dir, "footprint.md");
+        string report = Path.Combine(_tree.Root, "footprint.md");
         var options = new BenchOptions
         {
             Ours = Process.DaemonProcess.Executable,
@@ -38,7 +29,7 @@ public sealed class FootprintSmokeTests : IDisposable
             Queues = 2,
             Small = true,
             Sandbox = "none",
-            WorkDir = _dir,
+            WorkDir = _tree.Root,
             Report = report,
         };
 

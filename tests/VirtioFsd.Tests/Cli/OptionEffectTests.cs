@@ -62,34 +62,28 @@ public sealed class OptionEffectTests : IDisposable
     [InlineData("kata-share")]
     public void Tag_is_served_in_the_config_space_and_config_is_offered_only_with_it(string? tag)
     {
-        string socketDir = Directory.CreateTempSubdirectory("option-effect-sock-").FullName;
-        try
+        // The daemon's socket lives in a run directory of its own; the share is the class's.
+        using var runDir = new Process.TempTree();
+        string socket = runDir.Socket;
+        List<string> args = ["--shared-dir", _share, "--socket-path", socket, "--sandbox", "none"];
+        if (tag is not null)
         {
-            string socket = Path.Combine(socketDir, "vfs.sock");
-            List<string> args = ["--shared-dir", _share, "--socket-path", socket, "--sandbox", "none"];
-            if (tag is not null)
-            {
-                args.AddRange(["--tag", tag]);
-            }
-            using var daemon = Process.DaemonProcess.Start(args, selfCheck: false);
-            daemon.WaitForLog("Waiting for vhost-user socket connection");
-            using var ram = VhostUserFrontend.GuestRam.Single(4UL << 20);
-            using var frontend = VhostUserFrontend.VhostUserFrontend.Connect(socket, ram);
-            frontend.GetFeatures();
-            bool offered = (frontend.GetProtocolFeatures() & VhostUserFrontend.Proto.ProtoConfig) != 0;
-            Assert.True(offered == (tag is not null), $"protocol features {frontend.BackendProtocolFeatures:x}");
-            if (tag is not null)
-            {
-                frontend.SetFeatures(frontend.BackendFeatures);
-                frontend.SetProtocolFeatures(frontend.BackendProtocolFeatures);
-                byte[] space = frontend.GetConfig(0, 40);
-                Assert.Equal(tag, System.Text.Encoding.UTF8.GetString(space, 0, 36).TrimEnd('\0'));
-                Assert.Equal(16u, System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(space.AsSpan(36)));
-            }
+            args.AddRange(["--tag", tag]);
         }
-        finally
+        using var daemon = Process.DaemonProcess.Start(args, selfCheck: false);
+        daemon.WaitForLog("Waiting for vhost-user socket connection");
+        using var ram = VhostUserFrontend.GuestRam.Single(4UL << 20);
+        using var frontend = VhostUserFrontend.VhostUserFrontend.Connect(socket, ram);
+        frontend.GetFeatures();
+        bool offered = (frontend.GetProtocolFeatures() & VhostUserFrontend.Proto.ProtoConfig) != 0;
+        Assert.True(offered == (tag is not null), $"protocol features {frontend.BackendProtocolFeatures:x}");
+        if (tag is not null)
         {
-            Directory.Delete(socketDir, recursive: true);
+            frontend.SetFeatures(frontend.BackendFeatures);
+            frontend.SetProtocolFeatures(frontend.BackendProtocolFeatures);
+            byte[] space = frontend.GetConfig(0, 40);
+            Assert.Equal(tag, System.Text.Encoding.UTF8.GetString(space, 0, 36).TrimEnd('\0'));
+            Assert.Equal(16u, System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(space.AsSpan(36)));
         }
     }
 
@@ -150,47 +144,41 @@ public sealed class OptionEffectTests : IDisposable
             Assert.Equal(0, Libc.Fadvise(fd, 0, 0, Libc.POSIX_FADV_DONTNEED));
             Libc.Close(fd);
         }
-        string socketDir = Directory.CreateTempSubdirectory("option-effect-sock-").FullName;
-        try
+        // The daemon's socket lives in a run directory of its own; the share is the class's.
+        using var runDir = new Process.TempTree();
+        string socket = runDir.Socket;
+        List<string> args = ["--shared-dir", _share, "--socket-path", socket, "--sandbox", "none", "--io-engine", "io-uring"];
+        if (poolSize is { } n)
         {
-            string socket = Path.Combine(socketDir, "vfs.sock");
-            List<string> args = ["--shared-dir", _share, "--socket-path", socket, "--sandbox", "none", "--io-engine", "io-uring"];
-            if (poolSize is { } n)
-            {
-                args.AddRange(["--thread-pool-size", n.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-            }
-            using var daemon = Process.DaemonProcess.Start(args, selfCheck: false);
-            using var device = new Faults.ProcessDevice(socket, 1, Reads, Payload);
-            Engine.QueueDriver q = device.Drivers[0];
-            Engine.EngineStressTests.Init(q);
-            ulong node = Engine.EngineStressTests.Lookup(q, "data");
-            ulong fh = Engine.EngineStressTests.Open(q, node);
-            for (int round = 0; round < 4; round++)
-            {
-                DropPages();
-                q.Run(Enumerable.Range(0, Reads).Select(k => new Engine.FuseCall
-                {
-                    Opcode = FuseOpcode.Read,
-                    Node = node,
-                    Args = Engine.FuseCall.Bytes(new FuseReadIn { Fh = fh, Offset = (ulong)k * Payload, Size = Payload }),
-                    ReplyPayloadBytes = Payload,
-                    Verify = (header, _, data) => Assert.Equal(0, header.Error),
-                }), Reads);
-            }
-            int workers = Directory.GetDirectories($"/proc/{daemon.Pid}/task")
-                .Count(t => File.ReadAllText(Path.Combine(t, "comm")).StartsWith("iou-wrk", StringComparison.Ordinal));
-            if (poolSize is { } limit)
-            {
-                Assert.InRange(workers, 1, limit);
-            }
-            else
-            {
-                Assert.True(workers > 1, $"without a limit {Reads} reads in flight ran on {workers} io_uring workers");
-            }
+            args.AddRange(["--thread-pool-size", n.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         }
-        finally
+        using var daemon = Process.DaemonProcess.Start(args, selfCheck: false);
+        using var device = new Faults.ProcessDevice(socket, 1, Reads, Payload);
+        Engine.QueueDriver q = device.Drivers[0];
+        Engine.EngineStressTests.Init(q);
+        ulong node = Engine.EngineStressTests.Lookup(q, "data");
+        ulong fh = Engine.EngineStressTests.Open(q, node);
+        for (int round = 0; round < 4; round++)
         {
-            Directory.Delete(socketDir, recursive: true);
+            DropPages();
+            q.Run(Enumerable.Range(0, Reads).Select(k => new Engine.FuseCall
+            {
+                Opcode = FuseOpcode.Read,
+                Node = node,
+                Args = Engine.FuseCall.Bytes(new FuseReadIn { Fh = fh, Offset = (ulong)k * Payload, Size = Payload }),
+                ReplyPayloadBytes = Payload,
+                Verify = (header, _, data) => Assert.Equal(0, header.Error),
+            }), Reads);
+        }
+        int workers = Directory.GetDirectories($"/proc/{daemon.Pid}/task")
+            .Count(t => File.ReadAllText(Path.Combine(t, "comm")).StartsWith("iou-wrk", StringComparison.Ordinal));
+        if (poolSize is { } limit)
+        {
+            Assert.InRange(workers, 1, limit);
+        }
+        else
+        {
+            Assert.True(workers > 1, $"without a limit {Reads} reads in flight ran on {workers} io_uring workers");
         }
     }
 
