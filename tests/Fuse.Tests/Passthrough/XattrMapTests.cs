@@ -101,4 +101,17 @@ public class XattrMapTests
         Assert.Equal(0, s.Fs.RemoveXattr(Root, f, "security.selinux"u8));
         Assert.True(Libc.Getxattr(N(s.Host("f")), "trusted.virtiofs.security.selinux"u8, value) < 0);
     }
+
+    [Fact]
+    public void A_name_the_prefix_makes_too_long_for_the_host_is_erange_and_nothing_is_set()
+    {
+        using var s = new Share(o => o with { XattrMap = Map(":prefix:all::user.virtiofs.:") });
+        s.WriteHost("f", "x");
+        NodeId f = s.Lookup(NodeId.Root, "f").Node;
+        // 250 bytes are a valid guest name; with the 14-byte prefix the host name would pass XATTR_NAME_MAX (255).
+        byte[] name = Encoding.UTF8.GetBytes("user." + new string('n', 245));
+        Assert.Equal(-Errno.ERANGE, s.Fs.SetXattr(Root, f, name, "v"u8, 0));
+        Assert.Equal(-Errno.ERANGE, s.Fs.GetXattr(Root, f, name, new byte[8]));
+        Assert.Equal(0, s.Fs.ListXattr(Root, f, default));
+    }
 }
