@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # --no-build: dotnet test builds the daemon the tests use (the apphost next to the test assembly); the
 # NativeAOT binary in .cache/daemon is run_vm.sh's and the benchmarks'. To run the process and VM tests
-# against it instead: VIRTIOFSD_BINARY=.cache/daemon/publish/VirtioFsd/release_linux-x64/virtiofsd scripts/test.sh
+# against it instead: VIRTIOFSD_BINARY=$PWD/.cache/daemon/publish/VirtioFsd/release_linux-x64/virtiofsd scripts/test.sh
+# (absolute: the tests run from their own bin directory)
 scripts/setup.sh --no-build
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

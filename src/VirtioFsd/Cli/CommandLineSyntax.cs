@@ -34,7 +34,7 @@ internal sealed class CommandLineSyntax
     public Option<bool> Writeback { get; } = new("--writeback") { Description = "Enable the writeback cache" };
     public Option<bool> AllowDirectIo { get; } = new("--allow-direct-io") { Description = "Honour O_DIRECT from guest applications" };
     public Option<bool> PrintCapabilities { get; } = new("--print-capabilities") { Description = "Print vhost-user.json backend program capabilities and exit" };
-    public Option<string> ModCaps { get; } = new("--modcaps") { Description = "Modify the capability set (not implemented)" };
+    public Option<string> ModCaps { get; } = new("--modcaps") { Description = "Modify the capabilities a daemon started as root keeps: colon-separated +NAME or -NAME (e.g. +sys_admin:-mknod)" };
     public Option<string> LogLevel { get; } = new("--log-level") { Description = "Log level: error, warn, info, debug, trace, off [default: info]" };
     public Option<bool> Syslog { get; } = new("--syslog") { Description = "Log to syslog [default: stderr]" };
     public Option<ulong?> RlimitNofile { get; } = new("--rlimit-nofile") { Description = "Maximum number of file descriptors; 0 leaves the limit unchanged [default: min(1000000, fs.nr_open)]" };

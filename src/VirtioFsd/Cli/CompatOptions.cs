@@ -120,7 +120,7 @@ internal static class CompatOptions
             case "xattrmap":
                 return b.SetXattrMap(value, "-o xattrmap");
             case "modcaps":
-                return "'-o modcaps' is not implemented yet (capabilities are not dropped)";
+                return b.SetModCaps(value, "'-o modcaps'");
             default:
                 return $"unsupported legacy option '-o {name}={value}'";
         }

@@ -92,6 +92,9 @@ public sealed record DaemonOptions
 
     public SeccompMode Seccomp { get; init; } = SeccompMode.None;
 
+    /// <summary>--modcaps: changes to the capabilities a daemon started as root keeps (see Sandbox/CapabilityDrop).</summary>
+    public IReadOnlyList<CapabilityChange> ModCaps { get; init; } = [];
+
     public LogLevel LogLevel { get; init; } = LogLevel.Info;
 
     /// <summary>--syslog: log through syslog(3) instead of stderr.</summary>

@@ -71,6 +71,21 @@ internal sealed class OptionsBuilder
         return XattrMap is null ? $"invalid value for {option}: {error}" : null;
     }
 
+    /// <summary>--modcaps (or -o modcaps), parsed; empty when not given.</summary>
+    public IReadOnlyList<CapabilityChange> ModCaps { get; private set; } = [];
+
+    /// <summary>Parses and keeps a --modcaps list; returns the error message for <paramref name="option"/> if malformed.</summary>
+    public string? SetModCaps(string text, string option)
+    {
+        IReadOnlyList<CapabilityChange>? changes = CapabilityChanges.Parse(text, out string? error);
+        if (changes is null)
+        {
+            return $"invalid value for {option}: {error}";
+        }
+        ModCaps = changes;
+        return null;
+    }
+
     /// <summary>--translate-uid rules, in the order given.</summary>
     public List<VirtioFsd.Fuse.Server.IdRule> TranslateUid { get; } = [];
 
@@ -134,6 +149,7 @@ internal sealed class OptionsBuilder
         PreserveNoatime = PreserveNoatime,
         Sandbox = sandbox,
         Seccomp = Seccomp,
+        ModCaps = ModCaps,
         LogLevel = LogLevel,
         Syslog = Syslog,
         RlimitNofile = RlimitNofile,

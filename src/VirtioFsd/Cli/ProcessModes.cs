@@ -2,8 +2,9 @@ namespace VirtioFsd.Cli;
 
 /// <summary>
 /// How the process isolates itself from the host (--sandbox); docs/sandbox.md has the details. Both
-/// sandboxes run in a re-executed child while the launch stage keeps the pid file and the socket; neither
-/// drops root's capabilities, and neither confines what the daemon reaches through descriptors it holds.
+/// sandboxes run in a re-executed child while the launch stage keeps the pid file and the socket; root's
+/// capabilities are dropped in every mode (Sandbox/CapabilityDrop), and no mode confines what the daemon
+/// reaches through descriptors it holds.
 /// </summary>
 public enum SandboxMode
 {

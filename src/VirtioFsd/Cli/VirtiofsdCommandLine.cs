@@ -67,12 +67,11 @@ internal static class VirtiofsdCommandLine
                 return CliResult.Failed($"{o.Name} is not implemented");
             }
         }
-        if (Given(r, s.ModCaps))
-        {
-            return CliResult.Failed("--modcaps is not implemented yet (capabilities are not dropped)");
-        }
-
         var b = new OptionsBuilder();
+        if (r.GetValue(s.ModCaps) is { } modcaps && b.SetModCaps(modcaps, "--modcaps") is { } modcapsError)
+        {
+            return CliResult.Failed(modcapsError);
+        }
         if (r.GetValue(s.SharedDir) is { } dir)
         {
             b.SharedDir = dir;

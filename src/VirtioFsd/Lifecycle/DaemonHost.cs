@@ -2,6 +2,7 @@ using Serilog;
 using VirtioFsd.Cli;
 using VirtioFsd.Device;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.Capabilities;
 using VirtioFsd.Sandbox;
 using VirtioFsd.VhostUser.Server;
 
@@ -82,6 +83,13 @@ internal static class DaemonHost
                 log.Error("dup: {Error:l}", Errno.Describe(served));
                 return 1;
             }
+            using (TaskDirectory? tasks = CapabilityDrop.OpenTasks(log, out bool failed))
+            {
+                if (failed || !DropServingCapabilities(tasks, options, log))
+                {
+                    return 1;
+                }
+            }
             return Serve(options with { SocketPath = null, ListenFd = served, ProcSelfFd = procSelfFd }, signals, log);
         }
         finally
@@ -103,26 +111,51 @@ internal static class DaemonHost
         {
             ParentWatch.Start(pipeFd, signals, log);
         }
+        // The capabilities are dropped from inside the sandbox, through a /proc/self/task opened while /proc is
+        // reachable: here for chroot, by the namespace sandbox once this pid namespace has its own /proc.
         string step;
-        int procSelfFd = options.Sandbox switch
+        int procSelfFd;
+        TaskDirectory? tasks = null;
+        if (options.Sandbox == SandboxMode.Namespace)
         {
-            SandboxMode.Namespace => NamespaceSandbox.Enter(options.SharedDir, log, out step),
-            SandboxMode.Chroot => ChrootSandbox.Enter(options.SharedDir, log, out step),
-            _ => Fail(out step),
-        };
+            procSelfFd = NamespaceSandbox.Enter(options.SharedDir, log, out step, out tasks);
+        }
+        else
+        {
+            tasks = CapabilityDrop.OpenTasks(log, out bool failed);
+            if (failed)
+            {
+                return 1;
+            }
+            procSelfFd = ChrootSandbox.Enter(options.SharedDir, log, out step);
+        }
+        using TaskDirectory? taskDirectory = tasks;
         if (procSelfFd < 0)
         {
             log.Error("Sandbox ({Mode}): cannot {Step:l}: {Error:l}", options.Sandbox, step, Errno.Describe(procSelfFd));
             return 1;
         }
         log.Information("Sandbox ({Mode}): {Dir:l} is now the root", options.Sandbox, options.SharedDir);
-        return Serve(options with { SharedDir = "/", SocketPath = null, ListenFd = listenFd, ProcSelfFd = procSelfFd }, signals, log);
-
-        static int Fail(out string step)
+        if (!DropServingCapabilities(tasks, options, log))
         {
-            step = "find a sandbox mode";
-            return -Errno.EINVAL;
+            return 1;
         }
+        return Serve(options with { SharedDir = "/", SocketPath = null, ListenFd = listenFd, ProcSelfFd = procSelfFd }, signals, log);
+    }
+
+    /// <summary>As root: every thread keeps only what serving needs (and --modcaps adds). Not root: nothing to do.</summary>
+    private static bool DropServingCapabilities(TaskDirectory? tasks, DaemonOptions options, ILogger log)
+    {
+        if (tasks is null)
+        {
+            return true;
+        }
+        if (CapabilityDrop.ServingSet(options, out string? error) is not { } kept)
+        {
+            log.Error("{Error:l}", error);
+            return false;
+        }
+        return CapabilityDrop.Apply(tasks, kept, "daemon", log);
     }
 
     private static int Serve(DaemonOptions options, StopSignals signals, ILogger log)

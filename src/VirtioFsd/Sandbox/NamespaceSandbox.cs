@@ -1,5 +1,6 @@
 using Serilog;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.Capabilities;
 
 namespace VirtioFsd.Sandbox;
 
@@ -22,11 +23,16 @@ namespace VirtioFsd.Sandbox;
 /// </remarks>
 internal static class NamespaceSandbox
 {
-    /// <summary>Enters the sandbox; returns the O_PATH fd of /proc/self/fd, or -errno with <paramref name="step"/> naming what failed.</summary>
-    public static int Enter(string sharedDir, ILogger log, out string step)
+    /// <summary>
+    /// Enters the sandbox; returns the O_PATH fd of /proc/self/fd, or -errno with <paramref name="step"/> naming
+    /// what failed. <paramref name="tasks"/> is this pid namespace's /proc/self/task when capabilities are to be
+    /// dropped (thread ids must be the ones tgkill understands here), else null.
+    /// </summary>
+    public static int Enter(string sharedDir, ILogger log, out string step, out TaskDirectory? tasks)
     {
         ArgumentNullException.ThrowIfNull(sharedDir);
         ArgumentNullException.ThrowIfNull(log);
+        tasks = null;
         step = "make mounts slaves";
         int r = Libc.Mount(null, "/", null, Libc.MS_SLAVE | Libc.MS_REC);
         if (r < 0)
@@ -38,6 +44,15 @@ internal static class NamespaceSandbox
         if (r < 0)
         {
             return r;
+        }
+        if (CapabilityDrop.Applies)
+        {
+            step = "open /proc/self/task";
+            r = TaskDirectory.Open(out tasks);
+            if (r < 0)
+            {
+                return r;
+            }
         }
         int loaded = RuntimePreload.LoadReferenceClosure(log);
         log.Debug("Sandbox: preloaded {Count} assemblies", loaded);

@@ -5,6 +5,7 @@ using Serilog;
 using VirtioFsd.Cli;
 using VirtioFsd.Lifecycle;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.Capabilities;
 
 namespace VirtioFsd.Sandbox;
 
@@ -105,6 +106,12 @@ internal static class SandboxLauncher
             childEnd.Dispose();
             Libc.Fcntl(listenFd, Libc.F_SETFD, Libc.FD_CLOEXEC);
             log.Debug("Sandbox: launched {Mode} child, pid {Pid}", mode, child.Id);
+            if (!DropOwnCapabilities(log))
+            {
+                Libc.Kill(child.Id, Libc.SIGKILL);
+                child.WaitForExit();
+                return 1;
+            }
             int lastSignal = Libc.SIGTERM;
             signals.OnSignal = signal =>
             {
@@ -141,6 +148,13 @@ internal static class SandboxLauncher
             }
             return child.ExitCode;
         }
+    }
+
+    /// <summary>Once the child runs, this process only waits, forwards signals and removes its files: it keeps DAC_OVERRIDE at most.</summary>
+    private static bool DropOwnCapabilities(ILogger log)
+    {
+        using TaskDirectory? tasks = CapabilityDrop.OpenTasks(log, out bool failed);
+        return !failed && (tasks is null || CapabilityDrop.Apply(tasks, CapabilityDrop.LauncherSet, "launcher", log));
     }
 
     /// <summary>

@@ -174,7 +174,6 @@ public class CommandLineTests
     [Theory]
     [InlineData("--seccomp", "kill")]
     [InlineData("--seccomp", "trap")]
-    [InlineData("--modcaps", "+sys_admin")]
     [InlineData("--uid-map", ":0:100000:65536:")]
     [InlineData("--migration-mode", "find-paths")]
     public void Unimplemented_options_are_refused_by_name(string option, string value)
@@ -182,6 +181,30 @@ public class CommandLineTests
         string error = Fails("--shared-dir", "/d", "--socket-path", "/s", option, value);
         Assert.Contains(option, error, StringComparison.Ordinal);
         Assert.Contains("not implemented", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Modcaps_is_parsed_in_order_from_both_forms_names_case_insensitive()
+    {
+        DaemonOptions d = Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--modcaps=+SYS_ADMIN:-mknod:-cap_setfcap");
+        Assert.Equal([new CapabilityChange(true, 21), new CapabilityChange(false, 27), new CapabilityChange(false, 31)], d.ModCaps);
+        DaemonOptions legacy = Run(true, "--socket-path=/s", "-o", "source=/d,modcaps=-chown");
+        Assert.Equal([new CapabilityChange(false, 0)], legacy.ModCaps);
+        Assert.Empty(Run(true, "--shared-dir", "/d", "--socket-path", "/s").ModCaps);
+    }
+
+    [Theory]
+    [InlineData("sys_admin", "'sys_admin' is not +NAME or -NAME")]
+    [InlineData("+sys_admin:", "'' is not +NAME or -NAME")]
+    [InlineData("+", "'+' is not +NAME or -NAME")]
+    [InlineData("*chown", "'*chown' is not +NAME or -NAME")]
+    [InlineData("+chown:-sys_flying", "unknown capability 'sys_flying'")]
+    public void Modcaps_items_that_are_not_plus_or_minus_a_known_capability_are_refused(string value, string why)
+    {
+        string error = Fails("--shared-dir", "/d", "--socket-path", "/s", "--modcaps", value);
+        Assert.Contains("--modcaps", error, StringComparison.Ordinal);
+        Assert.Contains(why, error, StringComparison.Ordinal);
+        Assert.Contains(why, Fails("--socket-path=/s", "-o", "source=/d,modcaps=" + value), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -83,7 +83,9 @@ public class HostErrorTests
         using var t = new TempTree();
         string mem = Path.Combine(t.Share, "mem");
         File.WriteAllBytes(mem, []);
-        using var sleeper = System.Diagnostics.Process.Start(new ProcessStartInfo("sleep", "300") { UseShellExecute = false })!;
+        // Without capabilities of its own: opening another process's mem needs the opener's permitted set to
+        // cover the target's (ptrace access rules), and the daemon, as root, keeps only the serving set.
+        using var sleeper = System.Diagnostics.Process.Start(new ProcessStartInfo("setpriv", "--inh-caps=-all --bounding-set=-all -- sleep 300") { UseShellExecute = false })!;
         try
         {
             Assert.Equal(0, Libc.Mount($"/proc/{sleeper.Id}/mem", mem, null, Libc.MS_BIND));

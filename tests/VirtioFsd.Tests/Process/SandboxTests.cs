@@ -138,15 +138,12 @@ public class SandboxTests
     }
 
     /// <summary>The host pid of the sandboxed daemon: the launch stage's child, or for namespace unshare's child.</summary>
-    private static int SandboxedPid(int launcher, string mode)
+    internal static int SandboxedPid(int launcher, string mode)
     {
         int child = FirstChild(launcher);
         return mode == "namespace" ? FirstChild(child) : child;
     }
 
-    private static int FirstChild(int pid)
-    {
-        string text = File.ReadAllText($"/proc/{pid}/task/{pid}/children");
-        return int.Parse(text.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0], CultureInfo.InvariantCulture);
-    }
+    private static int FirstChild(int pid) =>
+        VirtioFsd.Sandbox.SandboxLauncher.FirstChild(pid) ?? throw new InvalidOperationException($"pid {pid} has no child");
 }
