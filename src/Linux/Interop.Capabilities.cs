@@ -96,5 +96,8 @@ public static unsafe partial class Libc
         return r;
     }
 
+    /// <summary>System call <paramref name="number"/> with no arguments (a test hook makes one seccomp must stop); result or -errno.</summary>
+    public static long SyscallNoArguments(long number) => Check(SyscallRaw(number, 0, 0, 0, 0, 0, 0));
+
     public static int Mprotect(nint addr, ulong length, int prot) => Check(MprotectRaw(addr, (nuint)length, prot));
 }

@@ -23,7 +23,7 @@ internal sealed class CommandLineSyntax
     public Option<string> XattrMap { get; } = new("--xattrmap") { Description = "Rules translating extended attribute names between guest and host, e.g. :map::user.virtiofs.: (implies --xattr)" };
     public Option<string> Sandbox { get; } = new("--sandbox") { Description = "Sandbox mechanism: namespace, chroot, none [default: namespace as root, none otherwise]" };
     public Option<bool> ReadOnly { get; } = new("--readonly") { Description = "Prevent the guest from modifying the file system" };
-    public Option<string> Seccomp { get; } = new("--seccomp") { Description = "Action for a syscall outside the allow-list: none, kill, log, trap (kill and trap are not implemented) [default: none]" };
+    public Option<string> Seccomp { get; } = new("--seccomp") { Description = "Action for a syscall outside the allow-list: none, kill, log, trap [default: kill]" };
     public Option<bool> AnnounceSubmounts { get; } = new("--announce-submounts") { Description = "Tell the guest which directories are mount points [default]" };
     public Option<bool> NoAnnounceSubmounts { get; } = new("--no-announce-submounts") { Description = "Do not tell the guest which directories are mount points" };
     public Option<string> InodeFileHandles { get; } = new("--inode-file-handles") { Description = "When to hold known inodes by file handle instead of an O_PATH fd: never, prefer (handles where the filesystem and CAP_DAC_READ_SEARCH allow, fds elsewhere), mandatory (refuse to start without) [default: prefer]" };

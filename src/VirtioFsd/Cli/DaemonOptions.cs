@@ -90,7 +90,7 @@ public sealed record DaemonOptions
     /// <summary>--inode-fd-cache-size: open fds kept for handle inodes no request uses.</summary>
     public int InodeFdCacheSize { get; init; } = VirtioFsd.Fuse.Passthrough.PassthroughOptions.DefaultInodeFdCacheSize;
 
-    public SeccompMode Seccomp { get; init; } = SeccompMode.None;
+    public SeccompMode Seccomp { get; init; } = SeccompMode.Kill;
 
     /// <summary>--modcaps: changes to the capabilities a daemon started as root keeps (see Sandbox/CapabilityDrop).</summary>
     public IReadOnlyList<CapabilityChange> ModCaps { get; init; } = [];

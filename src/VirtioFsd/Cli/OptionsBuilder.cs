@@ -47,7 +47,7 @@ internal sealed class OptionsBuilder
 
     public SandboxMode? Sandbox { get; set; }
 
-    public SeccompMode Seccomp { get; set; } = SeccompMode.None;
+    public SeccompMode Seccomp { get; set; } = SeccompMode.Kill;
 
     public LogLevel LogLevel { get; set; } = LogLevel.Info;
 

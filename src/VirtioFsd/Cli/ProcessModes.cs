@@ -24,12 +24,19 @@ public enum SandboxMode
     Namespace,
 }
 
-/// <summary>What a system call outside the allow-list does (--seccomp); <see cref="Trap"/> and <see cref="Kill"/> are refused for now.</summary>
+/// <summary>What a system call outside the allow-list does (--seccomp), as libseccomp's actions in the Rust virtiofsd.</summary>
 public enum SeccompMode
 {
+    /// <summary>No filter.</summary>
     None,
+
+    /// <summary>The call runs and the kernel logs it (audit log, dmesg): how the allow-list is grown.</summary>
     Log,
+
+    /// <summary>SIGSYS to the calling thread; no handler is installed, so the process ends with a core dump.</summary>
     Trap,
+
+    /// <summary>The whole process is killed at once (SECCOMP_RET_KILL_PROCESS). The default.</summary>
     Kill,
 }
 

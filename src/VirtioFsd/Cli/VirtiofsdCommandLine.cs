@@ -189,9 +189,12 @@ internal static class VirtiofsdCommandLine
                 case "log":
                     b.Seccomp = SeccompMode.Log;
                     break;
-                case "kill" or "trap":
-                    // Only safe with an allow-list known complete for every path of the runtime and the daemon.
-                    return $"--seccomp {seccomp} is not implemented yet (use --seccomp none or log)";
+                case "kill":
+                    b.Seccomp = SeccompMode.Kill;
+                    break;
+                case "trap":
+                    b.Seccomp = SeccompMode.Trap;
+                    break;
                 default:
                     return $"invalid value '{seccomp}' for --seccomp (expected none, kill, log or trap)";
             }

@@ -14,6 +14,9 @@ internal static class SandboxSelfCheck
 {
     public const string Variable = "VIRTIOFSD_TEST_SELF_CHECK";
 
+    /// <summary>With the self-check: a system call number to make once set up (one outside the seccomp allow-list, say).</summary>
+    public const string SyscallVariable = "VIRTIOFSD_TEST_SELF_CHECK_SYSCALL";
+
     public static bool Requested => Environment.GetEnvironmentVariable(Variable) == "1";
 
     public static int Run(DaemonOptions options, CancellationToken stop)
@@ -27,6 +30,11 @@ internal static class SandboxSelfCheck
         o.WriteLine($"self-check proc-self-fd={ProbeProcSelfFd(options.ProcSelfFd)}");
         o.WriteLine($"self-check listen-fd={(options.ListenFd is { } fd && Libc.GetSockOptInt(fd, Libc.SOL_SOCKET, Libc.SO_ACCEPTCONN, out int listening) == 0 && listening == 1 ? "listening" : "bad")}");
         o.WriteLine($"self-check runtime={ExerciseRuntime()}");
+        if (long.TryParse(Environment.GetEnvironmentVariable(SyscallVariable), NumberStyles.None, CultureInfo.InvariantCulture, out long nr))
+        {
+            o.Flush();
+            o.WriteLine($"self-check syscall={Libc.SyscallNoArguments(nr).ToString(CultureInfo.InvariantCulture)}");
+        }
         o.WriteLine("self-check ready");
         o.Flush();
         stop.WaitHandle.WaitOne();

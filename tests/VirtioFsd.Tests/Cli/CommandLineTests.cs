@@ -68,6 +68,7 @@ public class CommandLineTests
         Assert.Equal(CacheMode.Auto, o.Cache);
         Assert.Equal(SandboxMode.Namespace, o.Sandbox);
         Assert.Equal(LogLevel.Info, o.LogLevel);
+        Assert.Equal(SeccompMode.Kill, o.Seccomp);
         Assert.True(o.AnnounceSubmounts);
         Assert.False(o.KillPrivV2);
         Assert.False(o.Xattr);
@@ -172,8 +173,6 @@ public class CommandLineTests
     }
 
     [Theory]
-    [InlineData("--seccomp", "kill")]
-    [InlineData("--seccomp", "trap")]
     [InlineData("--uid-map", ":0:100000:65536:")]
     [InlineData("--migration-mode", "find-paths")]
     public void Unimplemented_options_are_refused_by_name(string option, string value)
@@ -264,10 +263,15 @@ public class CommandLineTests
         Fails("--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us", "fast");
     }
 
-    [Fact]
-    public void Seccomp_log_is_accepted()
+    [Theory]
+    [InlineData("none", SeccompMode.None)]
+    [InlineData("log", SeccompMode.Log)]
+    [InlineData("trap", SeccompMode.Trap)]
+    [InlineData("kill", SeccompMode.Kill)]
+    public void Every_seccomp_action_is_accepted(string value, SeccompMode mode)
     {
-        Assert.Equal(SeccompMode.Log, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--seccomp=log").Seccomp);
+        Assert.Equal(mode, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--seccomp=" + value).Seccomp);
+        Assert.Equal(mode, Run(false, "--shared-dir", "/d", "--socket-path", "/s", "--seccomp", value).Seccomp);
     }
 
     [Fact]

@@ -119,11 +119,31 @@ public class SandboxTests
         Assert.False(File.Exists(t.Socket));
     }
 
+    [Theory]
+    [InlineData("kill", 128 + 31)]
+    [InlineData("trap", 128 + 31)]
+    [InlineData("log", 0)]
+    public void A_call_outside_the_allow_list_ends_the_daemon_by_sigsys_unless_only_logged(string action, int exitCode)
+    {
+        using var t = new TempTree();
+        // personality(2), harmless and not in the list; the self-check makes it once the filter is on.
+        var environment = new Dictionary<string, string> { [VirtioFsd.Sandbox.SandboxSelfCheck.SyscallVariable] = "135" };
+        string[] args = ["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", .. action == "kill" ? (string[])[] : ["--seccomp", action]];
+        using DaemonProcess d = DaemonProcess.Start(args, environment: environment);
+        if (action == "log")
+        {
+            Assert.True(long.Parse(d.WaitForLine("self-check ready")["syscall"], CultureInfo.InvariantCulture) >= 0);
+            d.Signal(Libc.SIGTERM);
+        }
+        Assert.Equal(exitCode, d.WaitForExit());
+        Assert.Equal(action != "log", d.Output.TrueForAll(l => !l.StartsWith("self-check syscall=", StringComparison.Ordinal)));
+    }
+
     [Fact]
     public void Without_seccomp_no_filter_is_installed()
     {
         using var t = new TempTree();
-        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none"]);
+        using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--seccomp", "none"]);
         d.WaitForLine("self-check ready");
         Assert.Equal(FilterCount("/proc/self/status"), FilterCount($"/proc/{d.Pid}/status"));
         d.Signal(Libc.SIGTERM);
