@@ -23,9 +23,6 @@ public static class CapabilityNames
     public const int Mknod = 27;
     public const int Setfcap = 31;
 
-    /// <summary>The highest capability this table names (CAP_CHECKPOINT_RESTORE, Linux 5.9).</summary>
-    public static int Last => Names.Length - 1;
-
     /// <summary>The number of a capability by name, case-insensitive, with or without "cap_"; -1 when unknown.</summary>
     public static int Parse(string name)
     {

@@ -90,6 +90,7 @@ public sealed record DaemonOptions
     /// <summary>--inode-fd-cache-size: open fds kept for handle inodes no request uses.</summary>
     public int InodeFdCacheSize { get; init; } = VirtioFsd.Fuse.Passthrough.PassthroughOptions.DefaultInodeFdCacheSize;
 
+    /// <summary>--seccomp: kill by default, as the Rust virtiofsd.</summary>
     public SeccompMode Seccomp { get; init; } = SeccompMode.Kill;
 
     /// <summary>--modcaps: changes to the capabilities a daemon started as root keeps (see Sandbox/CapabilityDrop).</summary>

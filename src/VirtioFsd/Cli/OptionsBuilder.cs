@@ -47,7 +47,8 @@ internal sealed class OptionsBuilder
 
     public SandboxMode? Sandbox { get; set; }
 
-    public SeccompMode Seccomp { get; set; } = SeccompMode.Kill;
+    /// <summary>--seccomp, or null for <see cref="DaemonOptions.Seccomp"/>'s default.</summary>
+    public SeccompMode? Seccomp { get; set; }
 
     public LogLevel LogLevel { get; set; } = LogLevel.Info;
 
@@ -107,6 +108,10 @@ internal sealed class OptionsBuilder
     public DaemonOptions Build(string sharedDir, SandboxMode sandbox)
     {
         DaemonOptions options = BuildWithDefaults(sharedDir, sandbox);
+        if (Seccomp is { } seccomp)
+        {
+            options = options with { Seccomp = seccomp };
+        }
         if (IoEngine is { } engine)
         {
             options = options with { IoEngine = engine };
@@ -148,7 +153,6 @@ internal sealed class OptionsBuilder
         KillPrivV2 = KillPrivV2,
         PreserveNoatime = PreserveNoatime,
         Sandbox = sandbox,
-        Seccomp = Seccomp,
         ModCaps = ModCaps,
         LogLevel = LogLevel,
         Syslog = Syslog,

@@ -101,18 +101,12 @@ public class CapabilityTests
         Assert.Equal(removeChown ? 0u : 1000u, EscapeShare.Stat(share.Host("f")).Uid);
     }
 
+    /// <summary>The daemon through setpriv(1) with CAP_SYS_RESOURCE out of its bounding set, run to its exit.</summary>
     private static (int Code, string Stdout, string Stderr) RunWithoutSysResource(string[] args)
     {
-        var psi = new System.Diagnostics.ProcessStartInfo("setpriv") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in (string[])["--bounding-set=-sys_resource", "--inh-caps=-all", "--", DaemonProcess.Executable, .. args])
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        string stdout = p.StandardOutput.ReadToEnd();
-        string stderr = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(DaemonProcess.HangGuard), "the daemon did not exit");
-        return (p.ExitCode, stdout, stderr);
+        using DaemonProcess d = DaemonProcess.Start("setpriv", ["--bounding-set=-sys_resource", "--inh-caps=-all", "--", DaemonProcess.Executable, .. args], selfCheck: false);
+        int code = d.WaitForExit();
+        return (code, string.Join('\n', d.Output), d.Stderr);
     }
 
     private static void AssertEveryThreadHolds(int pid, ulong kept)
