@@ -33,7 +33,8 @@ internal static class DaemonHost
     private static int RunHost(DaemonOptions options, IReadOnlyList<string> args, ILogger log)
     {
         // First thing: a stop signal during start-up must take the clean path too, not the runtime's default exit.
-        using var signals = new StopSignals();
+        // Never disposed (see StopSignals.ForProcess).
+        StopSignals signals = StopSignals.ForProcess();
         (ulong limit, string? limitError) = FileLimit.Raise(options.RlimitNofile, log);
         if (limitError is not null)
         {
@@ -106,7 +107,7 @@ internal static class DaemonHost
             log.Error("Sandboxed child started without an inherited listening socket ({Variable:l})", LaunchStage.ListenFdVariable);
             return 1;
         }
-        using var signals = new StopSignals();
+        StopSignals signals = StopSignals.ForProcess();
         if (LaunchStage.InheritedFd(LaunchStage.ParentPipeVariable) is { } pipeFd)
         {
             ParentWatch.Start(pipeFd, signals, log);

@@ -26,6 +26,13 @@ internal sealed class StopSignals : IDisposable
         }
     }
 
+    /// <summary>
+    /// The daemon's handlers, for the rest of the process: they stay registered after the daemon stops, because
+    /// a stop signal may come again while the runtime shuts down (the launch stage resends it every second), and
+    /// without a handler the runtime re-raises it with kill(2), which the seccomp filter answers with SIGSYS.
+    /// </summary>
+    public static StopSignals ForProcess() => new();
+
     public CancellationToken Token => _stop.Token;
 
     /// <summary>Called on every stop signal (the launch stage forwards it to its child); may be set after construction.</summary>
