@@ -42,6 +42,10 @@ internal static class DaemonHost
             return 1;
         }
         log.Debug("Open file limit: {Limit}", limit);
+        if (!SupplementaryGroups.DropWhenRoot(log))
+        {
+            return 1;
+        }
 
         PidFile? pidFile = null;
         VhostUserListener? listener = null;

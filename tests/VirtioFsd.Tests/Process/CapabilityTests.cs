@@ -44,6 +44,33 @@ public class CapabilityTests
         Assert.False(File.Exists(t.Socket), "the launcher, left with DAC_OVERRIDE, still removes its socket");
     }
 
+    [Theory]
+    [InlineData("none")]
+    [InlineData("namespace")]
+    public void Root_drops_the_supplementary_groups_it_was_started_with_on_every_thread(string mode)
+    {
+        string[] withGroups = ["--groups=4,24", "--"];
+        // The control: setpriv does hand these groups on.
+        using (DaemonProcess control = DaemonProcess.Start("setpriv", [.. withGroups, "grep", "^Groups:", "/proc/self/status"], selfCheck: false))
+        {
+            Assert.Equal(0, control.WaitForExit());
+            Assert.Equal("Groups:\t4 24", control.Output.Single().Trim());
+        }
+        using var t = new TempTree();
+        using DaemonProcess d = DaemonProcess.Start("setpriv", [.. withGroups, DaemonProcess.Executable, "--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", mode], selfCheck: true);
+        d.WaitForLine("self-check ready");
+        foreach (int pid in new[] { d.Pid, ServingPid(d.Pid, mode) }.Distinct())
+        {
+            foreach (string task in Directory.GetDirectories($"/proc/{pid}/task"))
+            {
+                string groups = File.ReadAllLines(task + "/status").Single(l => l.StartsWith("Groups:", StringComparison.Ordinal));
+                Assert.Equal("Groups:", groups.Trim());
+            }
+        }
+        d.Signal(Libc.SIGTERM);
+        Assert.Equal(0, d.WaitForExit());
+    }
+
     [Fact]
     public void Modcaps_adds_and_removes_capabilities_of_the_serving_process()
     {
