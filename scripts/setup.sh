@@ -42,6 +42,8 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v gcc >/dev/null || need+=(gcc)
 dpkg -s libc6-dev >/dev/null 2>&1 || need+=(libc6-dev)
 command -v fio >/dev/null || need+=(fio)
+# newuidmap/newgidmap write the maps of an unprivileged namespace sandbox's user namespace (--uid-map, --gid-map).
+[ -x /usr/bin/newuidmap ] || need+=(uidmap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup.sh: installing ${need[*]}" >&2
   apt_update

@@ -3,6 +3,7 @@ using Serilog.Core;
 using VirtioFsd.Cli;
 using VirtioFsd.Lifecycle;
 using VirtioFsd.Linux;
+using VirtioFsd.Sandbox;
 using VirtioFsd.Logging;
 
 namespace VirtioFsd;
@@ -21,7 +22,10 @@ internal static class Program
             return MountMain(args[1..]);
         }
 
-        CliResult cli = VirtiofsdCommandLine.Parse(args, isRoot: Libc.GetEuid() == 0);
+        // The child of an unprivileged namespace sandbox may be uid 0 of its user namespace: the command line is
+        // judged as the user who started the launch stage, not as that root.
+        bool isRoot = Libc.GetEuid() == 0 && LaunchStage.InheritedFd(LaunchStage.UserNamespaceVariable) is null;
+        CliResult cli = VirtiofsdCommandLine.Parse(args, isRoot);
         switch (cli.Action)
         {
             case CliAction.PrintCapabilities:

@@ -51,11 +51,12 @@ internal sealed class CommandLineSyntax
 
     public Option<string[]> TranslateUid { get; } = new("--translate-uid") { Description = "Translate UIDs between guest and host, as <type>:<source base>:<target base>:<count> (types guest, host, squash-guest, squash-host, map; forbid-guest:<base>:<count>); repeatable; not with --posix-acl" };
     public Option<string[]> TranslateGid { get; } = new("--translate-gid") { Description = "Same as --translate-uid, for GIDs" };
+    public Option<string[]> UidMap { get; } = new("--uid-map") { Description = "Map a range of host UIDs into the user namespace of an unprivileged --sandbox namespace, as :namespace_uid:host_uid:count: (newuidmap(1) checks /etc/subuid); repeatable" };
+    public Option<string[]> GidMap { get; } = new("--gid-map") { Description = "Same as --uid-map, for GIDs (newgidmap(1), /etc/subgid)" };
 
     /// <summary>Rust virtiofsd options this daemon does not implement: accepted by the grammar, then refused by name.</summary>
     public IReadOnlyList<Option<string[]>> Unimplemented { get; } =
     [
-        new("--uid-map"), new("--gid-map"),
         new("--migration-mode"), new("--migration-on-error"),
     ];
 
@@ -78,7 +79,7 @@ internal sealed class CommandLineSyntax
             Sandbox, ReadOnly, Seccomp, AnnounceSubmounts, NoAnnounceSubmounts, InodeFileHandles, Cache,
             AllowMmap, NoReadDirPlus, Writeback, AllowDirectIo, PrintCapabilities, ModCaps, LogLevel, Syslog,
             RlimitNofile, Compat, CompatDebug, CompatForeground, KillPrivV2, NoKillPrivV2, SecurityLabel,
-            PreserveNoatime, Version, IoEngine, QueuePollUs, InodeFdCacheSize, TranslateUid, TranslateGid,
+            PreserveNoatime, Version, IoEngine, QueuePollUs, InodeFdCacheSize, TranslateUid, TranslateGid, UidMap, GidMap,
         ];
         foreach (Option o in all)
         {

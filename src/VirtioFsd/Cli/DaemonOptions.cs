@@ -87,6 +87,12 @@ public sealed record DaemonOptions
     /// <summary>--translate-gid.</summary>
     public IReadOnlyList<VirtioFsd.Fuse.Server.IdRule> TranslateGid { get; init; } = [];
 
+    /// <summary>--uid-map: the uid_map of the user namespace an unprivileged namespace sandbox runs in; empty: the daemon's own uid only.</summary>
+    public IReadOnlyList<IdMapRange> UidMap { get; init; } = [];
+
+    /// <summary>--gid-map: the gid_map of that user namespace; empty: the daemon's own gid only.</summary>
+    public IReadOnlyList<IdMapRange> GidMap { get; init; } = [];
+
     /// <summary>--inode-fd-cache-size: open fds kept for handle inodes no request uses.</summary>
     public int InodeFdCacheSize { get; init; } = VirtioFsd.Fuse.Passthrough.PassthroughOptions.DefaultInodeFdCacheSize;
 

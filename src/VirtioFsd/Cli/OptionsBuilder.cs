@@ -93,6 +93,12 @@ internal sealed class OptionsBuilder
     /// <summary>--translate-gid rules, in the order given.</summary>
     public List<VirtioFsd.Fuse.Server.IdRule> TranslateGid { get; } = [];
 
+    /// <summary>--uid-map ranges, in the order given.</summary>
+    public List<IdMapRange> UidMap { get; } = [];
+
+    /// <summary>--gid-map ranges, in the order given.</summary>
+    public List<IdMapRange> GidMap { get; } = [];
+
     /// <summary>--inode-file-handles, or null for the default.</summary>
     public VirtioFsd.Fuse.Passthrough.InodeFileHandleMode? InodeFileHandles { get; set; }
 
@@ -123,6 +129,10 @@ internal sealed class OptionsBuilder
         if (TranslateUid.Count > 0 || TranslateGid.Count > 0)
         {
             options = options with { TranslateUid = [.. TranslateUid], TranslateGid = [.. TranslateGid] };
+        }
+        if (UidMap.Count > 0 || GidMap.Count > 0)
+        {
+            options = options with { UidMap = [.. UidMap], GidMap = [.. GidMap] };
         }
         if (InodeFdCacheSize is { } cache)
         {

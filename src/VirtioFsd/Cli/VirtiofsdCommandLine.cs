@@ -272,6 +272,17 @@ internal static class VirtiofsdCommandLine
                 rules.Add(rule);
             }
         }
+        foreach ((Option<string[]> option, List<IdMapRange> ranges) in new[] { (s.UidMap, b.UidMap), (s.GidMap, b.GidMap) })
+        {
+            foreach (string text in r.GetValue(option) ?? [])
+            {
+                if (IdMapRange.Parse(text, out string? error) is not { } range)
+                {
+                    return $"invalid value '{text}' for {option.Name}: {error}";
+                }
+                ranges.Add(range);
+            }
+        }
         return null;
     }
 
@@ -312,12 +323,19 @@ internal static class VirtiofsdCommandLine
         {
             return CliResult.Failed("--thread-pool-size must not be negative");
         }
-        // Rust virtiofsd defaults to namespace; without root that needs a user namespace, which this
-        // daemon does not set up, so non-root users get none by default and a clear refusal if they ask.
-        SandboxMode sandbox = b.Sandbox ?? (isRoot ? SandboxMode.Namespace : SandboxMode.None);
-        if (sandbox != SandboxMode.None && !isRoot)
+        // As the Rust virtiofsd: namespace by default for everyone (without root inside a user namespace, see
+        // Sandbox/UserNamespace); chroot needs root; the id maps describe that user namespace and nothing else.
+        SandboxMode sandbox = b.Sandbox ?? SandboxMode.Namespace;
+        if (sandbox == SandboxMode.Chroot && !isRoot)
         {
-            return CliResult.Failed($"--sandbox {sandbox.ToString().ToLowerInvariant()} needs root (use --sandbox none)");
+            return CliResult.Failed("--sandbox chroot can only be used by root (use --sandbox namespace or none)");
+        }
+        foreach ((string name, List<IdMapRange> ranges) in new[] { ("--uid-map", b.UidMap), ("--gid-map", b.GidMap) })
+        {
+            if (ranges.Count > 0 && (isRoot || sandbox != SandboxMode.Namespace))
+            {
+                return CliResult.Failed($"{name} can only be used by an unprivileged user with --sandbox namespace (it maps the ids of that sandbox's user namespace)");
+            }
         }
         return new CliResult(CliAction.Run, b.Build(b.SharedDir, sandbox), null, b.Warnings);
     }

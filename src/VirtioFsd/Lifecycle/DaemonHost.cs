@@ -111,6 +111,11 @@ internal static class DaemonHost
             log.Error("Sandboxed child started without an inherited listening socket ({Variable:l})", LaunchStage.ListenFdVariable);
             return 1;
         }
+        // Unprivileged namespace mode: nothing happens before the launch stage has mapped this user namespace.
+        if (!UserNamespace.AwaitMapping(log) || !SupplementaryGroups.DropWhenRoot(log))
+        {
+            return 1;
+        }
         StopSignals signals = StopSignals.ForProcess();
         if (LaunchStage.InheritedFd(LaunchStage.ParentPipeVariable) is { } pipeFd)
         {

@@ -12,7 +12,8 @@ namespace VirtioFsd.Sandbox;
 /// and DAC_READ_SEARCH unless --inode-file-handles=never), changed by --modcaps; the launcher of a sandboxed
 /// child keeps nothing but DAC_OVERRIDE, to remove the socket and pid file where it made them. Bounding,
 /// permitted and effective sets all become the kept set, on every thread; inheritable and ambient are emptied.
-/// Not root (an unprivileged user, or root of a user namespace the caller made with fewer rights): nothing to drop.
+/// In the user namespace of an unprivileged namespace sandbox the daemon holds every capability of that namespace
+/// (whatever its uid there): the same set is kept. Otherwise not root, an unprivileged user has nothing to drop.
 /// </summary>
 internal static class CapabilityDrop
 {
@@ -48,8 +49,8 @@ internal static class CapabilityDrop
     /// <summary>What the launcher of a sandboxed child keeps once the child runs.</summary>
     public static ulong LauncherSet => 1UL << CapabilityNames.DacOverride;
 
-    /// <summary>True when this process runs as root and so has capabilities to drop.</summary>
-    public static bool Applies => Libc.GetEuid() == 0;
+    /// <summary>True when this process runs as root, or in the sandbox's own user namespace, and so has capabilities to drop.</summary>
+    public static bool Applies => Libc.GetEuid() == 0 || LaunchStage.InheritedFd(LaunchStage.UserNamespaceVariable) is not null;
 
     /// <summary>Opens /proc/self/task for <see cref="Apply"/>, before a sandbox hides /proc. Null when not root.</summary>
     public static TaskDirectory? OpenTasks(ILogger log, out bool failed)

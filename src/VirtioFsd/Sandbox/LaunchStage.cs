@@ -19,6 +19,9 @@ internal static class LaunchStage
     /// <summary>Read end of a pipe whose write end only the launch stage holds: EOF means the launch stage is gone.</summary>
     public const string ParentPipeVariable = "VIRTIOFSD_PARENT_PIPE_FD";
 
+    /// <summary>Read end of the pipe on which the launch stage says the user namespace's ids are mapped (unprivileged namespace mode).</summary>
+    public const string UserNamespaceVariable = "VIRTIOFSD_USERNS_MAPPED_FD";
+
     public static bool IsChild => Environment.GetEnvironmentVariable(ChildVariable) == "1";
 
     /// <summary>An inherited descriptor number from the environment, or null if absent or malformed.</summary>

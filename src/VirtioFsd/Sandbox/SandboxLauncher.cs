@@ -34,6 +34,7 @@ internal static class SandboxLauncher
         ArgumentNullException.ThrowIfNull(signals);
         ArgumentNullException.ThrowIfNull(log);
         var psi = new ProcessStartInfo { UseShellExecute = false };
+        bool userNamespaced = options.Sandbox == SandboxMode.Namespace && Libc.GetEuid() != 0;
         if (options.Sandbox == SandboxMode.Namespace)
         {
             string? unshare = UnshareCandidates.FirstOrDefault(File.Exists);
@@ -43,6 +44,13 @@ internal static class SandboxLauncher
                 return 1;
             }
             psi.FileName = unshare;
+            if (userNamespaced)
+            {
+                foreach (string a in UserNamespace.UnshareOptions)
+                {
+                    psi.ArgumentList.Add(a);
+                }
+            }
             // --kill-child: if unshare itself dies (e.g. SIGHUP, which it does not block), the daemon gets SIGTERM.
             foreach (string a in new[] { "--mount", "--pid", "--fork", "--ipc", "--uts", "--net", "--kill-child=SIGTERM", "--" })
             {
@@ -83,12 +91,19 @@ internal static class SandboxLauncher
             psi.Environment[LaunchStage.ChildVariable] = "1";
             psi.Environment[LaunchStage.ListenFdVariable] = listenFd.ToString(CultureInfo.InvariantCulture);
             psi.Environment[LaunchStage.ParentPipeVariable] = pipeRead.ToString(CultureInfo.InvariantCulture);
-            return Supervise(psi, options.Sandbox, childEnd, listenFd, signals, log);
+            using UserNamespace? userNamespace = userNamespaced ? UserNamespace.Create(psi, log) : null;
+            if (userNamespaced && userNamespace is null)
+            {
+                return 1;
+            }
+            return Supervise(psi, options, childEnd, listenFd, userNamespace, signals, log);
         }
     }
 
-    private static int Supervise(ProcessStartInfo psi, SandboxMode mode, UnixFd childEnd, int listenFd, StopSignals signals, ILogger log)
+    private static int Supervise(ProcessStartInfo psi, DaemonOptions options, UnixFd childEnd, int listenFd, UserNamespace? userNamespace,
+        StopSignals signals, ILogger log)
     {
+        SandboxMode mode = options.Sandbox;
         Process child;
         try
         {
@@ -106,6 +121,11 @@ internal static class SandboxLauncher
             childEnd.Dispose();
             Libc.Fcntl(listenFd, Libc.F_SETFD, Libc.FD_CLOEXEC);
             log.Debug("Sandbox: launched {Mode} child, pid {Pid}", mode, child.Id);
+            if (userNamespace is not null && !userNamespace.MapAndRelease(child.Id, options, log))
+            {
+                child.WaitForExit();
+                return 1;
+            }
             if (!DropOwnCapabilities(log))
             {
                 Libc.Kill(child.Id, Libc.SIGKILL);

@@ -12,9 +12,11 @@ public class CommandLineTests
         return r.Options!;
     }
 
-    private static string Fails(params string[] args)
+    private static string Fails(params string[] args) => FailsAs(true, args);
+
+    private static string FailsAs(bool isRoot, params string[] args)
     {
-        CliResult r = VirtiofsdCommandLine.Parse(args, isRoot: true);
+        CliResult r = VirtiofsdCommandLine.Parse(args, isRoot);
         Assert.Equal(CliAction.Fail, r.Action);
         Assert.NotNull(r.Error);
         Assert.DoesNotContain('\n', r.Error);
@@ -74,7 +76,7 @@ public class CommandLineTests
         Assert.False(o.Xattr);
         Assert.Null(o.RlimitNofile);
         Assert.Equal("", o.Tag);
-        Assert.Equal(SandboxMode.None, Run(false, "--shared-dir", "/d", "--socket-path", "/s").Sandbox);
+        Assert.Equal(SandboxMode.Namespace, Run(false, "--shared-dir", "/d", "--socket-path", "/s").Sandbox);
     }
 
     [Fact]
@@ -173,7 +175,6 @@ public class CommandLineTests
     }
 
     [Theory]
-    [InlineData("--uid-map", ":0:100000:65536:")]
     [InlineData("--migration-mode", "find-paths")]
     public void Unimplemented_options_are_refused_by_name(string option, string value)
     {
@@ -288,11 +289,55 @@ public class CommandLineTests
     }
 
     [Fact]
-    public void Non_root_cannot_ask_for_a_namespace_or_chroot_sandbox()
+    public void Namespace_is_the_default_sandbox_for_everyone_and_chroot_needs_root()
     {
-        CliResult r = VirtiofsdCommandLine.Parse(["--shared-dir", "/d", "--socket-path", "/s", "--sandbox", "namespace"], false);
+        Assert.Equal(SandboxMode.Namespace, Run(true, "--shared-dir", "/d", "--socket-path", "/s").Sandbox);
+        Assert.Equal(SandboxMode.Namespace, Run(false, "--shared-dir", "/d", "--socket-path", "/s").Sandbox);
+        Assert.Equal(SandboxMode.None, Run(false, "--shared-dir", "/d", "--socket-path", "/s", "--sandbox", "none").Sandbox);
+        CliResult r = VirtiofsdCommandLine.Parse(["--shared-dir", "/d", "--socket-path", "/s", "--sandbox", "chroot"], false);
         Assert.Equal(CliAction.Fail, r.Action);
-        Assert.Contains("root", r.Error, StringComparison.Ordinal);
+        Assert.Contains("chroot can only be used by root", r.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Uid_and_gid_maps_are_parsed_in_order_in_the_rust_daemons_grammar()
+    {
+        // libvirt's session mode: the user as the namespace's root, the subordinate range above it.
+        DaemonOptions o = Run(false, "--fd=3", "--shared-dir", "/d", "--uid-map=:0:1000:1:", "--uid-map=:1:100000:65536:",
+            "--gid-map", "/0/1000/1/");
+        Assert.Equal([new IdMapRange(0, 1000, 1), new IdMapRange(1, 100000, 65536)], o.UidMap);
+        Assert.Equal([new IdMapRange(0, 1000, 1)], o.GidMap);
+        Assert.Equal("1 100000 65536", o.UidMap[1].MapLine);
+        Assert.Empty(Run(false, "--fd=3", "--shared-dir", "/d").UidMap);
+    }
+
+    [Theory]
+    [InlineData(":0:1000:")]
+    [InlineData(":0:1000:1:2:")]
+    [InlineData("0:1000:1")]
+    [InlineData(":0:1000:1;")]
+    [InlineData("a0a1000a1a")]
+    [InlineData(":0:x:1:")]
+    [InlineData(":0:-1:1:")]
+    [InlineData(":0:1000:0:")]
+    [InlineData(":4294967295:1000:2:")]
+    [InlineData("")]
+    public void Malformed_maps_are_refused(string value)
+    {
+        string error = FailsAs(false, "--shared-dir", "/d", "--socket-path", "/s", "--uid-map", value);
+        Assert.Contains("--uid-map", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(true, "namespace")]
+    [InlineData(false, "none")]
+    public void Maps_are_refused_where_there_is_no_user_namespace(bool isRoot, string sandbox)
+    {
+        foreach (string option in new[] { "--uid-map", "--gid-map" })
+        {
+            string error = FailsAs(isRoot, "--shared-dir", "/d", "--socket-path", "/s", "--sandbox", sandbox, option, ":0:1000:1:");
+            Assert.Contains($"{option} can only be used by an unprivileged user with --sandbox namespace", error, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
@@ -317,6 +362,7 @@ public class CommandLineTests
         var help = new StringWriter();
         VirtiofsdCommandLine.WriteHelp(help);
         Assert.Contains("--shared-dir", help.ToString(), StringComparison.Ordinal);
-        Assert.DoesNotContain("--uid-map", help.ToString(), StringComparison.Ordinal);
+        Assert.Contains("--uid-map", help.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("--migration-mode", help.ToString(), StringComparison.Ordinal);
     }
 }

@@ -43,7 +43,7 @@ internal sealed class DeviceUnderTest : IDisposable
     private readonly PassthroughFileSystem? _fs;
     private readonly string? _socketDir;
 
-    private DeviceUnderTest(DeviceKind kind, string share, bool readOnly, bool xattr, IReadOnlyList<string>? extraArgs)
+    private DeviceUnderTest(DeviceKind kind, string share, bool readOnly, bool xattr, IReadOnlyList<string>? extraArgs, UnprivilegedUser? user)
     {
         Kind = kind;
         _ram = GuestRam.Single(128UL << 20);
@@ -67,7 +67,11 @@ internal sealed class DeviceUnderTest : IDisposable
         }
         else
         {
-            _socketDir = Directory.CreateTempSubdirectory("escape-fuzz-sock-").FullName;
+            _socketDir = Directory.CreateTempSubdirectory("device-under-test-sock-").FullName;
+            if (user is not null)
+            {
+                Assert.Equal(0, Libc.Chown(_socketDir, user.Uid, user.Gid));
+            }
             string socket = Path.Combine(_socketDir, "vfs.sock");
             List<string> args = ["--shared-dir", share, "--socket-path", socket, "--sandbox", kind == DeviceKind.SandboxNone ? "none" : "namespace"];
             if (readOnly)
@@ -79,7 +83,7 @@ internal sealed class DeviceUnderTest : IDisposable
                 args.Add("--xattr");
             }
             args.AddRange(extraArgs ?? []);
-            _daemon = DaemonProcess.Start(args, selfCheck: false);
+            _daemon = user is null ? DaemonProcess.Start(args, selfCheck: false) : user.Start(args);
             _daemon.WaitForLog("Waiting for vhost-user socket connection");
             frontend = VhostUserFrontend.VhostUserFrontend.Connect(socket, _ram);
         }
@@ -92,11 +96,12 @@ internal sealed class DeviceUnderTest : IDisposable
 
     /// <summary>Starts the device and, unless <paramref name="init"/> is false, sends INIT.</summary>
     /// <param name="extraArgs">More daemon options (a process device only).</param>
+    /// <param name="user">Run the daemon process as this user instead of root.</param>
     public static DeviceUnderTest Start(DeviceKind kind, string share, bool readOnly = false, bool xattr = true, bool init = true,
-        IReadOnlyList<string>? extraArgs = null)
+        IReadOnlyList<string>? extraArgs = null, UnprivilegedUser? user = null)
     {
-        Assert.True(extraArgs is null || kind != DeviceKind.InProcess, "daemon options need a daemon process");
-        var d = new DeviceUnderTest(kind, share, readOnly, xattr, extraArgs);
+        Assert.True((extraArgs is null && user is null) || kind != DeviceKind.InProcess, "daemon options need a daemon process");
+        var d = new DeviceUnderTest(kind, share, readOnly, xattr, extraArgs, user);
         if (init)
         {
             Assert.Equal(0, d.Client.Init(GuestFlags).Error);
@@ -106,6 +111,9 @@ internal sealed class DeviceUnderTest : IDisposable
 
     /// <summary>The daemon process is still running (an in-process device always is).</summary>
     public bool IsAlive => _daemon is null || !_daemon.HasExited;
+
+    /// <summary>The daemon process (the launch stage when sandboxed); null for an in-process device.</summary>
+    public DaemonProcess? Daemon => _daemon;
 
     public void Dispose()
     {

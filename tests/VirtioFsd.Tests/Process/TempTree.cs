@@ -27,6 +27,16 @@ internal sealed class TempTree : IDisposable
     /// <summary>What a process whose root is the share must see at "/".</summary>
     public const string ShareListing = "a-file,b-dir";
 
+    /// <summary>Hands the share and the run directory to a user (the root stays root's, and becomes traversable).</summary>
+    public void GiveTo(uint uid, uint gid)
+    {
+        Assert.Equal(0, VirtioFsd.Linux.Libc.Chmod(Root, 0b111_101_101)); // 0755
+        foreach (string path in Directory.EnumerateFileSystemEntries(Share, "*", SearchOption.AllDirectories).Append(Share).Append(Run))
+        {
+            Assert.Equal(0, VirtioFsd.Linux.Libc.Chown(path, uid, gid));
+        }
+    }
+
     public void Dispose()
     {
         try
