@@ -11,6 +11,7 @@ public static unsafe partial class Libc
 {
     public const int AF_UNIX = 1;
     public const int SOCK_STREAM = 1;
+    public const int SOCK_DGRAM = 2;
     public const int SOCK_CLOEXEC = O_CLOEXEC;
     public const int SOCK_NONBLOCK = O_NONBLOCK;
     public const int SOL_SOCKET = 1;

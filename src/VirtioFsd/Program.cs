@@ -44,7 +44,11 @@ internal static class Program
         }
 
         DaemonOptions options = cli.Options!;
-        using Logger log = DaemonLogging.Create(options.LogLevel, options.Syslog);
+        using Logger log = DaemonLogging.Create(options.LogLevel, options.Syslog, out string? syslogError);
+        if (syslogError is not null)
+        {
+            log.Warning("Can't enable syslog ({Error:l}); logging to stderr", syslogError);
+        }
         foreach (string warning in cli.Warnings)
         {
             log.Warning(warning);
@@ -67,7 +71,7 @@ internal static class Program
             Console.Error.WriteLine("Try 'virtiofsd mount --help' for more information.");
             return 2;
         }
-        using Logger log = DaemonLogging.Create(command.Daemon.LogLevel, syslog: false);
+        using Logger log = DaemonLogging.Create(command.Daemon.LogLevel, syslog: false, out _);
         return HostMountHost.Run(command, log);
     }
 

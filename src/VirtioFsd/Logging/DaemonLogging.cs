@@ -8,8 +8,13 @@ namespace VirtioFsd.Logging;
 /// <summary>Builds the process logger from --log-level and --syslog: stderr by default, syslog(3) instead when asked.</summary>
 internal static class DaemonLogging
 {
-    public static Logger Create(LogLevel level, bool syslog)
+    /// <summary>
+    /// The logger. As the Rust daemon, --syslog without a reachable /dev/log falls back to stderr, and
+    /// <paramref name="syslogError"/> says why (for a warning).
+    /// </summary>
+    public static Logger Create(LogLevel level, bool syslog, out string? syslogError)
     {
+        syslogError = null;
         var config = new LoggerConfiguration();
         if (MinimumLevel(level) is not { } minimum)
         {
@@ -17,9 +22,9 @@ internal static class DaemonLogging
             return config.CreateLogger();
         }
         config.MinimumLevel.Is(minimum);
-        if (syslog)
+        if (syslog && SyslogSink.Connect(out syslogError) is { } sink)
         {
-            config.WriteTo.Sink(new SyslogSink());
+            config.WriteTo.Sink(sink);
         }
         else
         {

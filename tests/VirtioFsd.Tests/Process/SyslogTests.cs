@@ -48,4 +48,32 @@ public class SyslogTests
         Assert.Equal(0, d.WaitForExit());
         Assert.Equal("", d.Stderr);
     }
+
+    [Fact]
+    public void Without_a_dev_log_the_daemon_warns_on_stderr_and_serves_with_seccomp_on()
+    {
+        using var t = new TempTree();
+        string dev = Path.Combine(t.Root, "dev");
+        Directory.CreateDirectory(dev);
+        foreach (string node in new[] { "null", "urandom" })
+        {
+            File.WriteAllText(Path.Combine(dev, node), "");
+        }
+        string script = $"mount --bind /dev/null {dev}/null && mount --bind /dev/urandom {dev}/urandom && "
+            + $"mount --rbind {dev} /dev && exec \"$0\" \"$@\"";
+        using DaemonProcess d = DaemonProcess.Start("/usr/bin/unshare",
+            ["--mount", "--", "/bin/sh", "-c", script, DaemonProcess.Executable,
+             "--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--syslog"],
+            selfCheck: false);
+        // Every later line would have been a new socket(2) for glibc's syslog(3), which the seccomp filter kills.
+        d.WaitForLog("Waiting for vhost-user socket connection");
+        Assert.Contains("Can't enable syslog (/dev/log: ", d.Stderr, StringComparison.Ordinal);
+        int fd = Libc.Socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
+        using (new UnixFd(fd))
+        {
+            Assert.Equal(0, Libc.ConnectUnix(fd, t.Socket));
+            d.WaitForLog("front-end connected");
+        }
+        Assert.Equal(0, d.WaitForExit());
+    }
 }
