@@ -42,6 +42,7 @@ internal sealed class DeviceUnderTest : IDisposable
     private readonly Thread? _serverThread;
     private readonly PassthroughFileSystem? _fs;
     private readonly string? _socketDir;
+    private readonly bool _ownsDaemon = true;
 
     private DeviceUnderTest(DeviceKind kind, string share, bool readOnly, bool xattr, IReadOnlyList<string>? extraArgs, UnprivilegedUser? user)
     {
@@ -90,6 +91,16 @@ internal sealed class DeviceUnderTest : IDisposable
         Client = new FuseDeviceClient(frontend, _ram);
     }
 
+    /// <summary>A daemon started by the test itself, with its own command line, listening on <paramref name="socket"/>.</summary>
+    private DeviceUnderTest(DaemonProcess daemon, string socket)
+    {
+        Kind = DeviceKind.SandboxNone;
+        _ram = GuestRam.Single(128UL << 20);
+        _daemon = daemon;
+        _ownsDaemon = false;
+        Client = new FuseDeviceClient(VhostUserFrontend.VhostUserFrontend.Connect(socket, _ram), _ram);
+    }
+
     public DeviceKind Kind { get; }
 
     public FuseDeviceClient Client { get; }
@@ -106,6 +117,14 @@ internal sealed class DeviceUnderTest : IDisposable
         {
             Assert.Equal(0, d.Client.Init(GuestFlags).Error);
         }
+        return d;
+    }
+
+    /// <summary>Connects to a daemon the test started with a launch line of its own (and still owns), and sends INIT.</summary>
+    public static DeviceUnderTest Attach(DaemonProcess daemon, string socket)
+    {
+        var d = new DeviceUnderTest(daemon, socket);
+        Assert.Equal(0, d.Client.Init(GuestFlags).Error);
         return d;
     }
 
@@ -126,7 +145,10 @@ internal sealed class DeviceUnderTest : IDisposable
         {
             // The daemon ends when its one frontend leaves; a crash shows as a non-zero exit.
             Assert.Equal(0, _daemon.WaitForExit());
-            _daemon.Dispose();
+            if (_ownsDaemon)
+            {
+                _daemon.Dispose();
+            }
         }
         _fs?.Dispose();
         _ram.Dispose();

@@ -104,3 +104,10 @@ public sealed class UnprivilegedUser : IDisposable
         Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)}: {stderr}");
     }
 }
+
+/// <summary>The test classes that run the daemon as <see cref="UnprivilegedUser"/>: one user, made once, the classes one after another.</summary>
+[CollectionDefinition(Name)]
+public sealed class UnprivilegedUserCollection : ICollectionFixture<UnprivilegedUser>
+{
+    public const string Name = "unprivileged user";
+}

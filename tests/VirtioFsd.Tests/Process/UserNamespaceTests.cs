@@ -12,7 +12,8 @@ namespace VirtioFsd.Tests.Process;
 /// creates follow that map. Observed from outside (/proc of the serving process, stat on the host) and through a
 /// frontend speaking FUSE to the daemon.
 /// </summary>
-public class UserNamespaceTests : IClassFixture<UnprivilegedUser>
+[Collection(UnprivilegedUserCollection.Name)]
+public class UserNamespaceTests
 {
     private const uint Overflow = 65534;
 
