@@ -8,7 +8,7 @@
 # What it leaves behind (all under .cache/, gitignored):
 #   .cache/guest/vmlinuz          the Debian cloud kernel (virtio-pci, fuse and virtiofs built in)
 #   .cache/guest/kernel-version   which linux-image package it came from
-#   .cache/trixie/                Debian 13 root: QEMU 10 and the Rust virtiofsd 1.13, the peer (as root)
+#   .cache/trixie/                Debian 13 root: QEMU 10 and the Rust virtiofsd 1.13, the peer, and libvirt 11 (as root)
 #   .cache/daemon/                our daemon published Release as one NativeAOT binary (run_vm.sh, the benchmarks
 #                                 and VIRTIOFSD_BINARY runs of the tests use it); ReadyToRun if AOT cannot build
 set -euo pipefail
@@ -49,6 +49,15 @@ if [ ${#need[@]} -gt 0 ]; then
   apt_update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# libvirt's system instance (libvirtd, virtlogd, virsh) for tests/VirtioFsd.Tests/Libvirt, which start them when no
+# init system did. The sysv flavour of libvirt-daemon-system, because the systemd one pulls in systemd as the init;
+# no recommends (dnsmasq, ...): the test domains have no network.
+if [ ! -x /usr/sbin/libvirtd ] || ! command -v virsh >/dev/null; then
+  echo "setup.sh: installing libvirt-daemon-system libvirt-clients" >&2
+  apt_update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    libvirt-daemon-system libvirt-daemon-system-sysv libvirt-clients >/dev/null
+fi
 
 # --- Guest kernel --------------------------------------------------------------------------------
 # Debian's cloud flavour has CONFIG_VIRTIO_PCI, CONFIG_FUSE_FS and CONFIG_VIRTIO_FS built in (=y), so a
@@ -88,7 +97,10 @@ fi
 # packages only (~80 s, once): scripts/rust-virtiofsd.sh runs the daemon from it, and the benchmarks measure
 # ours against it. Root only (debootstrap and chroot); without it, or if the archive cannot be reached, the
 # peer is left out with a warning and what needs it says so.
+# It also holds libvirt 11 for the session-mode libvirt test (scripts/trixie-user-run.sh): Debian 12's libvirt 9.0
+# refuses virtiofs in session mode. libicu76: the .NET runtime the tests' daemon runs on needs ICU in there.
 trixie=$repo/.cache/trixie
+trixie_libvirt="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients uidmap libicu76"
 if [ ! -x "$trixie/usr/libexec/virtiofsd" ] && [ "$(id -u)" -eq 0 ] && [ "${SETUP_NO_PEER:-0}" != 1 ]; then
   if ! command -v debootstrap >/dev/null; then
     apt_update
@@ -102,6 +114,19 @@ if [ ! -x "$trixie/usr/libexec/virtiofsd" ] && [ "$(id -u)" -eq 0 ] && [ "${SETU
   else
     echo "setup.sh: warning: debootstrap of trixie failed (see .cache/trixie.log); no Rust virtiofsd peer" >&2
     rm -rf --one-file-system "$trixie.part"
+  fi
+fi
+# libvirt goes in with apt inside the made root (~30 s, once; also into roots made before the libvirt test):
+# debootstrap cannot include it, because it pulls in systemd, whose pre-dependency debootstrap's dpkg run leaves
+# unconfigured ("pre-dependency problem - not installing systemd").
+if [ -x "$trixie/usr/libexec/virtiofsd" ] && [ ! -x "$trixie/usr/sbin/libvirtd" ] && [ "$(id -u)" -eq 0 ] \
+   && [ "${SETUP_NO_PEER:-0}" != 1 ]; then
+  echo "setup.sh: adding libvirt to the Debian 13 root (.cache/trixie)" >&2
+  # shellcheck disable=SC2086 # the package list is word-split on purpose
+  if ! TRIXIE_ROOT=$trixie scripts/trixie-run.sh sh -c 'apt-get update -qq &&
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" && apt-get clean' sh $trixie_libvirt \
+       >> "$repo/.cache/trixie.log" 2>&1; then
+    echo "setup.sh: warning: installing libvirt into the Debian 13 root failed (see .cache/trixie.log)" >&2
   fi
 fi
 
