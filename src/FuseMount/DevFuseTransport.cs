@@ -100,7 +100,7 @@ internal sealed class DevFuseTransport : IFuseRequestCompletion, IDisposable
         {
             if (!pool.TryTake(out RequestBuffers? buffers))
             {
-                buffers = new RequestBuffers(bufferSize, bufferSize);
+                buffers = new RequestBuffers(bufferSize, bufferSize, this);
             }
             long n = Libc.Read(fd, buffers.Input);
             if (n == -Errno.EAGAIN)
@@ -132,7 +132,7 @@ internal sealed class DevFuseTransport : IFuseRequestCompletion, IDisposable
             Interlocked.Increment(ref requests);
             bool init = n >= 8 && BinaryPrimitives.ReadUInt32LittleEndian(buffers.Input[4..]) == (uint)FuseOpcode.Init;
             buffers.Prepare((int)n);
-            server.Handle(buffers.Request, this);
+            server.Handle(buffers.Request);
             if (init)
             {
                 onInitReplied?.Invoke();

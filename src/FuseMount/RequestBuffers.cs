@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using VirtioFsd.Fuse.Server;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.IoEngine;
 
 namespace VirtioFsd.FuseMount;
 
@@ -14,8 +15,11 @@ internal sealed unsafe class RequestBuffers : IDisposable
     private byte* input;
     private byte* output;
 
-    public RequestBuffers(int inputSize, int outputSize)
+    /// <param name="completion">The transport that writes the reply back.</param>
+    public RequestBuffers(int inputSize, int outputSize, IFuseRequestCompletion completion)
     {
+        // /dev/fuse reader threads block in read(2), not in an engine: file data moves with blocking syscalls.
+        Request = new FuseRequest(completion, SyncFileIo.Instance);
         InputSize = inputSize;
         OutputSize = outputSize;
         input = (byte*)NativeMemory.AlignedAlloc((nuint)inputSize, 4096);
@@ -26,7 +30,7 @@ internal sealed unsafe class RequestBuffers : IDisposable
 
     public int OutputSize { get; }
 
-    public FuseRequest Request { get; } = new();
+    public FuseRequest Request { get; }
 
     /// <summary>Where read(2) puts the request.</summary>
     // Sound: the buffer is InputSize bytes long and lives until Dispose.

@@ -4,6 +4,7 @@ using Serilog;
 using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.Server;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.IoEngine;
 using VirtioFsd.Linux.IoUring;
 
 namespace VirtioFsd.FuseMount;
@@ -54,7 +55,7 @@ internal sealed unsafe class UringQueue : IFuseRequestCompletion, IDisposable
         entries = new Entry[depth];
         for (int i = 0; i < depth; i++)
         {
-            entries[i] = new Entry(i, payloadSize);
+            entries[i] = new Entry(i, payloadSize, this);
         }
     }
 
@@ -211,7 +212,7 @@ internal sealed unsafe class UringQueue : IFuseRequestCompletion, IDisposable
             new IoVec((nint)entry.Payload, (nuint)payloadSize),
         ];
         entry.Request.Reset(readable, writable, entry);
-        server!.Handle(entry.Request, this);
+        server!.Handle(entry.Request);
     }
 
     private void ReportEnd(int result)
@@ -276,9 +277,11 @@ internal sealed unsafe class UringQueue : IFuseRequestCompletion, IDisposable
     /// <summary>One ring entry: its header and payload buffers, the iovec pair naming them, and its request object.</summary>
     private sealed class Entry : IDisposable
     {
-        public Entry(int index, int payloadSize)
+        public Entry(int index, int payloadSize, IFuseRequestCompletion completion)
         {
             Index = index;
+            // The queue's thread serves the request; its file data moves with blocking syscalls (see docs/io_uring.md).
+            Request = new FuseRequest(completion, SyncFileIo.Instance);
             Header = (FuseUringReqHeader*)NativeMemory.AlignedAlloc((nuint)sizeof(FuseUringReqHeader), 64);
             *Header = default;
             Payload = (byte*)NativeMemory.AlignedAlloc((nuint)payloadSize, 4096);
@@ -297,7 +300,7 @@ internal sealed unsafe class UringQueue : IFuseRequestCompletion, IDisposable
 
         public ulong CommitId { get; set; }
 
-        public FuseRequest Request { get; } = new();
+        public FuseRequest Request { get; }
 
         public void Dispose()
         {

@@ -7,7 +7,7 @@ namespace VirtioFsd.VhostUser;
 /// <remarks>
 /// Threading contract: <see cref="StartQueue"/> and <see cref="StopQueue"/> are called from the
 /// connection thread. After <see cref="StartQueue"/> the backend serves the queue on threads of its
-/// own, waiting on <see cref="Virtqueue.SplitVirtqueue.KickFd"/> ("this queue has work") and
+/// own, waiting on <see cref="Virtio.Virtqueue.SplitVirtqueue.KickFd"/> ("this queue has work") and
 /// signalling the guest through the queue. <see cref="StopQueue"/> returns only when no backend
 /// thread touches the queue or guest memory any more: the transport then answers GET_VRING_BASE,
 /// unmaps memory or resets, relying on that.
@@ -41,10 +41,10 @@ public interface IVhostUserBackend
     }
 
     /// <summary>The queue is started and enabled: serve it until <see cref="StopQueue"/>.</summary>
-    void StartQueue(Virtqueue.SplitVirtqueue queue);
+    void StartQueue(Virtio.Virtqueue.SplitVirtqueue queue);
 
     /// <summary>Stop serving the queue; return only once nothing of the backend touches it.</summary>
-    void StopQueue(Virtqueue.SplitVirtqueue queue);
+    void StopQueue(Virtio.Virtqueue.SplitVirtqueue queue);
 
     /// <summary>The frontend reset the device (RESET_OWNER, RESET_DEVICE) or disconnected: drop all device state.</summary>
     void Reset();

@@ -1,16 +1,15 @@
 using System.Diagnostics;
 
-namespace VirtioFsd.Device;
+namespace VirtioFsd.Virtio;
 
 /// <summary>
 /// How queue workers poll their avail ring for a moment after serving instead of going to sleep at once
 /// (<c>--queue-poll-us</c>), like QEMU's iothread polling (poll-max-ns). A guest that issues its next
 /// request within the window then costs neither a kick (notifications stay off while polling) nor a
-/// wake-up of the worker; measured at depth 1 on one queue: 1.5-1.75x the C daemon's requests per
-/// second against 0.9x without (docs/benchmark.md). Spinning threads must not outnumber the CPUs the
-/// guest and the other queues need: at most <see cref="MaxPollers"/> workers poll at a time.
+/// wake-up of the worker (docs/benchmark.md has what it buys at depth 1). Spinning threads must not
+/// outnumber the CPUs the guest and the other queues need: at most <see cref="MaxPollers"/> workers poll at a time.
 /// </summary>
-internal sealed class QueuePolling
+public sealed class QueuePolling
 {
     private int _pollers;
 

@@ -1,4 +1,6 @@
+using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.IoEngine;
 
 namespace VirtioFsd.Fuse.FileSystem;
 
@@ -13,13 +15,16 @@ namespace VirtioFsd.Fuse.FileSystem;
 /// to be non-empty, NUL-free and at most 255 bytes; whether they contain '/' or are "." / ".." is the
 /// filesystem's to refuse. Data buffers are lists of <see cref="IoVec"/> pointing at the request's own
 /// memory (mapped guest memory for virtio-fs), valid until the request completes: read and write them
-/// in place, no managed copy. Methods may be called concurrently from several threads.
+/// in place, no managed copy. The file data operations (READ, WRITE, FSYNC, FALLOCATE) move bytes through the
+/// <see cref="IFileIo"/> the request brings (its transport's I/O engine) and may complete later, as may a SETLKW
+/// that waits; everything else completes before it returns. Methods may be called concurrently from several threads.
 /// </remarks>
 public interface IFileSystem
 {
     /// <summary>FUSE_INIT: <paramref name="capable"/> holds the FUSE_* init flags the server is willing to
-    /// enable (already limited by the guest and the options); return the subset the filesystem supports.</summary>
-    ulong Init(ulong capable) => capable;
+    /// enable (already limited by the guest and the options); return the subset the filesystem supports, which is
+    /// what the session then has.</summary>
+    FuseInitFlags Init(FuseInitFlags capable) => capable;
 
     /// <summary>FUSE_DESTROY or a new INIT: drop every node and handle except the root.</summary>
     void Destroy()
@@ -106,22 +111,28 @@ public interface IFileSystem
         return -Errno.ENOSYS;
     }
 
-    /// <summary>Reads up to the total length of <paramref name="destination"/> at <paramref name="offset"/>; returns bytes read or -errno.</summary>
-    long Read(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> destination) => -Errno.ENOSYS;
+    /// <summary>
+    /// Reads up to the total length of <paramref name="destination"/> at <paramref name="offset"/> through
+    /// <paramref name="io"/>; bytes read or -errno.
+    /// </summary>
+    ValueTask<long> Read(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> destination, IFileIo io)
+        => new(-Errno.ENOSYS);
 
     /// <summary>
-    /// Writes the bytes of <paramref name="source"/> at <paramref name="offset"/>; returns bytes written or -errno.
-    /// <paramref name="killPrivileges"/>: FUSE_WRITE_KILL_SUIDGID (clear SUID/SGID as a non-owner's write would).
+    /// Writes the bytes of <paramref name="source"/> at <paramref name="offset"/> through <paramref name="io"/>; bytes
+    /// written or -errno. <paramref name="killPrivileges"/>: FUSE_WRITE_KILL_SUIDGID (clear SUID/SGID as a non-owner's
+    /// write would).
     /// </summary>
-    long Write(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> source, uint writeFlags, bool killPrivileges)
-        => -Errno.ENOSYS;
+    ValueTask<long> Write(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> source, uint writeFlags,
+        bool killPrivileges, IFileIo io)
+        => new(-Errno.ENOSYS);
 
     int Flush(in RequestContext ctx, NodeId node, HandleId handle, ulong lockOwner) => -Errno.ENOSYS;
 
     /// <summary>FUSE_RELEASE; <paramref name="releaseFlock"/>: FUSE_RELEASE_FLOCK_UNLOCK.</summary>
     int Release(in RequestContext ctx, NodeId node, HandleId handle, uint flags, ulong lockOwner, bool releaseFlock) => -Errno.ENOSYS;
 
-    int Fsync(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync) => -Errno.ENOSYS;
+    ValueTask<int> Fsync(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync, IFileIo io) => new(-Errno.ENOSYS);
 
     int OpenDir(in RequestContext ctx, NodeId node, uint flags, out OpenResult result)
     {
@@ -137,7 +148,7 @@ public interface IFileSystem
 
     int ReleaseDir(in RequestContext ctx, NodeId node, HandleId handle) => -Errno.ENOSYS;
 
-    int FsyncDir(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync) => -Errno.ENOSYS;
+    ValueTask<int> FsyncDir(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync, IFileIo io) => new(-Errno.ENOSYS);
 
     int StatFs(in RequestContext ctx, NodeId node, out StatFs stat)
     {
@@ -158,7 +169,8 @@ public interface IFileSystem
 
     int RemoveXattr(in RequestContext ctx, NodeId node, ReadOnlySpan<byte> name) => -Errno.ENOSYS;
 
-    int Fallocate(in RequestContext ctx, NodeId node, HandleId handle, uint mode, ulong offset, ulong length) => -Errno.ENOSYS;
+    ValueTask<int> Fallocate(in RequestContext ctx, NodeId node, HandleId handle, uint mode, ulong offset, ulong length, IFileIo io)
+        => new(-Errno.ENOSYS);
 
     /// <summary>FUSE_LSEEK (SEEK_DATA 3 / SEEK_HOLE 4 matter; the guest handles SET/CUR/END itself). Returns the offset or -errno.</summary>
     long Lseek(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, uint whence) => -Errno.ENOSYS;
@@ -176,15 +188,15 @@ public interface IFileSystem
     }
 
     /// <summary>
-    /// FUSE_SETLK / SETLKW; <paramref name="isFlock"/> when FUSE_LK_FLOCK (flock(2) semantics).
-    /// With <paramref name="wait"/> the call may block until the lock is granted: the server runs
-    /// such calls off the queue's worker so one waiting lock never stalls other requests. A wait must
-    /// end with -EINTR soon after <paramref name="cancel"/> fires (the queue is stopping or the device
-    /// resets, and GET_VRING_BASE waits for every request in flight).
+    /// FUSE_SETLK / SETLKW; <paramref name="isFlock"/> when FUSE_LK_FLOCK (flock(2) semantics). With
+    /// <paramref name="wait"/> the result completes once the lock is granted, without holding the calling thread
+    /// (other requests, including the unlock that ends the wait, keep being served). A wait must end with -EINTR
+    /// soon after <paramref name="cancel"/> fires (the guest interrupted it, the queue is stopping or the device
+    /// resets: GET_VRING_BASE waits for every request in flight).
     /// </summary>
-    int SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock,
-        CancellationToken cancel = default)
-        => -Errno.ENOSYS;
+    ValueTask<int> SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock,
+        CancellationToken cancel)
+        => new(-Errno.ENOSYS);
 
     int Ioctl(in RequestContext ctx, NodeId node, HandleId handle, uint flags, uint command, ReadOnlySpan<byte> input, Span<byte> output, out int outputLength)
     {

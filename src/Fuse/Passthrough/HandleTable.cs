@@ -1,14 +1,16 @@
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.IoEngine;
 
 namespace VirtioFsd.Fuse.Passthrough;
 
 /// <summary>
 /// FUSE file handles to open fds. A RELEASE racing a READ on the same handle (a hostile guest can
 /// send them together on two queues) must not close the fd under the read, or the number could be
-/// reused by another open: each request borrows the handle and the last one out closes it.
+/// reused by another open: each request borrows the handle and the last one out closes it. A borrow
+/// lent to an I/O engine as an <see cref="FdLease"/> ends when the engine releases the lease.
 /// </summary>
-internal sealed class HandleTable : IDisposable
+internal sealed class HandleTable : IFdLeaseOwner, IDisposable
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, OpenFile> _handles = new();
@@ -75,6 +77,11 @@ internal sealed class HandleTable : IDisposable
             Close(file);
         }
     }
+
+    /// <summary>Lends a borrowed file's fd to one file operation; the lease's release returns the borrow.</summary>
+    public FdLease Lend(OpenFile file) => new(file.Fd, this, file);
+
+    void IFdLeaseOwner.ReturnLease(object? token) => Return((OpenFile)token!);
 
     /// <summary>RELEASE: forgets the handle; false if unknown or opened for another node.</summary>
     public bool Remove(HandleId handle, NodeId node)

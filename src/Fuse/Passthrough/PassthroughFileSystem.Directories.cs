@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.IoEngine;
 
 namespace VirtioFsd.Fuse.Passthrough;
 
@@ -61,7 +62,8 @@ public sealed partial class PassthroughFileSystem
     public int ReleaseDir(in RequestContext ctx, NodeId node, HandleId handle) =>
         _handles.Remove(handle, node) ? 0 : -Errno.EBADF;
 
-    public int FsyncDir(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync) => Fsync(ctx, node, handle, dataSync);
+    public ValueTask<int> FsyncDir(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync, IFileIo io)
+        => Fsync(ctx, node, handle, dataSync, io);
 
     private int ReadDirectory(NodeId node, HandleId handle, ulong offset, IDirectoryEntrySink sink, bool plus)
     {

@@ -1,5 +1,7 @@
+using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.IoEngine;
 
 namespace VirtioFsd.Fuse.Passthrough;
 
@@ -12,9 +14,8 @@ public sealed partial class PassthroughFileSystem
     /// <summary>
     /// The guest's open flags as the host open gets them. Creation and controlling-tty flags are
     /// the daemon's business (O_CREAT/O_EXCL/O_NOCTTY), O_NOFOLLOW is meaningless on a reopen of
-    /// a held inode, and O_PATH/O_TMPFILE never belong on OPEN. With the writeback cache the guest
-    /// may read a write-only file to fill a page and applies O_APPEND itself (its offsets are
-    /// already at the end), so write-only becomes read-write and O_APPEND goes, as in virtiofsd.
+    /// a held inode, and O_PATH/O_TMPFILE never belong on OPEN. (What the write-back cache changes,
+    /// O_WRONLY and O_APPEND, the server has already changed: it is a property of the session.)
     /// </summary>
     private int AdjustOpenFlags(uint guestFlags)
     {
@@ -24,14 +25,6 @@ public sealed partial class PassthroughFileSystem
             // As the Rust virtiofsd unless --preserve-noatime: the daemon's CAP_FOWNER would let any guest user
             // skip atime updates on files it does not own, which the guest kernel cannot check for it.
             f &= ~Libc.O_NOATIME;
-        }
-        if (_options.Writeback)
-        {
-            if ((f & Libc.O_ACCMODE) == Libc.O_WRONLY)
-            {
-                f = (f & ~Libc.O_ACCMODE) | Libc.O_RDWR;
-            }
-            f &= ~Libc.O_APPEND;
         }
         return f;
     }
@@ -79,7 +72,7 @@ public sealed partial class PassthroughFileSystem
             {
                 return fd;
             }
-            if ((openFlags & Libc.O_TRUNC) != 0 && !_options.KillPrivV2 && ctx.Uid != 0)
+            if ((openFlags & Libc.O_TRUNC) != 0 && !Negotiated(FuseInitFlags.HandleKillPrivV2) && ctx.Uid != 0)
             {
                 // open(O_TRUNC) by a local process without CAP_FSETID clears SUID/SGID; the daemon has it.
                 int k = KillPrivileges(fd);
@@ -115,29 +108,14 @@ public sealed partial class PassthroughFileSystem
         return fd;
     }
 
-    public long Read(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> destination)
+    public ValueTask<long> Read(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> destination, IFileIo io)
     {
         if (offset > long.MaxValue)
         {
-            return -Errno.EINVAL;
+            return new(-Errno.EINVAL);
         }
-        OpenFile? file = _handles.Borrow(handle, node);
-        if (file is null || file.IsDirectory)
-        {
-            if (file is not null)
-            {
-                _handles.Return(file);
-            }
-            return -Errno.EBADF;
-        }
-        try
-        {
-            return Libc.Preadv(file.Fd, destination, (long)offset);
-        }
-        finally
-        {
-            _handles.Return(file);
-        }
+        int r = LeaseFile(node, handle, forData: true, out FdLease lease);
+        return r < 0 ? new(r) : io.Read(lease, destination, (long)offset);
     }
 
     /// <summary>
@@ -146,37 +124,49 @@ public sealed partial class PassthroughFileSystem
     /// cleared first, as the kernel does before a local write (file_remove_privs); the daemon's own
     /// write would not, since it holds CAP_FSETID.
     /// </summary>
-    public long Write(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> source, uint writeFlags, bool killPrivileges)
+    public ValueTask<long> Write(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> source, uint writeFlags,
+        bool killPrivileges, IFileIo io)
     {
         if (offset > long.MaxValue)
         {
-            return -Errno.EINVAL;
+            return new(-Errno.EINVAL);
         }
-        OpenFile? file = _handles.Borrow(handle, node);
-        if (file is null || file.IsDirectory)
+        int r = LeaseFile(node, handle, forData: true, out FdLease lease);
+        if (r < 0)
         {
-            if (file is not null)
+            return new(r);
+        }
+        if (killPrivileges)
+        {
+            int k = KillPrivileges(lease.Fd);
+            if (k < 0)
             {
-                _handles.Return(file);
+                lease.Release();
+                return new(k);
             }
+        }
+        return io.Write(lease, source, (long)offset);
+    }
+
+    /// <summary>
+    /// Borrows the handle's fd as a lease an I/O engine releases when the kernel is done with it; a RELEASE racing the
+    /// operation closes the fd only then. READ and WRITE (<paramref name="forData"/>) need a file, not a directory handle.
+    /// </summary>
+    private int LeaseFile(NodeId node, HandleId handle, bool forData, out FdLease lease)
+    {
+        lease = default;
+        OpenFile? file = _handles.Borrow(handle, node);
+        if (file is null)
+        {
             return -Errno.EBADF;
         }
-        try
-        {
-            if (killPrivileges)
-            {
-                int k = KillPrivileges(file.Fd);
-                if (k < 0)
-                {
-                    return k;
-                }
-            }
-            return Libc.Pwritev(file.Fd, source, (long)offset);
-        }
-        finally
+        if (forData && file.IsDirectory)
         {
             _handles.Return(file);
+            return -Errno.EBADF;
         }
+        lease = _handles.Lend(file);
+        return 0;
     }
 
     /// <summary>
@@ -224,42 +214,20 @@ public sealed partial class PassthroughFileSystem
         return _handles.Remove(handle, node) ? 0 : -Errno.EBADF;
     }
 
-    public int Fsync(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync)
+    public ValueTask<int> Fsync(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync, IFileIo io)
     {
-        OpenFile? file = _handles.Borrow(handle, node);
-        if (file is null)
-        {
-            return -Errno.EBADF;
-        }
-        try
-        {
-            return dataSync ? Libc.Fdatasync(file.Fd) : Libc.Fsync(file.Fd);
-        }
-        finally
-        {
-            _handles.Return(file);
-        }
+        int r = LeaseFile(node, handle, forData: false, out FdLease lease);
+        return r < 0 ? new(r) : io.Fsync(lease, dataSync);
     }
 
-    public int Fallocate(in RequestContext ctx, NodeId node, HandleId handle, uint mode, ulong offset, ulong length)
+    public ValueTask<int> Fallocate(in RequestContext ctx, NodeId node, HandleId handle, uint mode, ulong offset, ulong length, IFileIo io)
     {
         if (offset > long.MaxValue || length > long.MaxValue)
         {
-            return -Errno.EINVAL;
+            return new(-Errno.EINVAL);
         }
-        OpenFile? file = _handles.Borrow(handle, node);
-        if (file is null)
-        {
-            return -Errno.EBADF;
-        }
-        try
-        {
-            return Libc.Fallocate(file.Fd, (int)mode, (long)offset, (long)length);
-        }
-        finally
-        {
-            _handles.Return(file);
-        }
+        int r = LeaseFile(node, handle, forData: false, out FdLease lease);
+        return r < 0 ? new(r) : io.Fallocate(lease, (int)mode, (long)offset, (long)length);
     }
 
     /// <summary>LSEEK: SEEK_DATA / SEEK_HOLE (and SEEK_SET/SEEK_END) on the host file; SEEK_CUR has no meaning for a shared fd.</summary>

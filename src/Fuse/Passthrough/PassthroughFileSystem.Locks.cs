@@ -68,35 +68,121 @@ public sealed partial class PassthroughFileSystem
         }
     }
 
-    public int SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock,
-        CancellationToken cancel = default)
+    public ValueTask<int> SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock,
+        CancellationToken cancel)
     {
         OpenFile? file = _handles.Borrow(handle, node);
         if (file is null)
         {
-            return -Errno.EBADF;
+            return new(-Errno.EBADF);
         }
         Inode? inode = _inodes.Borrow(node);
+        if (inode is null)
+        {
+            _handles.Return(file);
+            return new(-Errno.ESTALE);
+        }
+        LockAttempt? attempt = isFlock ? FlockAttempt(file, request, out int r) : PosixAttempt(inode, file, owner, request, out r);
+        if (attempt is null)
+        {
+            ReturnLockBorrows(inode, file);
+            return new(r);
+        }
+        r = attempt.Try();
+        if (!wait || !attempt.MayWait || (r != -Errno.EAGAIN && r != -Errno.EACCES))
+        {
+            attempt.End();
+            ReturnLockBorrows(inode, file);
+            return new(r);
+        }
+        return WaitForLock(attempt, inode, file, cancel);
+    }
+
+    private void ReturnLockBorrows(Inode inode, OpenFile file)
+    {
+        _inodes.Return(inode);
+        _handles.Return(file);
+    }
+
+    /// <summary>The longest pause between two attempts of a waiting lock: how late a released lock can be noticed.</summary>
+    private const int LockRetryMaxMs = 20;
+
+    /// <summary>
+    /// A waiting lock as non-blocking attempts 1, 2, 4 ... 20 ms apart, with no thread held in between; it ends with
+    /// -EINTR once <paramref name="cancel"/> fires. A blocking F_OFD_SETLKW or flock() would hold a thread per waiter
+    /// and could be cut short only by a signal to that thread, which the .NET runtime's own signal handling makes
+    /// unsafe; a wait that cannot end would hang GET_VRING_BASE and the device reset for ever. The price: no FIFO
+    /// order among waiters, and up to 20 ms between release and grant. The file and inode stay borrowed meanwhile.
+    /// </summary>
+    private async ValueTask<int> WaitForLock(LockAttempt attempt, Inode inode, OpenFile file, CancellationToken cancel)
+    {
         try
         {
-            if (inode is null)
+            int delay = 1;
+            while (true)
             {
-                return -Errno.ESTALE;
+                if (!await Pause(delay, cancel).ConfigureAwait(false))
+                {
+                    return -Errno.EINTR;
+                }
+                int r = attempt.Try();
+                if (r != -Errno.EAGAIN && r != -Errno.EACCES)
+                {
+                    return r;
+                }
+                delay = Math.Min(delay * 2, LockRetryMaxMs);
             }
-            return isFlock ? SetFlock(file, request, wait, cancel) : SetPosixLock(inode, file, owner, request, wait, cancel);
         }
         finally
         {
-            if (inode is not null)
-            {
-                _inodes.Return(inode);
-            }
-            _handles.Return(file);
+            attempt.End();
+            ReturnLockBorrows(inode, file);
         }
     }
 
-    private static int SetFlock(OpenFile file, in FileLock request, bool wait, CancellationToken cancel)
+    /// <summary>Waits <paramref name="milliseconds"/>; false when <paramref name="cancel"/> fired instead.</summary>
+    private static async Task<bool> Pause(int milliseconds, CancellationToken cancel)
     {
+        await Task.Delay(milliseconds, cancel).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        return !cancel.IsCancellationRequested;
+    }
+
+    /// <summary>One lock request as a repeatable non-blocking attempt, and what it holds until it ends.</summary>
+    private abstract class LockAttempt
+    {
+        /// <summary>False for an unlock, which never waits.</summary>
+        public abstract bool MayWait { get; }
+
+        /// <summary>One non-blocking try: 0, -EAGAIN/-EACCES while another owner holds a conflicting lock, or -errno.</summary>
+        public abstract int Try();
+
+        /// <summary>Gives back what the attempt borrowed; called once.</summary>
+        public virtual void End()
+        {
+        }
+    }
+
+    private sealed class FlockLockAttempt(int fd, int operation) : LockAttempt
+    {
+        public override bool MayWait => operation != Libc.LOCK_UN;
+
+        public override int Try() => Libc.Flock(fd, operation | Libc.LOCK_NB);
+    }
+
+    private sealed class PosixLockAttempt(PosixLockOwners locks, PosixLockOwners.Owner description, Flock wanted) : LockAttempt
+    {
+        private Flock _wanted = wanted;
+
+        public override bool MayWait => _wanted.Type != Libc.F_UNLCK;
+
+        public override int Try() => Libc.FcntlLock(description.Fd, Libc.F_OFD_SETLK, ref _wanted);
+
+        public override void End() => locks.Return(description);
+    }
+
+    private static LockAttempt? FlockAttempt(OpenFile file, in FileLock request, out int error)
+    {
+        error = 0;
         int op = request.Type switch
         {
             (uint)Libc.F_RDLCK => Libc.LOCK_SH,
@@ -106,76 +192,28 @@ public sealed partial class PassthroughFileSystem
         };
         if (op < 0)
         {
-            return -Errno.EINVAL;
+            error = -Errno.EINVAL;
+            return null;
         }
-        if (!wait || op == Libc.LOCK_UN)
-        {
-            return Libc.Flock(file.Fd, op | Libc.LOCK_NB);
-        }
-        int fd = file.Fd;
-        return WaitForLock(() => Libc.Flock(fd, op | Libc.LOCK_NB), cancel);
+        return new FlockLockAttempt(file.Fd, op);
     }
 
-    /// <summary>The longest pause between two attempts of a waiting lock: how late a released lock can be noticed.</summary>
-    private const int LockRetryMaxMs = 20;
-
-    /// <summary>
-    /// A waiting lock as a polling loop of non-blocking attempts (1, 2, 4 ... 20 ms apart) that ends
-    /// with -EINTR when <paramref name="cancel"/> fires. A blocking F_OFD_SETLKW or flock() could only
-    /// be cut short by a signal to the waiting thread, which the .NET runtime's own signal handling
-    /// makes unsafe; a wait that cannot end would hang GET_VRING_BASE and the device reset for ever.
-    /// The price: no FIFO order among waiters, and up to 20 ms between release and grant.
-    /// </summary>
-    private static int WaitForLock(Func<int> attempt, CancellationToken cancel)
+    private PosixLockAttempt? PosixAttempt(Inode inode, OpenFile file, ulong owner, in FileLock request, out int error)
     {
-        int delay = 1;
-        while (true)
+        error = ToFlock(request, out Flock lk);
+        if (error < 0)
         {
-            int r = attempt();
-            if (r != -Errno.EAGAIN && r != -Errno.EACCES)
-            {
-                return r;
-            }
-            if (cancel.WaitHandle.WaitOne(delay))
-            {
-                return -Errno.EINTR;
-            }
-            delay = Math.Min(delay * 2, LockRetryMaxMs);
-        }
-    }
-
-    private int SetPosixLock(Inode inode, OpenFile file, ulong owner, in FileLock request, bool wait, CancellationToken cancel)
-    {
-        int r = ToFlock(request, out Flock lk);
-        if (r < 0)
-        {
-            return r;
+            return null;
         }
         // fcntl(2): a read lock needs a readable fd, a write lock a writable one, whatever fd the daemon locks with.
         if ((lk.Type == Libc.F_RDLCK && !file.CanRead) || (lk.Type == Libc.F_WRLCK && !file.CanWrite))
         {
-            return -Errno.EBADF;
+            error = -Errno.EBADF;
+            return null;
         }
         // Unlocking for an owner that holds nothing here is a no-op, as fcntl would report: no description is opened for it.
-        PosixLockOwners.Owner? description = BorrowOwner(inode, owner, request.Pid, file, create: lk.Type != Libc.F_UNLCK, out r);
-        if (description is null)
-        {
-            return r;
-        }
-        try
-        {
-            if (!wait || lk.Type == Libc.F_UNLCK)
-            {
-                return Libc.FcntlLock(description.Fd, Libc.F_OFD_SETLK, ref lk);
-            }
-            int fd = description.Fd;
-            Flock wanted = lk;
-            return WaitForLock(() => Libc.FcntlLock(fd, Libc.F_OFD_SETLK, ref wanted), cancel);
-        }
-        finally
-        {
-            inode.Locks.Return(description);
-        }
+        PosixLockOwners.Owner? description = BorrowOwner(inode, owner, request.Pid, file, create: lk.Type != Libc.F_UNLCK, out error);
+        return description is null ? null : new PosixLockAttempt(inode.Locks, description, lk);
     }
 
     /// <summary>The owner's lock description of the inode, borrowed: read-write when the daemon may, else with the handle's access.</summary>

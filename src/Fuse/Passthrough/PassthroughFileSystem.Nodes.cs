@@ -7,15 +7,6 @@ namespace VirtioFsd.Fuse.Passthrough;
 public sealed partial class PassthroughFileSystem
 {
     // fuse.h FATTR_* bits of fuse_setattr_in.valid.
-    private const uint FattrMode = 1 << 0;
-    private const uint FattrUid = 1 << 1;
-    private const uint FattrGid = 1 << 2;
-    private const uint FattrSize = 1 << 3;
-    private const uint FattrAtime = 1 << 4;
-    private const uint FattrMtime = 1 << 5;
-    private const uint FattrAtimeNow = 1 << 7;
-    private const uint FattrMtimeNow = 1 << 8;
-    private const uint FattrKillSuidGid = 1 << 11;
 
     /// <summary>
     /// LOOKUP. A name whose inode the guest already knows is answered from one statx (see

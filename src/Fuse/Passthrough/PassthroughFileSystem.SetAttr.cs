@@ -1,3 +1,4 @@
+using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
 
@@ -42,7 +43,7 @@ public sealed partial class PassthroughFileSystem
     {
         uint valid = request.Valid;
         int r;
-        if ((valid & FattrMode) != 0)
+        if ((valid & FuseConstants.FattrMode) != 0)
         {
             // A symlink has no mode of its own to change; following it would change its target
             // (maybe outside the share), so refuse as fchmodat(AT_SYMLINK_NOFOLLOW) does.
@@ -58,10 +59,10 @@ public sealed partial class PassthroughFileSystem
                 return r;
             }
         }
-        if ((valid & (FattrUid | FattrGid)) != 0)
+        if ((valid & (FuseConstants.FattrUid | FuseConstants.FattrGid)) != 0)
         {
-            uint uid = (valid & FattrUid) != 0 ? request.Uid : uint.MaxValue;
-            uint gid = (valid & FattrGid) != 0 ? request.Gid : uint.MaxValue;
+            uint uid = (valid & FuseConstants.FattrUid) != 0 ? request.Uid : uint.MaxValue;
+            uint gid = (valid & FuseConstants.FattrGid) != 0 ? request.Gid : uint.MaxValue;
             // On the O_PATH fd itself: for a symlink this changes the link (lchown), never its target.
             // chown clears SUID/SGID on its own (fs/open.c chown_common).
             r = Libc.Fchownat(inode.Fd, default, uid, gid, Libc.AT_EMPTY_PATH | Libc.AT_SYMLINK_NOFOLLOW);
@@ -70,7 +71,7 @@ public sealed partial class PassthroughFileSystem
                 return r;
             }
         }
-        if ((valid & FattrSize) != 0)
+        if ((valid & FuseConstants.FattrSize) != 0)
         {
             r = Truncate(ctx, inode, file, request);
             if (r < 0)
@@ -78,7 +79,7 @@ public sealed partial class PassthroughFileSystem
                 return r;
             }
         }
-        if ((valid & (FattrAtime | FattrMtime)) != 0)
+        if ((valid & (FuseConstants.FattrAtime | FuseConstants.FattrMtime)) != 0)
         {
             r = SetTimes(inode, file, request);
             if (r < 0)
@@ -117,7 +118,7 @@ public sealed partial class PassthroughFileSystem
         {
             return -Errno.EINVAL;
         }
-        bool kill = (request.Valid & FattrKillSuidGid) != 0 || (!_options.KillPrivV2 && ctx.Uid != 0);
+        bool kill = (request.Valid & FuseConstants.FattrKillSuidgid) != 0 || (!Negotiated(FuseInitFlags.HandleKillPrivV2) && ctx.Uid != 0);
         int fd = file?.Fd ?? -1;
         bool own = false;
         if (file is null || !file.CanWrite)
@@ -154,8 +155,8 @@ public sealed partial class PassthroughFileSystem
     private static int SetTimes(Inode inode, OpenFile? file, in SetAttrRequest request)
     {
         uint valid = request.Valid;
-        Timespec atime = TimeOf(valid, FattrAtime, FattrAtimeNow, request.Atime, request.AtimeNsec);
-        Timespec mtime = TimeOf(valid, FattrMtime, FattrMtimeNow, request.Mtime, request.MtimeNsec);
+        Timespec atime = TimeOf(valid, FuseConstants.FattrAtime, FuseConstants.FattrAtimeNow, request.Atime, request.AtimeNsec);
+        Timespec mtime = TimeOf(valid, FuseConstants.FattrMtime, FuseConstants.FattrMtimeNow, request.Mtime, request.MtimeNsec);
         if (atime.Nsec is < 0 || mtime.Nsec is < 0)
         {
             return -Errno.EINVAL;

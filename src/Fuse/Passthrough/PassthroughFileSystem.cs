@@ -1,5 +1,6 @@
 using System.Text;
 using Serilog;
+using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
 
@@ -12,21 +13,13 @@ namespace VirtioFsd.Fuse.Passthrough;
 /// </summary>
 public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
 {
-    // fuse.h init flags the filesystem has an opinion on.
-    private const ulong FuseDontMask = 1UL << 6;
-    private const ulong FuseWritebackCache = 1UL << 16;
-    private const ulong FuseHandleKillPriv = 1UL << 19;
-    private const ulong FusePosixAcl = 1UL << 20;
-    private const ulong FuseSubmounts = 1UL << 27;
-    private const ulong FuseHandleKillPrivV2 = 1UL << 28;
-
-    /// <summary>FUSE_ATTR_SUBMOUNT (fuse.h): the directory is the root of another host mount.</summary>
-    private const uint FuseAttrSubmount = 1;
-
     /// <summary>How a name is resolved below a directory fd: that one component, no symlink, no /proc magic link, no "..".</summary>
     private const ulong ResolveConfined = Libc.RESOLVE_BENEATH | Libc.RESOLVE_NO_MAGICLINKS | Libc.RESOLVE_NO_SYMLINKS;
 
     private readonly PassthroughOptions _options;
+
+    /// <summary>What the guest and the server agreed on at the last INIT (write-back cache, KILLPRIV_V2, submounts, ...).</summary>
+    private long _negotiated;
     private readonly ILogger _log;
     private readonly InodeTable _inodes;
     private readonly HandleTable _handles;
@@ -109,29 +102,25 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     /// <summary>Number of open handles (for tests and diagnostics).</summary>
     public int HandleCount => _handles.Count;
 
-    public ulong Init(ulong capable)
+    /// <summary>
+    /// Takes what the filesystem can do of <paramref name="capable"/> and remembers the result as the session's: the
+    /// negotiated flags, not the options, decide write-back handling, KILLPRIV_V2 and submount announcements.
+    /// </summary>
+    public FuseInitFlags Init(FuseInitFlags capable)
     {
-        ulong unsupported = 0;
-        if (!_options.Writeback)
-        {
-            unsupported |= FuseWritebackCache;
-        }
+        // KILLPRIV (v1) would make us clear SUID on every write without a flag saying when; never taken.
+        FuseInitFlags unsupported = FuseInitFlags.HandleKillPriv;
         if (!_options.PosixAcl || !_options.Xattr)
         {
-            unsupported |= FusePosixAcl | FuseDontMask;
+            unsupported |= FuseInitFlags.PosixAcl | FuseInitFlags.DontMask;
         }
-        if (!_options.KillPrivV2)
-        {
-            unsupported |= FuseHandleKillPrivV2;
-        }
-        if (!_options.AnnounceSubmounts)
-        {
-            unsupported |= FuseSubmounts;
-        }
-        // KILLPRIV (v1) would make us clear SUID on every write without a flag saying when; not offered.
-        unsupported |= FuseHandleKillPriv;
-        return capable & ~unsupported;
+        FuseInitFlags enabled = capable & ~unsupported;
+        Volatile.Write(ref _negotiated, (long)enabled);
+        return enabled;
     }
+
+    /// <summary>Whether the session has <paramref name="flag"/>.</summary>
+    private bool Negotiated(FuseInitFlags flag) => ((FuseInitFlags)Volatile.Read(ref _negotiated) & flag) == flag;
 
     public void Destroy()
     {
@@ -202,7 +191,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
             Gid = st.Gid,
             Rdev = EncodeDev(st.RdevMajor, st.RdevMinor),
             BlkSize = st.BlkSize,
-            Flags = isSubmountRoot ? FuseAttrSubmount : 0,
+            Flags = isSubmountRoot ? FuseConstants.AttrSubmount : 0,
         };
     }
 
@@ -278,7 +267,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         }
         InodeKey key = KeyOf(st);
         uint type = st.Mode & Libc.S_IFMT;
-        bool submount = _options.AnnounceSubmounts && type == Libc.S_IFDIR &&
+        bool submount = Negotiated(FuseInitFlags.Submounts) && type == Libc.S_IFDIR &&
             (key.MountId != parent.Key.MountId || key.Dev != parent.Key.Dev);
         r = HandleFor(fd, st, out FileHandle? handle, out int mountFd);
         if (r < 0)

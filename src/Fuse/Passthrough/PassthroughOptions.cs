@@ -23,7 +23,11 @@ public enum InodeFileHandleMode
     Mandatory,
 }
 
-/// <summary>Settings of a <see cref="PassthroughFileSystem"/>, fixed for its lifetime.</summary>
+/// <summary>
+/// Settings of a <see cref="PassthroughFileSystem"/>, fixed for its lifetime; the defaults are the daemon's. What the
+/// guest negotiates at INIT (write-back cache, KILLPRIV_V2, submounts) is not here: the filesystem learns it from
+/// <see cref="PassthroughFileSystem.Init"/>.
+/// </summary>
 public sealed record PassthroughOptions
 {
     /// <summary>The host directory the guest sees as its root.</summary>
@@ -42,19 +46,11 @@ public sealed record PassthroughOptions
     /// <summary>Pass system.posix_acl_* attributes through; without it they are refused with EOPNOTSUPP.</summary>
     public bool PosixAcl { get; init; }
 
-    /// <summary>Flag directories on another host mount with FUSE_ATTR_SUBMOUNT so the guest gives them their own st_dev.</summary>
-    public bool AnnounceSubmounts { get; init; }
-
     /// <summary>
-    /// The guest negotiated FUSE_WRITEBACK_CACHE: it may read from a write-only file to fill pages and
-    /// handles O_APPEND itself, so O_WRONLY opens become O_RDWR and O_APPEND is dropped (as virtiofsd does).
+    /// Whether a guest root may create device nodes: yes, as both existing virtiofsd daemons allow (the daemon itself
+    /// never opens one; OPEN of a device node is refused).
     /// </summary>
-    public bool Writeback { get; init; }
-
-    /// <summary>FUSE_HANDLE_KILLPRIV_V2 is offered: SUID/SGID clearing follows the guest's explicit flags.</summary>
-    public bool KillPrivV2 { get; init; }
-
-    public DeviceNodePolicy DeviceNodes { get; init; } = DeviceNodePolicy.Deny;
+    public DeviceNodePolicy DeviceNodes { get; init; } = DeviceNodePolicy.AllowForRoot;
 
     /// <summary>--preserve-noatime: O_NOATIME from the guest reaches the host open; by default it is dropped.</summary>
     public bool PreserveNoatime { get; init; }
@@ -68,8 +64,8 @@ public sealed record PassthroughOptions
     /// <summary>--xattrmap: guest and host extended attribute names differ by these rules; null passes names unchanged.</summary>
     public XattrMap? XattrMap { get; init; }
 
-    /// <summary>Whether known inodes are held by file handle instead of by fd (the daemon's default is Prefer).</summary>
-    public InodeFileHandleMode InodeFileHandles { get; init; } = InodeFileHandleMode.Never;
+    /// <summary>--inode-file-handles: Prefer by default, as the Rust virtiofsd since 1.13.3 (Kata passes it).</summary>
+    public InodeFileHandleMode InodeFileHandles { get; init; } = InodeFileHandleMode.Prefer;
 
     /// <summary>With file handles: how many open fds of inodes no request uses are kept, most recently used first.</summary>
     public int InodeFdCacheSize { get; init; } = DefaultInodeFdCacheSize;

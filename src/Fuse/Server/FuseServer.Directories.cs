@@ -55,13 +55,14 @@ public sealed partial class FuseServer
         return fs.ReleaseDir(call.Ctx, call.Node, new HandleId(release.Fh));
     }
 
-    private int FsyncDir(in Call call)
+    private ValueTask<int> FsyncDir(in Call call)
     {
         if (!call.Reader.TryRead(out FuseFsyncIn fsync))
         {
-            return Malformed(call);
+            return new(Malformed(call));
         }
 
-        return fs.FsyncDir(call.Ctx, call.Node, new HandleId(fsync.Fh), (fsync.FsyncFlags & FuseConstants.FsyncFdatasync) != 0);
+        bool dataSync = (fsync.FsyncFlags & FuseConstants.FsyncFdatasync) != 0;
+        return fs.FsyncDir(call.Ctx, call.Node, new HandleId(fsync.Fh), dataSync, call.Request.Io);
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
@@ -66,23 +67,30 @@ public sealed partial class FuseServer
         return result < 0 ? result : ReplyOpen(call, opened, FileCacheFlags());
     }
 
-    private int Read(in Call call, IFuseRequestCompletion completion)
+    private ValueTask<int> Read(in Call call)
     {
         if (!call.Reader.TryRead(out FuseReadIn read))
         {
-            return Malformed(call);
+            return new(Malformed(call));
         }
 
         // The guest sizes its buffers for the read; never fill more than both allow.
         long size = Math.Min(read.Size, call.Writer.Remaining);
         long start = call.Writer.Length;
         call.Writer.TryTakeIoVecs(size, out ReadOnlySpan<IoVec> destination);
-        if (TryReadWithEngine(call, completion, read, size, start, destination, out int status))
-        {
-            return status;
-        }
+        ValueTask<long> count = fs.Read(call.Ctx, call.Node, new HandleId(read.Fh), read.Offset, destination, call.Request.Io);
+        return count.IsCompletedSuccessfully
+            ? new(FinishRead(call.Writer, start, size, count.Result))
+            : FinishReadLater(count, call.Writer, start, size);
+    }
 
-        long count = fs.Read(call.Ctx, call.Node, new HandleId(read.Fh), read.Offset, destination);
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> FinishReadLater(ValueTask<long> count, ReplyWriter writer, long start, long size)
+        => FinishRead(writer, start, size, await count.ConfigureAwait(false));
+
+    /// <summary>The reply of a READ that moved <paramref name="count"/> bytes (or failed) into the reply's data area.</summary>
+    private int FinishRead(ReplyWriter writer, long start, long size, long count)
+    {
         if (count < 0)
         {
             return FromLong(count);
@@ -94,44 +102,51 @@ public sealed partial class FuseServer
             return -Errno.EIO;
         }
 
-        call.Writer.Truncate(start + count);
+        writer.Truncate(start + count);
         return Replied;
     }
 
-    private int Write(in Call call, IFuseRequestCompletion completion)
+    private ValueTask<int> Write(in Call call)
     {
         if (!call.Reader.TryRead(out FuseWriteIn write))
         {
-            return Malformed(call);
+            return new(Malformed(call));
         }
 
         if (write.Size != call.Reader.Remaining || write.Size > maxWrite)
         {
             log.Warning("FUSE WRITE (unique {Unique}): size {Size} but {Remaining} data bytes (max_write {MaxWrite})",
                 call.Header.Unique, write.Size, call.Reader.Remaining, maxWrite);
-            return -Errno.EINVAL;
+            return new(-Errno.EINVAL);
         }
 
         call.Reader.TryTakeIoVecs(write.Size, out ReadOnlySpan<IoVec> source);
         bool killPrivileges = (write.WriteFlags & FuseConstants.WriteKillSuidgid) != 0;
-        if (TryWriteWithEngine(call, completion, write, killPrivileges, source, out int status))
-        {
-            return status;
-        }
+        ValueTask<long> count = fs.Write(call.Ctx, call.Node, new HandleId(write.Fh), write.Offset, source, write.WriteFlags,
+            killPrivileges, call.Request.Io);
+        return count.IsCompletedSuccessfully
+            ? new(FinishWrite(call.Writer, write.Size, count.Result))
+            : FinishWriteLater(count, call.Writer, write.Size);
+    }
 
-        long count = fs.Write(call.Ctx, call.Node, new HandleId(write.Fh), write.Offset, source, write.WriteFlags, killPrivileges);
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> FinishWriteLater(ValueTask<long> count, ReplyWriter writer, uint size)
+        => FinishWrite(writer, size, await count.ConfigureAwait(false));
+
+    private int FinishWrite(ReplyWriter writer, uint size, long count)
+    {
         if (count < 0)
         {
             return FromLong(count);
         }
 
-        if (count > write.Size)
+        if (count > size)
         {
-            log.Error("IFileSystem.Write returned {Count} bytes for {Size}", count, write.Size);
+            log.Error("IFileSystem.Write returned {Count} bytes for {Size}", count, size);
             return -Errno.EIO;
         }
 
-        return Reply(call, new FuseWriteOut { Size = (uint)count });
+        return writer.TryWrite(new FuseWriteOut { Size = (uint)count }) ? Replied : -Errno.ERANGE;
     }
 
     private int Flush(in Call call)
@@ -155,37 +170,26 @@ public sealed partial class FuseServer
         return fs.Release(call.Ctx, call.Node, new HandleId(release.Fh), release.Flags, release.LockOwner, releaseFlock);
     }
 
-    private int Fsync(in Call call, IFuseRequestCompletion completion)
+    private ValueTask<int> Fsync(in Call call)
     {
         if (!call.Reader.TryRead(out FuseFsyncIn fsync))
         {
-            return Malformed(call);
+            return new(Malformed(call));
         }
 
         bool dataSync = (fsync.FsyncFlags & FuseConstants.FsyncFdatasync) != 0;
-        FileIoKind kind = dataSync ? FileIoKind.Fdatasync : FileIoKind.Fsync;
-        if (TrySyncWithEngine(call, completion, kind, fsync.Fh, 0, 0, 0, out int status))
-        {
-            return status;
-        }
-
-        return NotPending(fs.Fsync(call.Ctx, call.Node, new HandleId(fsync.Fh), dataSync));
+        return fs.Fsync(call.Ctx, call.Node, new HandleId(fsync.Fh), dataSync, call.Request.Io);
     }
 
-    private int Fallocate(in Call call, IFuseRequestCompletion completion)
+    private ValueTask<int> Fallocate(in Call call)
     {
         if (!call.Reader.TryRead(out FuseFallocateIn fallocate))
         {
-            return Malformed(call);
+            return new(Malformed(call));
         }
 
-        if (TrySyncWithEngine(call, completion, FileIoKind.Fallocate, fallocate.Fh, fallocate.Offset, fallocate.Length,
-            fallocate.Mode, out int status))
-        {
-            return status;
-        }
-
-        return NotPending(fs.Fallocate(call.Ctx, call.Node, new HandleId(fallocate.Fh), fallocate.Mode, fallocate.Offset, fallocate.Length));
+        return fs.Fallocate(call.Ctx, call.Node, new HandleId(fallocate.Fh), fallocate.Mode, fallocate.Offset, fallocate.Length,
+            call.Request.Io);
     }
 
     private int Lseek(in Call call)

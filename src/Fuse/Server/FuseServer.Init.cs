@@ -134,15 +134,10 @@ public sealed partial class FuseServer
 
         lock (initLock)
         {
-            if (session is not null)
-            {
-                log.Information("FUSE INIT without DESTROY: the guest reconnected; dropping every node and handle");
-                session = null;
-                fs.Destroy();
-            }
+            EndSessionLocked("FUSE INIT without DESTROY: the guest reconnected");
 
             FuseInitFlags capable = guest & OfferedFlags();
-            var enabled = (FuseInitFlags)fs.Init((ulong)capable) & capable;
+            FuseInitFlags enabled = fs.Init(capable) & capable;
             if ((ulong)enabled >> 32 != 0)
             {
                 // The upper half travels in flags2, which the guest reads only with INIT_EXT.
@@ -173,16 +168,31 @@ public sealed partial class FuseServer
 
     private int Destroy()
     {
+        EndSession("FUSE DESTROY");
+        return Replied;
+    }
+
+    /// <summary>
+    /// Ends the session, if one is up: the filesystem drops every node and handle except the root, and every request
+    /// but INIT gets EIO until the next INIT. DESTROY, a second INIT and a transport's reset (the virtio device was
+    /// reset, the frontend went away) all end it here, so the server's state and the filesystem's never disagree.
+    /// </summary>
+    public void EndSession(string reason)
+    {
         lock (initLock)
         {
-            if (session is not null)
-            {
-                session = null;
-                fs.Destroy();
-                log.Information("FUSE DESTROY: session closed");
-            }
+            EndSessionLocked(reason);
         }
+    }
 
-        return Replied;
+    private void EndSessionLocked(string reason)
+    {
+        if (session is null)
+        {
+            return;
+        }
+        session = null;
+        fs.Destroy();
+        log.Information("FUSE session closed: {Reason}; every node and handle dropped", reason);
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
@@ -8,30 +9,36 @@ namespace VirtioFsd.Fuse.Server;
 // Locks and the rest: GETLK, SETLK, SETLKW, INTERRUPT, IOCTL, POLL, SYNCFS.
 public sealed partial class FuseServer
 {
-    /// <summary>SETLKW calls still waiting, with the completion (the transport's queue) they were handed in with.</summary>
-    private readonly ConcurrentDictionary<CancellationTokenSource, IFuseRequestCompletion> waitingLocks = new();
+    /// <summary>SETLKW calls still waiting, by unique: the cancellation INTERRUPT or a stopping transport fires, and the request's completion.</summary>
+    private readonly ConcurrentDictionary<ulong, WaitingLock> waitingLocks = new();
+
+    private sealed record WaitingLock(CancellationTokenSource Cancel, IFuseRequestCompletion Completion);
 
     /// <summary>
-    /// Ends every SETLKW still waiting that was handed in with <paramref name="completion"/>: each is
-    /// answered EINTR shortly after. A transport calls this when it stops serving a queue (after it
-    /// stopped taking requests from it), so that waiting for the queue's requests in flight cannot
-    /// hang on a lock another guest process holds.
+    /// Ends every SETLKW still waiting whose request finishes through <paramref name="completion"/>: each is answered
+    /// EINTR shortly after. A transport calls this when it stops serving a queue (after it stopped taking requests from
+    /// it), so that waiting for the queue's requests in flight cannot hang on a lock another guest process holds.
     /// </summary>
     public void CancelWaitingLocks(IFuseRequestCompletion completion)
     {
-        foreach ((CancellationTokenSource wait, IFuseRequestCompletion of) in waitingLocks)
+        foreach (WaitingLock waiting in waitingLocks.Values)
         {
-            if (ReferenceEquals(of, completion))
+            if (ReferenceEquals(waiting.Completion, completion))
             {
-                try
-                {
-                    wait.Cancel();
-                }
-                catch (ObjectDisposedException)
-                {
-                    // It finished and was disposed while we looked.
-                }
+                CancelQuietly(waiting.Cancel);
             }
+        }
+    }
+
+    private static void CancelQuietly(CancellationTokenSource cancel)
+    {
+        try
+        {
+            cancel.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // It finished and was disposed while we looked.
         }
     }
 
@@ -61,63 +68,71 @@ public sealed partial class FuseServer
         return Reply(call, reply);
     }
 
-    private int SetLock(in Call call, IFuseRequestCompletion completion, bool wait)
+    private ValueTask<int> SetLock(in Call call, bool wait)
     {
         if (!call.Reader.TryRead(out FuseLkIn lk))
         {
-            return Malformed(call);
+            return new(Malformed(call));
         }
 
         FileLock request = ToFileLock(lk.Lk);
         bool isFlock = (lk.LkFlags & FuseConstants.LkFlock) != 0;
         if (!call.Session.Has(isFlock ? FuseInitFlags.FlockLocks : FuseInitFlags.PosixLocks))
         {
-            return NotNegotiated(call);
+            return new(NotNegotiated(call));
         }
         if (!wait)
         {
             return fs.SetLock(call.Ctx, call.Node, new HandleId(lk.Fh), lk.Owner, request, wait: false, isFlock, CancellationToken.None);
         }
 
-        // SETLKW may block for as long as another owner holds the lock: wait on a thread of its own
-        // so the queue keeps serving (including the UNLCK that will release us). Everything the call
-        // needs is copied out of the request first.
-        RequestContext ctx = call.Ctx;
-        NodeId node = call.Node;
-        FuseRequest fuseRequest = call.Request;
-        FuseInHeader header = call.Header;
+        // SETLKW may wait for as long as another owner holds the lock; the filesystem waits without holding this
+        // thread, so the queue keeps serving (including the unlock that will release us). INTERRUPT of this unique
+        // or the transport stopping ends the wait with EINTR.
         var cancel = new CancellationTokenSource();
-        waitingLocks[cancel] = completion;
-        _ = Task.Factory.StartNew(
-            () => CompleteWaitingLock(fuseRequest, completion, header, ctx, node, lk, request, isFlock, cancel),
-            CancellationToken.None,
-            TaskCreationOptions.LongRunning,
-            TaskScheduler.Default);
-        return Pending;
-    }
-
-    private void CompleteWaitingLock(FuseRequest request, IFuseRequestCompletion completion, FuseInHeader header,
-        RequestContext ctx, NodeId node, FuseLkIn lk, FileLock fileLock, bool isFlock, CancellationTokenSource cancel)
-    {
-        int status;
+        ulong unique = call.Header.Unique;
+        if (!waitingLocks.TryAdd(unique, new WaitingLock(cancel, call.Request.Completion)))
+        {
+            // A unique still in flight is reused: a confused or hostile guest. Refuse rather than lose track of the first.
+            cancel.Dispose();
+            log.Warning("FUSE SETLKW (unique {Unique}): that unique is already waiting; replying EINVAL", unique);
+            return new(-Errno.EINVAL);
+        }
+        ValueTask<int> result;
         try
         {
-            status = fs.SetLock(ctx, node, new HandleId(lk.Fh), lk.Owner, fileLock, wait: true, isFlock, cancel.Token);
+            result = fs.SetLock(call.Ctx, call.Node, new HandleId(lk.Fh), lk.Owner, request, wait: true, isFlock, cancel.Token);
         }
-#pragma warning disable CA1031 // As in Handle: a failing request becomes EIO, never a dead daemon.
-        catch (Exception e)
-#pragma warning restore CA1031
+        catch
         {
-            log.Error(e, "FUSE SETLKW (unique {Unique}, {Node}) threw; replying EIO", header.Unique, node);
-            status = -Errno.EIO;
+            EndWait(unique, cancel);
+            throw;
+        }
+        if (result.IsCompleted)
+        {
+            EndWait(unique, cancel);
+            return result;
+        }
+        return FinishWaitingLock(result, unique, cancel);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> FinishWaitingLock(ValueTask<int> result, ulong unique, CancellationTokenSource cancel)
+    {
+        try
+        {
+            return await result.ConfigureAwait(false);
         }
         finally
         {
-            waitingLocks.TryRemove(cancel, out _);
-            cancel.Dispose();
+            EndWait(unique, cancel);
         }
+    }
 
-        Finish(request, completion, header, haveHeader: true, status);
+    private void EndWait(ulong unique, CancellationTokenSource cancel)
+    {
+        waitingLocks.TryRemove(unique, out _);
+        cancel.Dispose();
     }
 
     /// <summary>
@@ -132,13 +147,23 @@ public sealed partial class FuseServer
         return -Errno.ENOSYS;
     }
 
+    /// <summary>
+    /// INTERRUPT (fuse(4)): the guest process waiting for request <c>unique</c> got a signal. Every request here finishes
+    /// promptly except a waiting SETLKW, which is cancelled and answered EINTR; for anything else there is nothing to
+    /// cut short (libfuse does the same). No reply either way.
+    /// </summary>
     private int Interrupt(in Call call)
     {
-        // Requests here finish promptly except SETLKW, which the guest cancels by its own signal
-        // handling; like both virtiofsd implementations we take note and do nothing.
-        if (call.Reader.TryRead(out FuseInterruptIn interrupt) && log.IsEnabled(Serilog.Events.LogEventLevel.Debug))
+        if (!call.Reader.TryRead(out FuseInterruptIn interrupt))
         {
-            log.Debug("FUSE INTERRUPT of unique {Target}", interrupt.Unique);
+            log.Warning("FUSE INTERRUPT (unique {Unique}) without fuse_interrupt_in; ignored", call.Header.Unique);
+            return NoReply;
+        }
+
+        if (waitingLocks.TryGetValue(interrupt.Unique, out WaitingLock? waiting))
+        {
+            log.Debug("FUSE INTERRUPT of waiting SETLKW unique {Target}", interrupt.Unique);
+            CancelQuietly(waiting.Cancel);
         }
 
         return NoReply;

@@ -16,7 +16,7 @@ public enum CacheMode
     Always,
 }
 
-/// <summary>What the server negotiates and enforces; the daemon's command line maps onto this.</summary>
+/// <summary>What the server negotiates and enforces; the defaults are the daemon's (the Rust virtiofsd's).</summary>
 public sealed record FuseServerOptions
 {
     /// <summary>Largest WRITE/READ payload (fuse_init_out.max_write): 1 MiB, the FUSE_MAX_MAX_PAGES (256) limit of the guest.</summary>
@@ -57,14 +57,14 @@ public sealed record FuseServerOptions
     /// <summary>--killpriv-v2: FUSE_HANDLE_KILLPRIV_V2.</summary>
     public bool KillPrivV2 { get; init; }
 
-    /// <summary>--announce-submounts: FUSE_SUBMOUNTS.</summary>
-    public bool AnnounceSubmounts { get; init; }
+    /// <summary>--announce-submounts (on by default, as in the Rust virtiofsd 1.13): FUSE_SUBMOUNTS.</summary>
+    public bool AnnounceSubmounts { get; init; } = true;
 
     /// <summary>FUSE_POSIX_LOCKS: fcntl locks go to the filesystem instead of staying local to the guest.</summary>
-    public bool PosixLocks { get; init; }
+    public bool PosixLocks { get; init; } = true;
 
     /// <summary>FUSE_FLOCK_LOCKS: flock(2) locks go to the filesystem.</summary>
-    public bool FlockLocks { get; init; }
+    public bool FlockLocks { get; init; } = true;
 
     /// <summary>--readonly: write-class requests get EROFS before reaching the filesystem.</summary>
     public bool ReadOnly { get; init; }

@@ -130,6 +130,9 @@ public sealed class IdTranslation
 
     public bool IsIdentity => _rules.Length == 0;
 
+    /// <summary>The rules in the order given (the first that covers an id decides).</summary>
+    public IReadOnlyList<IdRule> Rules => _rules;
+
     /// <summary>The host id a guest id acts as; false if the guest id is forbidden (forbid-guest).</summary>
     public bool ToHost(uint guestId, out uint hostId)
     {

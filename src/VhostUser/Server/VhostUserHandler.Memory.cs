@@ -1,5 +1,5 @@
 using VirtioFsd.Linux;
-using VirtioFsd.VhostUser.Memory;
+using VirtioFsd.Virtio.Memory;
 using VirtioFsd.VhostUser.Protocol;
 
 namespace VirtioFsd.VhostUser.Server;

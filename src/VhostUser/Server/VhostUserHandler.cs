@@ -1,8 +1,8 @@
 using Serilog;
 using VirtioFsd.Linux;
-using VirtioFsd.VhostUser.Memory;
+using VirtioFsd.Virtio.Memory;
 using VirtioFsd.VhostUser.Protocol;
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Virtqueue;
 
 namespace VirtioFsd.VhostUser.Server;
 

@@ -1,6 +1,6 @@
 using VirtioFsd.Linux;
 using VirtioFsd.VhostUser.Protocol;
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Virtqueue;
 
 namespace VirtioFsd.VhostUser.Server;
 

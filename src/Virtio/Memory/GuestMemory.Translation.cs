@@ -1,6 +1,6 @@
 using VirtioFsd.Linux;
 
-namespace VirtioFsd.VhostUser.Memory;
+namespace VirtioFsd.Virtio.Memory;
 
 /// <summary>
 /// Address translation. Every method either translates the whole range or fails: an access not

@@ -1,6 +1,6 @@
 using VirtioFsd.Linux;
 
-namespace VirtioFsd.VhostUser.Memory;
+namespace VirtioFsd.Virtio.Memory;
 
 /// <summary>
 /// An immutable snapshot of the guest memory regions mapped into this process, and the only way

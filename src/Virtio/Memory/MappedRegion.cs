@@ -1,6 +1,6 @@
 using VirtioFsd.Linux;
 
-namespace VirtioFsd.VhostUser.Memory;
+namespace VirtioFsd.Virtio.Memory;
 
 /// <summary>
 /// One guest memory region mmapped into this process, shared by every <see cref="GuestMemory"/>

@@ -1,4 +1,4 @@
-namespace VirtioFsd.VhostUser.Memory;
+namespace VirtioFsd.Virtio.Memory;
 
 /// <summary>
 /// One guest memory region as the frontend describes it in SET_MEM_TABLE / ADD_MEM_REG

@@ -1,6 +1,6 @@
 using VirtioFsd.Linux;
 
-namespace VirtioFsd.VhostUser.Virtqueue;
+namespace VirtioFsd.Virtio.Virtqueue;
 
 /// <summary>
 /// One request popped from a virtqueue: the head index to hand back with

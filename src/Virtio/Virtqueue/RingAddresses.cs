@@ -1,6 +1,6 @@
-using VirtioFsd.VhostUser.Memory;
+using VirtioFsd.Virtio.Memory;
 
-namespace VirtioFsd.VhostUser.Virtqueue;
+namespace VirtioFsd.Virtio.Virtqueue;
 
 /// <summary>
 /// Host pointers of the three areas of a split virtqueue (virtio 1.2 §2.7, linux/virtio_ring.h).

@@ -1,8 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using VirtioFsd.VhostUser.Memory;
+using VirtioFsd.Virtio.Memory;
 
-namespace VirtioFsd.VhostUser.Virtqueue;
+namespace VirtioFsd.Virtio.Virtqueue;
 
 /// <summary>struct vring_desc as read from guest memory (copied once into a local).</summary>
 [StructLayout(LayoutKind.Sequential)]

@@ -1,4 +1,4 @@
-namespace VirtioFsd.VhostUser.Virtqueue;
+namespace VirtioFsd.Virtio.Virtqueue;
 
 /// <summary>
 /// Sizes, offsets and flags of the split virtqueue as laid out in linux/virtio_ring.h and

@@ -1,6 +1,6 @@
-using VirtioFsd.VhostUser.Memory;
+using VirtioFsd.Virtio.Memory;
 
-namespace VirtioFsd.VhostUser.Virtqueue;
+namespace VirtioFsd.Virtio.Virtqueue;
 
 /// <summary>The driver-to-device half: reading the avail ring and walking descriptor chains.</summary>
 public sealed partial class SplitVirtqueue

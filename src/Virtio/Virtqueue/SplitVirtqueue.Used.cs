@@ -1,6 +1,6 @@
 using VirtioFsd.Linux;
 
-namespace VirtioFsd.VhostUser.Virtqueue;
+namespace VirtioFsd.Virtio.Virtqueue;
 
 /// <summary>The device-to-driver half: the used ring, guest notification and kick suppression.</summary>
 public sealed partial class SplitVirtqueue

@@ -1,7 +1,7 @@
 using Serilog;
-using VirtioFsd.VhostUser.Memory;
+using VirtioFsd.Virtio.Memory;
 
-namespace VirtioFsd.VhostUser.Virtqueue;
+namespace VirtioFsd.Virtio.Virtqueue;
 
 /// <summary>
 /// The device side of a split virtqueue (virtio 1.2 §2.7, linux/virtio_ring.h): pops descriptor

@@ -1,4 +1,4 @@
-namespace VirtioFsd.VhostUser.Virtqueue;
+namespace VirtioFsd.Virtio.Virtqueue;
 
 /// <summary>
 /// Everything a <see cref="SplitVirtqueue"/> needs, gathered by the vhost-user handler from

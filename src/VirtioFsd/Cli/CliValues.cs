@@ -1,3 +1,5 @@
+using VirtioFsd.Fuse.Server;
+
 namespace VirtioFsd.Cli;
 
 /// <summary>Option values both command lines (the daemon's and <c>virtiofsd mount</c>) spell the same way.</summary>
@@ -12,6 +14,16 @@ internal static class CliValues
         "debug" => LogLevel.Debug,
         "trace" => LogLevel.Trace,
         "off" => LogLevel.Off,
+        _ => null,
+    };
+
+    /// <summary>--cache: auto, always, metadata or never (and the C daemon's "none"); null for anything else.</summary>
+    public static CacheMode? ParseCache(string text) => text switch
+    {
+        "auto" => CacheMode.Auto,
+        "always" => CacheMode.Always,
+        "metadata" => CacheMode.Metadata,
+        "never" or "none" => CacheMode.Never,
         _ => null,
     };
 }

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using VirtioFsd.Device;
+using VirtioFsd.Fuse.Passthrough;
 
 namespace VirtioFsd.Cli;
 
@@ -9,6 +11,9 @@ namespace VirtioFsd.Cli;
 /// </summary>
 internal sealed class CommandLineSyntax
 {
+    /// <summary>What the daemon does when an option is not given: the records' own defaults, shown in the help.</summary>
+    private static readonly DaemonOptions Defaults = new() { FileSystem = new PassthroughOptions { SharedDirectory = "" } };
+
     public RootCommand Root { get; }
 
     public Option<string> SharedDir { get; } = new("--shared-dir") { Description = "Shared directory path", HelpName = "DIR" };
@@ -17,37 +22,37 @@ internal sealed class CommandLineSyntax
     public Option<string> SocketPath { get; } = new("--socket-path") { Description = "vhost-user socket path (a PATH.pid lock file is kept next to it)", HelpName = "PATH" };
     public Option<string> SocketGroup { get; } = new("--socket-group") { Description = "Name of group for the vhost-user socket" };
     public Option<int?> Fd { get; } = new("--fd") { Description = "File descriptor of a listening (not yet connected) socket" };
-    public Option<int> ThreadPoolSize { get; } = new("--thread-pool-size") { Description = "At most N kernel workers run each request queue's blocking file operations (the Rust daemon's pool of N threads); 0 leaves the kernel's limits [default: 0]" };
+    public Option<int> ThreadPoolSize { get; } = new("--thread-pool-size") { Description = $"At most N kernel workers run each request queue's blocking file operations (the Rust daemon's pool of N threads); 0 leaves the kernel's limits [default: {Defaults.Device.ThreadPoolSize}]" };
     public Option<bool> Xattr { get; } = new("--xattr") { Description = "Enable support for extended attributes" };
     public Option<bool> PosixAcl { get; } = new("--posix-acl") { Description = "Enable support for POSIX ACLs (implies --xattr)" };
     public Option<string> XattrMap { get; } = new("--xattrmap") { Description = "Rules translating extended attribute names between guest and host, e.g. :map::user.virtiofs.: (implies --xattr)" };
-    public Option<string> Sandbox { get; } = new("--sandbox") { Description = "Sandbox mechanism: namespace, chroot, none [default: namespace as root, none otherwise]" };
+    public Option<string> Sandbox { get; } = new("--sandbox") { Description = $"Sandbox mechanism: namespace (in a user namespace without root), chroot (root only), none [default: {Name(Defaults.Sandbox)}]" };
     public Option<bool> ReadOnly { get; } = new("--readonly") { Description = "Prevent the guest from modifying the file system" };
-    public Option<string> Seccomp { get; } = new("--seccomp") { Description = "Action for a syscall outside the allow-list: none, kill, log, trap [default: kill]" };
-    public Option<bool> AnnounceSubmounts { get; } = new("--announce-submounts") { Description = "Tell the guest which directories are mount points [default]" };
+    public Option<string> Seccomp { get; } = new("--seccomp") { Description = $"Action for a syscall outside the allow-list: none, kill, log, trap [default: {Name(Defaults.Seccomp)}]" };
+    public Option<bool> AnnounceSubmounts { get; } = new("--announce-submounts") { Description = $"Tell the guest which directories are mount points{(Defaults.Fuse.AnnounceSubmounts ? " [default]" : "")}" };
     public Option<bool> NoAnnounceSubmounts { get; } = new("--no-announce-submounts") { Description = "Do not tell the guest which directories are mount points" };
-    public Option<string> InodeFileHandles { get; } = new("--inode-file-handles") { Description = "When to hold known inodes by file handle instead of an O_PATH fd: never, prefer (handles where the filesystem and CAP_DAC_READ_SEARCH allow, fds elsewhere), mandatory (refuse to start without) [default: prefer]" };
-    public Option<string> InodeFdCacheSize { get; } = new("--inode-fd-cache-size") { Description = "With inode file handles: how many fds of inodes no request is using stay open [default: 1024]" };
-    public Option<string> Cache { get; } = new("--cache") { Description = "Caching policy: auto, always, metadata, never [default: auto]" };
+    public Option<string> InodeFileHandles { get; } = new("--inode-file-handles") { Description = $"When to hold known inodes by file handle instead of an O_PATH fd: never, prefer (handles where the filesystem and CAP_DAC_READ_SEARCH allow, fds elsewhere), mandatory (refuse to start without) [default: {Name(Defaults.FileSystem.InodeFileHandles)}]" };
+    public Option<string> InodeFdCacheSize { get; } = new("--inode-fd-cache-size") { Description = $"With inode file handles: how many fds of inodes no request is using stay open [default: {Defaults.FileSystem.InodeFdCacheSize}]" };
+    public Option<string> Cache { get; } = new("--cache") { Description = $"Caching policy: auto, always, metadata, never [default: {Name(Defaults.Fuse.Cache)}]" };
     public Option<bool> AllowMmap { get; } = new("--allow-mmap") { Description = "With --cache metadata or never, still allow shared mmap of files" };
     public Option<bool> NoReadDirPlus { get; } = new("--no-readdirplus") { Description = "Disable READDIRPLUS" };
     public Option<bool> Writeback { get; } = new("--writeback") { Description = "Enable the writeback cache" };
     public Option<bool> AllowDirectIo { get; } = new("--allow-direct-io") { Description = "Honour O_DIRECT from guest applications" };
     public Option<bool> PrintCapabilities { get; } = new("--print-capabilities") { Description = "Print vhost-user.json backend program capabilities and exit" };
     public Option<string> ModCaps { get; } = new("--modcaps") { Description = "Modify the capabilities a daemon started as root keeps: colon-separated +NAME or -NAME (e.g. +sys_admin:-mknod)" };
-    public Option<string> LogLevel { get; } = new("--log-level") { Description = "Log level: error, warn, info, debug, trace, off [default: info]" };
+    public Option<string> LogLevel { get; } = new("--log-level") { Description = $"Log level: error, warn, info, debug, trace, off [default: {Name(Defaults.LogLevel)}]" };
     public Option<bool> Syslog { get; } = new("--syslog") { Description = "Log to syslog [default: stderr]" };
     public Option<ulong?> RlimitNofile { get; } = new("--rlimit-nofile") { Description = "Maximum number of file descriptors; 0 leaves the limit unchanged [default: min(1000000, fs.nr_open)]" };
     public Option<string[]> Compat { get; } = new("-o") { Description = "Options in the legacy format, e.g. -o source=DIR,cache=auto [deprecated]", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.OneOrMore };
     public Option<bool> CompatDebug { get; } = new("-d") { Description = "Set log level to debug [deprecated]" };
     public Option<bool> CompatForeground { get; } = new("-f") { Description = "No effect: the daemon always runs in the foreground [deprecated]" };
     public Option<bool> KillPrivV2 { get; } = new("--killpriv-v2") { Description = "Enable FUSE_HANDLE_KILLPRIV_V2" };
-    public Option<bool> NoKillPrivV2 { get; } = new("--no-killpriv-v2") { Description = "Disable FUSE_HANDLE_KILLPRIV_V2 [default]" };
+    public Option<bool> NoKillPrivV2 { get; } = new("--no-killpriv-v2") { Description = $"Disable FUSE_HANDLE_KILLPRIV_V2{(Defaults.Fuse.KillPrivV2 ? "" : " [default]")}" };
     public Option<bool> SecurityLabel { get; } = new("--security-label") { Description = "Store the security label the guest sends on creation (implies --xattr)" };
     public Option<bool> PreserveNoatime { get; } = new("--preserve-noatime") { Description = "Keep O_NOATIME from the guest" };
     public Option<bool> Version { get; } = new("--version", "-V") { Description = "Print version" };
-    public Option<string> IoEngine { get; } = new("--io-engine") { Description = "File I/O of the queue workers: sync or io-uring (falls back to sync where io_uring is unavailable)" };
-    public Option<string> QueuePollUs { get; } = new("--queue-poll-us") { Description = "Microseconds a queue worker watches for the next request before sleeping, 0 to 1000; 0 disables [default: 30]" };
+    public Option<string> IoEngine { get; } = new("--io-engine") { Description = $"File I/O of the queue workers: sync or io-uring (falls back to sync where io_uring is unavailable) [default: {(Defaults.Device.IoEngine == IoEngineKind.IoUring ? "io-uring" : "sync")}]" };
+    public Option<string> QueuePollUs { get; } = new("--queue-poll-us") { Description = $"Microseconds a queue worker watches for the next request before sleeping, 0 to 1000; 0 disables [default: {Defaults.Device.QueuePollMicroseconds}]" };
 
     public Option<string[]> TranslateUid { get; } = new("--translate-uid") { Description = "Translate UIDs between guest and host, as <type>:<source base>:<target base>:<count> (types guest, host, squash-guest, squash-host, map; forbid-guest:<base>:<count>); repeatable; not with --posix-acl" };
     public Option<string[]> TranslateGid { get; } = new("--translate-gid") { Description = "Same as --translate-uid, for GIDs" };
@@ -64,6 +69,11 @@ internal sealed class CommandLineSyntax
     [
         new("--migration-verify-handles"), new("--migration-confirm-paths"),
     ];
+
+    /// <summary>An enumerated value as the command line spells it.</summary>
+    private static string Name<T>(T value)
+        where T : struct, Enum
+        => value.ToString().ToLowerInvariant();
 
     public CommandLineSyntax()
     {

@@ -1,3 +1,5 @@
+using VirtioFsd.Fuse.Server;
+
 namespace VirtioFsd.Cli;
 
 /// <summary>
@@ -7,8 +9,8 @@ namespace VirtioFsd.Cli;
 /// </summary>
 internal static class CompatOptions
 {
-    /// <summary>Applies one <c>-o</c> value (comma-separated items) to <paramref name="b"/>; returns an error or null.</summary>
-    public static string? Apply(string value, OptionsBuilder b)
+    /// <summary>Applies one <c>-o</c> value (comma-separated items) over the long options; returns an error or null.</summary>
+    public static string? Apply(string value, VirtiofsdCommandLine.Parsed b)
     {
         foreach (string item in value.Split(','))
         {
@@ -22,26 +24,26 @@ internal static class CompatOptions
         return null;
     }
 
-    private static string? ApplyFlag(string name, OptionsBuilder b)
+    private static string? ApplyFlag(string name, VirtiofsdCommandLine.Parsed b)
     {
         switch (name)
         {
-            case "xattr": b.Xattr = true; break;
-            case "no_xattr": b.Xattr = false; break;
-            case "readdirplus": b.NoReadDirPlus = false; break;
-            case "no_readdirplus": b.NoReadDirPlus = true; break;
-            case "writeback": b.Writeback = true; break;
-            case "no_writeback": b.Writeback = false; break;
-            case "allow_direct_io": b.AllowDirectIo = true; break;
-            case "no_allow_direct_io": b.AllowDirectIo = false; break;
-            case "announce_submounts": b.AnnounceSubmounts = true; break;
-            case "killpriv_v2": b.KillPrivV2 = true; break;
-            case "no_killpriv_v2": b.KillPrivV2 = false; break;
-            case "posix_acl": b.PosixAcl = true; break;
-            case "no_posix_acl": b.PosixAcl = false; break;
-            case "security_label": b.SecurityLabel = true; break;
-            case "no_security_label": b.SecurityLabel = false; break;
-            case "debug": b.LogLevel = LogLevel.Debug; break;
+            case "xattr": b.Fuse = b.Fuse with { Xattr = true }; break;
+            case "no_xattr": b.Fuse = b.Fuse with { Xattr = false }; break;
+            case "readdirplus": b.Fuse = b.Fuse with { ReadDirPlus = true }; break;
+            case "no_readdirplus": b.Fuse = b.Fuse with { ReadDirPlus = false }; break;
+            case "writeback": b.Fuse = b.Fuse with { Writeback = true }; break;
+            case "no_writeback": b.Fuse = b.Fuse with { Writeback = false }; break;
+            case "allow_direct_io": b.Fuse = b.Fuse with { AllowDirectIo = true }; break;
+            case "no_allow_direct_io": b.Fuse = b.Fuse with { AllowDirectIo = false }; break;
+            case "announce_submounts": b.Fuse = b.Fuse with { AnnounceSubmounts = true }; break;
+            case "killpriv_v2": b.Fuse = b.Fuse with { KillPrivV2 = true }; break;
+            case "no_killpriv_v2": b.Fuse = b.Fuse with { KillPrivV2 = false }; break;
+            case "posix_acl": b.Fuse = b.Fuse with { PosixAcl = true }; break;
+            case "no_posix_acl": b.Fuse = b.Fuse with { PosixAcl = false }; break;
+            case "security_label": b.Fuse = b.Fuse with { SecurityLabel = true }; break;
+            case "no_security_label": b.Fuse = b.Fuse with { SecurityLabel = false }; break;
+            case "debug": b.Options = b.Options with { LogLevel = LogLevel.Debug }; break;
 
             // Locking through the legacy switches is what the guest gets anyway (the C daemon's defaults);
             // turning remote locks *on* by -o is not offered by the Rust daemon either.
@@ -57,7 +59,7 @@ internal static class CompatOptions
         return null;
     }
 
-    private static string? ApplyPair(string name, string value, OptionsBuilder b)
+    private static string? ApplyPair(string name, string value, VirtiofsdCommandLine.Parsed b)
     {
         switch (name)
         {
@@ -66,27 +68,19 @@ internal static class CompatOptions
                 {
                     return "'-o source=' needs a directory";
                 }
-                if (b.SharedDir is not null && b.SharedDir != value)
+                if (b.SharedDirSource is not null && b.FileSystem.SharedDirectory != value)
                 {
                     return $"conflicting shared directories: {b.SharedDirSource} and '-o source={value}'";
                 }
-                b.SharedDir = value;
+                b.FileSystem = b.FileSystem with { SharedDirectory = value };
                 b.SharedDirSource = $"'-o source={value}'";
                 return null;
             case "cache":
-                CacheMode? cache = value switch
-                {
-                    "auto" => CacheMode.Auto,
-                    "always" => CacheMode.Always,
-                    "none" or "never" => CacheMode.Never,
-                    "metadata" => CacheMode.Metadata,
-                    _ => null,
-                };
-                if (cache is null)
+                if (CliValues.ParseCache(value) is not { } cache)
                 {
                     return $"invalid value '{value}' for '-o cache' (expected auto, always, none or metadata)";
                 }
-                b.Cache = cache.Value;
+                b.Fuse = b.Fuse with { Cache = cache };
                 return null;
             case "log_level":
             case "loglevel":
@@ -102,7 +96,7 @@ internal static class CompatOptions
                 {
                     return $"invalid value '{value}' for '-o {name}' (expected debug, info, warn or err)";
                 }
-                b.LogLevel = level.Value;
+                b.Options = b.Options with { LogLevel = level.Value };
                 return null;
             case "sandbox":
                 SandboxMode? mode = value switch
@@ -115,7 +109,7 @@ internal static class CompatOptions
                 {
                     return $"invalid value '{value}' for '-o sandbox' (expected namespace or chroot)";
                 }
-                b.Sandbox = mode.Value;
+                b.Options = b.Options with { Sandbox = mode.Value };
                 return null;
             case "xattrmap":
                 return b.SetXattrMap(value, "-o xattrmap");

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using VirtioFsd.Fuse.Passthrough;
+using VirtioFsd.Fuse.Server;
 using VirtioFsd.FuseMount;
 
 namespace VirtioFsd.Cli;
@@ -49,14 +51,7 @@ internal static class MountCommandLine
             "dev" => FuseTransportKind.Dev,
             _ => null,
         };
-        CacheMode? cache = (r.GetValue(Cache) ?? "auto") switch
-        {
-            "auto" => CacheMode.Auto,
-            "always" => CacheMode.Always,
-            "metadata" => CacheMode.Metadata,
-            "never" => CacheMode.Never,
-            _ => null,
-        };
+        CacheMode? cache = r.GetValue(Cache) is { } text ? CliValues.ParseCache(text) : new FuseServerOptions().Cache;
         LogLevel? level = CliValues.ParseLogLevel(r.GetValue(LogLevelOption) ?? "info");
         int threads = r.GetValue(Threads);
         int depth = r.GetValue(QueueDepth);
@@ -71,14 +66,18 @@ internal static class MountCommandLine
             return null;
         }
         string dir = Path.GetFullPath(r.GetValue(SharedDir)!);
+        bool xattr = r.GetValue(Xattr);
         var daemon = new DaemonOptions
         {
-            SharedDir = dir,
-            Cache = cache!.Value,
-            Xattr = r.GetValue(Xattr),
-            ReadOnly = r.GetValue(ReadOnly),
-            Writeback = r.GetValue(Writeback),
-            AllowDirectIo = r.GetValue(AllowDirectIo),
+            FileSystem = new PassthroughOptions { SharedDirectory = dir, Xattr = xattr },
+            Fuse = new FuseServerOptions
+            {
+                Cache = cache!.Value,
+                Xattr = xattr,
+                ReadOnly = r.GetValue(ReadOnly),
+                Writeback = r.GetValue(Writeback),
+                AllowDirectIo = r.GetValue(AllowDirectIo),
+            },
             Sandbox = SandboxMode.None,
             LogLevel = level!.Value,
         };

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Text;
+using VirtioFsd.Device;
 using VirtioFsd.Fuse.Passthrough;
 using VirtioFsd.Fuse.Server;
 
@@ -67,102 +68,161 @@ internal static class VirtiofsdCommandLine
                 return CliResult.Failed($"{o.Name} is not implemented");
             }
         }
-        var b = new OptionsBuilder();
-        if (r.GetValue(s.ModCaps) is { } modcaps && b.SetModCaps(modcaps, "--modcaps") is { } modcapsError)
-        {
-            return CliResult.Failed(modcapsError);
-        }
-        if (r.GetValue(s.SharedDir) is { } dir)
-        {
-            b.SharedDir = dir;
-            b.SharedDirSource = $"'--shared-dir {dir}'";
-        }
-        b.Tag = r.GetValue(s.Tag) ?? "";
-        if (Given(r, s.Tag) && (b.Tag.Length == 0 || Encoding.UTF8.GetByteCount(b.Tag) > MaxTagBytes))
-        {
-            return CliResult.Failed($"--tag must be 1 to {MaxTagBytes} bytes long");
-        }
-        b.SocketPath = r.GetValue(s.SocketPath);
-        if (r.GetValue(s.Socket) is { } legacySocket)
-        {
-            if (b.SocketPath is not null)
-            {
-                return CliResult.Failed("--socket and --socket-path both given");
-            }
-            b.SocketPath = legacySocket;
-            b.Warnings.Add("Use of deprecated option '--socket': please use '--socket-path'");
-        }
-        b.ListenFd = r.GetValue(s.Fd);
-        b.SocketGroup = r.GetValue(s.SocketGroup);
-        b.ThreadPoolSize = r.GetValue(s.ThreadPoolSize);
-        b.Xattr = r.GetValue(s.Xattr);
-        b.PosixAcl = r.GetValue(s.PosixAcl);
-        b.SecurityLabel = r.GetValue(s.SecurityLabel);
-        b.ReadOnly = r.GetValue(s.ReadOnly);
-        b.AllowMmap = r.GetValue(s.AllowMmap);
-        b.NoReadDirPlus = r.GetValue(s.NoReadDirPlus);
-        b.Writeback = r.GetValue(s.Writeback);
-        b.AllowDirectIo = r.GetValue(s.AllowDirectIo);
-        b.PreserveNoatime = r.GetValue(s.PreserveNoatime);
-        b.Syslog = r.GetValue(s.Syslog);
-        b.RlimitNofile = r.GetValue(s.RlimitNofile);
-
-        if (Given(r, s.AnnounceSubmounts) && Given(r, s.NoAnnounceSubmounts))
-        {
-            return CliResult.Failed("--announce-submounts and --no-announce-submounts both given");
-        }
-        b.AnnounceSubmounts = !r.GetValue(s.NoAnnounceSubmounts);
-        if (r.GetValue(s.KillPrivV2) && r.GetValue(s.NoKillPrivV2))
-        {
-            return CliResult.Failed("--killpriv-v2 and --no-killpriv-v2 both given");
-        }
-        b.KillPrivV2 = r.GetValue(s.KillPrivV2);
-
-        string? error = ParseEnums(s, r, b);
+        var warnings = new List<string>();
+        var parsed = new Parsed(new DaemonOptions { FileSystem = new PassthroughOptions { SharedDirectory = "" } });
+        string? error = ParseFlags(s, r, parsed, warnings) ?? ParseValues(s, r, parsed) ?? ParseLists(s, r, parsed);
         if (error is not null)
         {
             return CliResult.Failed(error);
         }
         if (r.GetValue(s.CompatDebug))
         {
-            b.LogLevel = LogLevel.Debug;
-            b.Warnings.Add("Use of deprecated flag '-d': please use '--log-level debug'");
+            parsed.Options = parsed.Options with { LogLevel = LogLevel.Debug };
+            warnings.Add("Use of deprecated flag '-d': please use '--log-level debug'");
         }
         if (r.GetValue(s.CompatForeground))
         {
-            b.Warnings.Add("Use of deprecated flag '-f': it has no effect, the daemon never daemonizes");
+            warnings.Add("Use of deprecated flag '-f': it has no effect, the daemon never daemonizes");
         }
         if (r.GetValue(s.Compat) is { Length: > 0 } compat)
         {
             foreach (string value in compat)
             {
-                if (CompatOptions.Apply(value, b) is { } compatError)
+                if (CompatOptions.Apply(value, parsed) is { } compatError)
                 {
                     return CliResult.Failed(compatError);
                 }
             }
-            b.Warnings.Add("Use of deprecated option format '-o': please use the long options (e.g. '--cache auto')");
+            warnings.Add("Use of deprecated option format '-o': please use the long options (e.g. '--cache auto')");
         }
-        return Finish(b, isRoot);
+        return Finish(parsed, isRoot, warnings);
     }
 
-    private static string? ParseEnums(CommandLineSyntax s, ParseResult r, OptionsBuilder b)
+    /// <summary>The options as parsing goes: each option given replaces its default (the owning record's) with <c>with</c>.</summary>
+    internal sealed class Parsed(DaemonOptions options)
+    {
+        public DaemonOptions Options { get; set; } = options;
+
+        /// <summary>Where the shared directory came from, for the conflict message (--shared-dir or -o source).</summary>
+        public string? SharedDirSource { get; set; }
+
+        public FuseServerOptions Fuse
+        {
+            get => Options.Fuse;
+            set => Options = Options with { Fuse = value };
+        }
+
+        public PassthroughOptions FileSystem
+        {
+            get => Options.FileSystem;
+            set => Options = Options with { FileSystem = value };
+        }
+
+        public DeviceOptions Device
+        {
+            get => Options.Device;
+            set => Options = Options with { Device = value };
+        }
+
+        /// <summary>Parses and keeps an xattr mapping; returns the error message for <paramref name="option"/> if malformed.</summary>
+        public string? SetXattrMap(string text, string option)
+        {
+            XattrMap? map = XattrMap.Parse(text, out string? error);
+            if (map is null)
+            {
+                return $"invalid value for {option}: {error}";
+            }
+            FileSystem = FileSystem with { XattrMap = map };
+            return null;
+        }
+
+        /// <summary>Parses and keeps a --modcaps list; returns the error message for <paramref name="option"/> if malformed.</summary>
+        public string? SetModCaps(string text, string option)
+        {
+            IReadOnlyList<CapabilityChange>? changes = CapabilityChanges.Parse(text, out string? error);
+            if (changes is null)
+            {
+                return $"invalid value for {option}: {error}";
+            }
+            Options = Options with { ModCaps = changes };
+            return null;
+        }
+    }
+
+    private static string? ParseFlags(CommandLineSyntax s, ParseResult r, Parsed p, List<string> warnings)
+    {
+        if (r.GetValue(s.ModCaps) is { } modcaps && p.SetModCaps(modcaps, "--modcaps") is { } modcapsError)
+        {
+            return modcapsError;
+        }
+        if (r.GetValue(s.SharedDir) is { } dir)
+        {
+            p.FileSystem = p.FileSystem with { SharedDirectory = dir };
+            p.SharedDirSource = $"'--shared-dir {dir}'";
+        }
+        string? tag = r.GetValue(s.Tag);
+        if (Given(r, s.Tag) && (string.IsNullOrEmpty(tag) || Encoding.UTF8.GetByteCount(tag) > MaxTagBytes))
+        {
+            return $"--tag must be 1 to {MaxTagBytes} bytes long";
+        }
+        string? socketPath = r.GetValue(s.SocketPath);
+        if (r.GetValue(s.Socket) is { } legacySocket)
+        {
+            if (socketPath is not null)
+            {
+                return "--socket and --socket-path both given";
+            }
+            socketPath = legacySocket;
+            warnings.Add("Use of deprecated option '--socket': please use '--socket-path'");
+        }
+        if (Given(r, s.AnnounceSubmounts) && Given(r, s.NoAnnounceSubmounts))
+        {
+            return "--announce-submounts and --no-announce-submounts both given";
+        }
+        if (r.GetValue(s.KillPrivV2) && r.GetValue(s.NoKillPrivV2))
+        {
+            return "--killpriv-v2 and --no-killpriv-v2 both given";
+        }
+        int threadPoolSize = r.GetValue(s.ThreadPoolSize);
+        if (threadPoolSize < 0)
+        {
+            return "--thread-pool-size must not be negative";
+        }
+        p.Options = p.Options with
+        {
+            SocketPath = socketPath,
+            ListenFd = r.GetValue(s.Fd),
+            SocketGroup = r.GetValue(s.SocketGroup),
+            Syslog = r.GetValue(s.Syslog),
+            RlimitNofile = r.GetValue(s.RlimitNofile),
+        };
+        p.Device = p.Device with { Tag = tag ?? p.Device.Tag, ThreadPoolSize = (uint)threadPoolSize };
+        p.Fuse = p.Fuse with
+        {
+            Xattr = r.GetValue(s.Xattr),
+            PosixAcl = r.GetValue(s.PosixAcl),
+            SecurityLabel = r.GetValue(s.SecurityLabel),
+            ReadOnly = r.GetValue(s.ReadOnly),
+            AllowMmap = r.GetValue(s.AllowMmap),
+            ReadDirPlus = !r.GetValue(s.NoReadDirPlus),
+            Writeback = r.GetValue(s.Writeback),
+            AllowDirectIo = r.GetValue(s.AllowDirectIo),
+            AnnounceSubmounts = Given(r, s.NoAnnounceSubmounts) ? false : p.Fuse.AnnounceSubmounts,
+            KillPrivV2 = r.GetValue(s.KillPrivV2),
+        };
+        p.FileSystem = p.FileSystem with { PreserveNoatime = r.GetValue(s.PreserveNoatime) };
+        return null;
+    }
+
+    private static string? ParseValues(CommandLineSyntax s, ParseResult r, Parsed p)
     {
         if (r.GetValue(s.Cache) is { } cache)
         {
-            CacheMode? mode = cache switch
-            {
-                "auto" => CacheMode.Auto,
-                "always" => CacheMode.Always,
-                "metadata" => CacheMode.Metadata,
-                "never" => CacheMode.Never,
-                _ => null,
-            };
-            if (mode is null)
+            if (CliValues.ParseCache(cache) is not { } mode)
             {
                 return $"invalid value '{cache}' for --cache (expected auto, always, metadata or never)";
             }
-            b.Cache = mode.Value;
+            p.Fuse = p.Fuse with { Cache = mode };
         }
         if (r.GetValue(s.Sandbox) is { } sandbox)
         {
@@ -177,50 +237,45 @@ internal static class VirtiofsdCommandLine
             {
                 return $"invalid value '{sandbox}' for --sandbox (expected namespace, chroot or none)";
             }
-            b.Sandbox = mode.Value;
+            p.Options = p.Options with { Sandbox = mode.Value };
         }
         if (r.GetValue(s.Seccomp) is { } seccomp)
         {
-            switch (seccomp)
+            SeccompMode? mode = seccomp switch
             {
-                case "none":
-                    b.Seccomp = SeccompMode.None;
-                    break;
-                case "log":
-                    b.Seccomp = SeccompMode.Log;
-                    break;
-                case "kill":
-                    b.Seccomp = SeccompMode.Kill;
-                    break;
-                case "trap":
-                    b.Seccomp = SeccompMode.Trap;
-                    break;
-                default:
-                    return $"invalid value '{seccomp}' for --seccomp (expected none, kill, log or trap)";
+                "none" => SeccompMode.None,
+                "log" => SeccompMode.Log,
+                "kill" => SeccompMode.Kill,
+                "trap" => SeccompMode.Trap,
+                _ => null,
+            };
+            if (mode is null)
+            {
+                return $"invalid value '{seccomp}' for --seccomp (expected none, kill, log or trap)";
             }
+            p.Options = p.Options with { Seccomp = mode.Value };
         }
         if (r.GetValue(s.LogLevel) is { } level)
         {
-            LogLevel? parsed = CliValues.ParseLogLevel(level);
-            if (parsed is null)
+            if (CliValues.ParseLogLevel(level) is not { } parsedLevel)
             {
                 return $"invalid value '{level}' for --log-level (expected error, warn, info, debug, trace or off)";
             }
-            b.LogLevel = parsed.Value;
+            p.Options = p.Options with { LogLevel = parsedLevel };
         }
         if (r.GetValue(s.IoEngine) is { } engine)
         {
-            IoEngine? parsed = engine switch
+            IoEngineKind? kind = engine switch
             {
-                "sync" => Cli.IoEngine.Sync,
-                "io-uring" or "io_uring" => Cli.IoEngine.IoUring,
+                "sync" => IoEngineKind.Sync,
+                "io-uring" or "io_uring" => IoEngineKind.IoUring,
                 _ => null,
             };
-            if (parsed is null)
+            if (kind is null)
             {
                 return $"invalid value '{engine}' for --io-engine (expected sync or io-uring)";
             }
-            b.IoEngine = parsed.Value;
+            p.Device = p.Device with { IoEngine = kind.Value };
         }
         if (r.GetValue(s.QueuePollUs) is { } poll)
         {
@@ -228,11 +283,11 @@ internal static class VirtiofsdCommandLine
             {
                 return $"invalid value '{poll}' for --queue-poll-us (expected 0 to 1000)";
             }
-            b.QueuePollMicroseconds = us;
+            p.Device = p.Device with { QueuePollMicroseconds = us };
         }
         if (r.GetValue(s.InodeFileHandles) is { } handles)
         {
-            b.InodeFileHandles = handles switch
+            InodeFileHandleMode? mode = handles switch
             {
                 "never" => InodeFileHandleMode.Never,
                 // "fallback" is the Rust daemon's older spelling of prefer.
@@ -240,10 +295,11 @@ internal static class VirtiofsdCommandLine
                 "mandatory" => InodeFileHandleMode.Mandatory,
                 _ => null,
             };
-            if (b.InodeFileHandles is null)
+            if (mode is null)
             {
                 return $"invalid value '{handles}' for --inode-file-handles (expected never, prefer or mandatory)";
             }
+            p.FileSystem = p.FileSystem with { InodeFileHandles = mode.Value };
         }
         if (r.GetValue(s.InodeFdCacheSize) is { } cacheSize)
         {
@@ -251,17 +307,16 @@ internal static class VirtiofsdCommandLine
             {
                 return $"invalid value '{cacheSize}' for --inode-fd-cache-size (expected 0 to 1000000)";
             }
-            b.InodeFdCacheSize = n;
+            p.FileSystem = p.FileSystem with { InodeFdCacheSize = n };
         }
-        if (r.GetValue(s.XattrMap) is { } xattrMap)
-        {
-            string? error = b.SetXattrMap(xattrMap, "--xattrmap");
-            if (error is not null)
-            {
-                return error;
-            }
-        }
-        foreach ((Option<string[]> option, List<IdRule> rules) in new[] { (s.TranslateUid, b.TranslateUid), (s.TranslateGid, b.TranslateGid) })
+        return r.GetValue(s.XattrMap) is { } xattrMap ? p.SetXattrMap(xattrMap, "--xattrmap") : null;
+    }
+
+    private static string? ParseLists(CommandLineSyntax s, ParseResult r, Parsed p)
+    {
+        var uids = new List<IdRule>();
+        var gids = new List<IdRule>();
+        foreach ((Option<string[]> option, List<IdRule> rules) in new[] { (s.TranslateUid, uids), (s.TranslateGid, gids) })
         {
             foreach (string text in r.GetValue(option) ?? [])
             {
@@ -272,7 +327,13 @@ internal static class VirtiofsdCommandLine
                 rules.Add(rule);
             }
         }
-        foreach ((Option<string[]> option, List<IdMapRange> ranges) in new[] { (s.UidMap, b.UidMap), (s.GidMap, b.GidMap) })
+        if (uids.Count > 0 || gids.Count > 0)
+        {
+            p.Fuse = p.Fuse with { Uids = new IdTranslation(uids), Gids = new IdTranslation(gids) };
+        }
+        var uidMap = new List<IdMapRange>();
+        var gidMap = new List<IdMapRange>();
+        foreach ((Option<string[]> option, List<IdMapRange> ranges) in new[] { (s.UidMap, uidMap), (s.GidMap, gidMap) })
         {
             foreach (string text in r.GetValue(option) ?? [])
             {
@@ -283,61 +344,69 @@ internal static class VirtiofsdCommandLine
                 ranges.Add(range);
             }
         }
+        p.Options = p.Options with { UidMap = uidMap, GidMap = gidMap };
         return null;
     }
 
-    private static CliResult Finish(OptionsBuilder b, bool isRoot)
+    /// <summary>
+    /// Checks what only the whole line can tell, and derives settings as the Rust virtiofsd does: --posix-acl,
+    /// --security-label and --xattrmap imply --xattr; cache=never disables READDIRPLUS (its entries would be dropped
+    /// at once anyway). The filesystem serves extended attributes and ACLs exactly when the server offers them.
+    /// </summary>
+    private static CliResult Finish(Parsed p, bool isRoot, List<string> warnings)
     {
-        if (b.SharedDir is null)
+        DaemonOptions o = p.Options;
+        if (p.SharedDirSource is null)
         {
             return CliResult.Failed("missing --shared-dir (or -o source=DIR)");
         }
-        if (b.SharedDir.Length == 0)
+        if (o.SharedDir.Length == 0)
         {
             return CliResult.Failed("--shared-dir must not be empty");
         }
-        if (b.SocketPath is null == b.ListenFd is null)
+        if (o.SocketPath is null == o.ListenFd is null)
         {
-            return CliResult.Failed(b.SocketPath is null
+            return CliResult.Failed(o.SocketPath is null
                 ? "missing --socket-path PATH or --fd N"
                 : "--socket-path and --fd are mutually exclusive");
         }
-        if (b.SocketPath is { Length: 0 })
+        if (o.SocketPath is { Length: 0 })
         {
             return CliResult.Failed("--socket-path must not be empty");
         }
-        if (b.ListenFd is < 0)
+        if (o.ListenFd is < 0)
         {
-            return CliResult.Failed($"--fd {b.ListenFd} is not a file descriptor");
+            return CliResult.Failed($"--fd {o.ListenFd} is not a file descriptor");
         }
-        if (b.SocketGroup is not null && b.ListenFd is not null)
+        if (o.SocketGroup is not null && o.ListenFd is not null)
         {
             return CliResult.Failed("--socket-group needs --socket-path (with --fd the parent owns the socket)");
         }
-        if (b.PosixAcl && (b.TranslateUid.Count > 0 || b.TranslateGid.Count > 0))
+        if (o.Fuse.PosixAcl && (!o.Fuse.Uids.IsIdentity || !o.Fuse.Gids.IsIdentity))
         {
             // As the Rust daemon: ACL entries name host ids the translation would not touch.
             return CliResult.Failed("--translate-uid and --translate-gid cannot be used with --posix-acl");
         }
-        if (b.ThreadPoolSize < 0)
-        {
-            return CliResult.Failed("--thread-pool-size must not be negative");
-        }
-        // As the Rust virtiofsd: namespace by default for everyone (without root inside a user namespace, see
-        // Sandbox/UserNamespace); chroot needs root; the id maps describe that user namespace and nothing else.
-        SandboxMode sandbox = b.Sandbox ?? SandboxMode.Namespace;
-        if (sandbox == SandboxMode.Chroot && !isRoot)
+        // As the Rust virtiofsd: chroot needs root; the id maps describe the user namespace of an unprivileged
+        // namespace sandbox (see Sandbox/UserNamespace) and nothing else.
+        if (o.Sandbox == SandboxMode.Chroot && !isRoot)
         {
             return CliResult.Failed("--sandbox chroot can only be used by root (use --sandbox namespace or none)");
         }
-        foreach ((string name, List<IdMapRange> ranges) in new[] { ("--uid-map", b.UidMap), ("--gid-map", b.GidMap) })
+        foreach ((string name, IReadOnlyList<IdMapRange> ranges) in new[] { ("--uid-map", o.UidMap), ("--gid-map", o.GidMap) })
         {
-            if (ranges.Count > 0 && (isRoot || sandbox != SandboxMode.Namespace))
+            if (ranges.Count > 0 && (isRoot || o.Sandbox != SandboxMode.Namespace))
             {
                 return CliResult.Failed($"{name} can only be used by an unprivileged user with --sandbox namespace (it maps the ids of that sandbox's user namespace)");
             }
         }
-        return new CliResult(CliAction.Run, b.Build(b.SharedDir, sandbox), null, b.Warnings);
+        bool xattr = o.Fuse.Xattr || o.Fuse.PosixAcl || o.Fuse.SecurityLabel || o.FileSystem.XattrMap is not null;
+        o = o with
+        {
+            Fuse = o.Fuse with { Xattr = xattr, ReadDirPlus = o.Fuse.ReadDirPlus && o.Fuse.Cache != CacheMode.Never },
+            FileSystem = o.FileSystem with { Xattr = xattr, PosixAcl = o.Fuse.PosixAcl },
+        };
+        return new CliResult(CliAction.Run, o, null, warnings);
     }
 
     private static bool Given(ParseResult r, Option o) => r.GetResult(o) is { Implicit: false };

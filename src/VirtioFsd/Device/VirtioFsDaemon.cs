@@ -4,6 +4,7 @@ using VirtioFsd.Fuse.Passthrough;
 using VirtioFsd.Fuse.Server;
 using VirtioFsd.Linux;
 using VirtioFsd.VhostUser.Server;
+using VirtioFsd.Virtio;
 
 namespace VirtioFsd.Device;
 
@@ -31,7 +32,7 @@ public static class VirtioFsDaemon
         PassthroughFileSystem fs;
         try
         {
-            fs = new PassthroughFileSystem(ToPassthroughOptions(options), log);
+            fs = new PassthroughFileSystem(options.FileSystem, log);
         }
         catch (IOException e)
         {
@@ -40,13 +41,8 @@ public static class VirtioFsDaemon
         }
         using (fs)
         {
-            var server = new FuseServer(fs, ToServerOptions(options), log);
-            var device = new VirtioFsDevice(server, fs, log, options.IoEngine)
-            {
-                Polling = QueuePolling.ForThisMachine(TimeSpan.FromMicroseconds(options.QueuePollMicroseconds)),
-                Tag = options.Tag,
-                MaxWorkersPerQueue = (uint)options.ThreadPoolSize,
-            };
+            var server = new FuseServer(fs, options.Fuse, log);
+            var device = new VirtioFsDevice(server, options.Device, log);
             using VhostUserListener? listener = Listen(options, log);
             if (listener is null)
             {
@@ -93,47 +89,4 @@ public static class VirtioFsDaemon
         }
         return listener;
     }
-
-    internal static FuseServerOptions ToServerOptions(DaemonOptions o) => new()
-    {
-        Cache = o.Cache switch
-        {
-            Cli.CacheMode.Never => Fuse.Server.CacheMode.Never,
-            Cli.CacheMode.Metadata => Fuse.Server.CacheMode.Metadata,
-            Cli.CacheMode.Always => Fuse.Server.CacheMode.Always,
-            _ => Fuse.Server.CacheMode.Auto,
-        },
-        Writeback = o.Writeback,
-        AllowDirectIo = o.AllowDirectIo,
-        AllowMmap = o.AllowMmap,
-        SecurityLabel = o.SecurityLabel,
-        Uids = new IdTranslation(o.TranslateUid),
-        Gids = new IdTranslation(o.TranslateGid),
-        ReadDirPlus = o.ReadDirPlus,
-        Xattr = o.Xattr,
-        PosixAcl = o.PosixAcl,
-        KillPrivV2 = o.KillPrivV2,
-        AnnounceSubmounts = o.AnnounceSubmounts,
-        PosixLocks = true,
-        FlockLocks = true,
-        ReadOnly = o.ReadOnly,
-    };
-
-    internal static PassthroughOptions ToPassthroughOptions(DaemonOptions o) => new()
-    {
-        SharedDirectory = o.SharedDir,
-        ProcSelfFd = o.ProcSelfFd,
-        // As both existing virtiofsd daemons: a guest root may create device nodes (the daemon
-        // itself never opens one; OPEN of a device node is refused).
-        DeviceNodes = DeviceNodePolicy.AllowForRoot,
-        Xattr = o.Xattr,
-        PosixAcl = o.PosixAcl,
-        AnnounceSubmounts = o.AnnounceSubmounts,
-        Writeback = o.Writeback,
-        KillPrivV2 = o.KillPrivV2,
-        InodeFileHandles = o.InodeFileHandles,
-        PreserveNoatime = o.PreserveNoatime,
-        XattrMap = o.XattrMap,
-        InodeFdCacheSize = o.InodeFdCacheSize,
-    };
 }

@@ -1,10 +1,11 @@
 using Serilog;
-using VirtioFsd.Cli;
-using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Fuse.Server;
+using VirtioFsd.Linux;
+using VirtioFsd.Linux.IoEngine;
 using VirtioFsd.Linux.IoUring;
 using VirtioFsd.VhostUser;
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio;
+using VirtioFsd.Virtio.Virtqueue;
 
 namespace VirtioFsd.Device;
 
@@ -25,80 +26,70 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     public const int QueueSizeLimit = 1024;
 
     private readonly FuseServer _server;
-    private readonly IFileSystem _fs;
     private readonly ILogger _log;
-    private readonly Dictionary<int, IQueueWorker> _workers = new();
+    private readonly Dictionary<int, FuseQueue> _queues = new();
     private readonly object _lock = new();
 
     /// <summary>
-    /// <paramref name="engine"/> is what the operator asked for; IoUring becomes Sync, with a
-    /// warning, when io_uring cannot be used here (kernel, sysctl, seccomp profile).
+    /// <paramref name="options"/>' IoEngine is what the operator asked for; IoUring becomes Sync, with a warning, when
+    /// io_uring cannot be used here (kernel, sysctl, seccomp profile).
     /// </summary>
-    public VirtioFsDevice(FuseServer server, IFileSystem fs, ILogger log, IoEngine engine = IoEngine.Sync)
-        : this(server, fs, log, engine, IoUringSupport.Detect)
+    public VirtioFsDevice(FuseServer server, DeviceOptions options, ILogger log)
+        : this(server, options, log, IoUringSupport.Detect)
     {
     }
 
     /// <summary>As the public constructor, with the io_uring probe replaceable (tests of the fallback).</summary>
-    internal VirtioFsDevice(FuseServer server, IFileSystem fs, ILogger log, IoEngine engine, Func<IoUringAvailability> detectIoUring)
+    internal VirtioFsDevice(FuseServer server, DeviceOptions options, ILogger log, Func<IoUringAvailability> detectIoUring)
     {
+        ArgumentNullException.ThrowIfNull(options);
         _server = server;
-        _fs = fs;
         _log = log;
-        if (engine == IoEngine.IoUring)
+        IoEngineKind engine = options.IoEngine;
+        if (engine == IoEngineKind.IoUring)
         {
             IoUringAvailability availability = detectIoUring();
             if (!availability.IsAvailable)
             {
                 log.Warning("{Availability}; using the synchronous I/O engine", availability.ToString());
-                engine = IoEngine.Sync;
+                engine = IoEngineKind.Sync;
             }
         }
         Engine = engine;
+        _maxWorkersPerQueue = options.ThreadPoolSize;
+        _polling = QueuePolling.ForThisMachine(TimeSpan.FromMicroseconds(options.QueuePollMicroseconds));
+        if (!string.IsNullOrEmpty(options.Tag))
+        {
+            // virtio_fs_config (virtio 1.2 §5.11.4): tag[36], then le32 num_request_queues.
+            byte[] space = new byte[TagBytes + 4];
+            System.Text.Encoding.UTF8.GetBytes(options.Tag, space.AsSpan(0, TagBytes));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(space.AsSpan(TagBytes), MaxRequestQueues);
+            _configSpace = space;
+        }
         log.Information("I/O engine: {Engine}", engine);
     }
 
     /// <summary>The engine the request queues really use.</summary>
-    public IoEngine Engine { get; }
+    public IoEngineKind Engine { get; }
 
     /// <summary>io_uring engine only: every READ/WRITE through the ring, no inline attempt (for tests of the ring path).</summary>
     internal bool RingForAllTransfers { get; init; }
 
-    /// <summary>
-    /// --thread-pool-size N: the Rust daemon serves a queue's requests on a pool of N threads; here each queue's
-    /// blocking file operations run on io_uring's kernel workers, of which at most N then exist per queue. 0 (the
-    /// Rust default, "no pool") leaves them at the kernel's limits: the queue thread itself never blocks either way.
-    /// </summary>
-    internal uint MaxWorkersPerQueue { get; init; }
-
-    /// <summary>Whether and how the io_uring workers poll their ring before sleeping (<c>--queue-poll-us</c>).</summary>
-    internal QueuePolling Polling { get; init; } = QueuePolling.Off;
-
-    /// <summary>
-    /// --tag: the virtio-fs config space (virtio 1.2 §5.11.4: tag[36], le32 num_request_queues) served through
-    /// GET_CONFIG, for frontends that take the tag from the device; without a tag VHOST_USER_PROTOCOL_F_CONFIG
-    /// is not offered and the frontend's own tag (QEMU's tag= property) is all there is, as with the Rust daemon.
-    /// </summary>
-    internal string? Tag
+    /// <summary>Whether and how the queue workers poll their ring before sleeping (<c>--queue-poll-us</c>); tests replace it.</summary>
+    internal QueuePolling Polling
     {
-        get => _tag;
-        init
-        {
-            _tag = value;
-            if (!string.IsNullOrEmpty(value))
-            {
-                byte[] space = new byte[TagBytes + 4];
-                System.Text.Encoding.UTF8.GetBytes(value, space.AsSpan(0, TagBytes));
-                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(space.AsSpan(TagBytes), MaxRequestQueues);
-                _configSpace = space;
-            }
-        }
+        get => _polling;
+        init => _polling = value;
     }
+
+    private readonly QueuePolling _polling;
+
+    /// <summary>--thread-pool-size: at most this many io_uring kernel workers per queue (0: the kernel's limits).</summary>
+    private readonly uint _maxWorkersPerQueue;
 
     /// <summary>virtio_fs_config.tag: UTF-8, NUL-padded, not necessarily NUL-terminated.</summary>
     internal const int TagBytes = 36;
 
-    private readonly string? _tag;
     private readonly byte[]? _configSpace;
 
     // The cast matters: a bare null here converts through byte[] to an empty ReadOnlyMemory, which HasValue.
@@ -114,65 +105,76 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     public void StartQueue(SplitVirtqueue queue)
     {
         ArgumentNullException.ThrowIfNull(queue);
-        IQueueWorker worker = CreateWorker(queue);
+        var started = new FuseQueue(queue, CreateEngine(queue), _server, _polling, _log);
         lock (_lock)
         {
-            if (_workers.Remove(queue.Index, out IQueueWorker? old))
+            if (_queues.Remove(queue.Index, out FuseQueue? old))
             {
                 _log.Warning("Queue {Queue} started twice; stopping the old worker first", queue.Index);
-                old.Stop();
+                old.Worker.Stop();
                 old.Dispose();
             }
-            _workers[queue.Index] = worker;
+            _queues[queue.Index] = started;
         }
-        worker.Start();
+        started.Worker.Start();
         _log.Information("Queue {Queue} started (size {Size})", queue.Index, queue.Size);
     }
 
     public void StopQueue(SplitVirtqueue queue)
     {
         ArgumentNullException.ThrowIfNull(queue);
-        IQueueWorker? worker;
+        FuseQueue? stopped;
         lock (_lock)
         {
-            _workers.Remove(queue.Index, out worker);
+            _queues.Remove(queue.Index, out stopped);
         }
-        if (worker is not null)
+        if (stopped is not null)
         {
-            worker.Stop();
-            worker.Dispose();
+            stopped.Worker.Stop();
+            stopped.Dispose();
             _log.Information("Queue {Queue} stopped", queue.Index);
         }
     }
 
     public void Reset()
     {
-        List<IQueueWorker> workers;
+        List<FuseQueue> queues;
         lock (_lock)
         {
-            workers = [.. _workers.Values];
-            _workers.Clear();
+            queues = [.. _queues.Values];
+            _queues.Clear();
         }
-        foreach (IQueueWorker w in workers)
+        foreach (FuseQueue q in queues)
         {
-            w.Stop();
-            w.Dispose();
+            q.Worker.Stop();
+            q.Dispose();
         }
         // A reset device forgets every node the guest knew; the next INIT starts afresh.
-        _fs.Destroy();
+        _server.EndSession("the device was reset");
     }
 
     /// <summary>
-    /// The high-priority queue (0) carries only FORGET, BATCH_FORGET and INTERRUPT, which never touch
-    /// file data: the synchronous worker serves it under either engine.
+    /// The queue's I/O engine. The high-priority queue (0) carries only FORGET, BATCH_FORGET and INTERRUPT, which never
+    /// touch file data: the synchronous engine serves it under either choice. A ring that cannot be set up (logged)
+    /// leaves the queue to the synchronous engine.
     /// </summary>
-    private IQueueWorker CreateWorker(SplitVirtqueue queue)
+    private IIoEngine CreateEngine(SplitVirtqueue queue)
     {
-        if (Engine == IoEngine.IoUring && queue.Index != 0
-            && IoUringQueueWorker.TryCreate(queue, _server, _log, RingForAllTransfers, Polling, MaxWorkersPerQueue, out IoUringQueueWorker? worker))
+        if (Engine != IoEngineKind.IoUring || queue.Index == 0)
         {
-            return worker!;
+            return new SyncEngine();
         }
-        return new QueueWorker(queue, _server, _log);
+        if (!RingEngine.TryCreate(queue.Size, out RingEngine? ring, out int error))
+        {
+            _log.Warning("Queue {Queue}: io_uring setup failed ({Error}); using the synchronous engine for it", queue.Index, Errno.Describe(error));
+            return new SyncEngine();
+        }
+        ring.InlineFirst = !RingForAllTransfers;
+        if (_maxWorkersPerQueue > 0 && ring.LimitWorkers(_maxWorkersPerQueue) is int limited && limited < 0)
+        {
+            _log.Warning("Queue {Queue}: cannot limit io_uring workers to {Workers} ({Error}); the kernel's limits stay",
+                queue.Index, _maxWorkersPerQueue, Errno.Describe(limited));
+        }
+        return ring;
     }
 }

@@ -26,7 +26,7 @@ internal static class DaemonHost
             log.Error("Shared directory {Dir:l} does not exist or is not a directory", options.SharedDir);
             return 1;
         }
-        options = options with { SharedDir = sharedDir };
+        options = options with { FileSystem = options.FileSystem with { SharedDirectory = sharedDir } };
         return LaunchStage.IsChild ? RunChild(options, log) : RunHost(options, args, log);
     }
 
@@ -95,7 +95,7 @@ internal static class DaemonHost
                     return 1;
                 }
             }
-            return Serve(options with { SocketPath = null, ListenFd = served, ProcSelfFd = procSelfFd }, signals, log);
+            return Serve(options with { SocketPath = null, ListenFd = served, FileSystem = options.FileSystem with { ProcSelfFd = procSelfFd } }, signals, log);
         }
         finally
         {
@@ -150,7 +150,12 @@ internal static class DaemonHost
         {
             return 1;
         }
-        return Serve(options with { SharedDir = "/", SocketPath = null, ListenFd = listenFd, ProcSelfFd = procSelfFd }, signals, log);
+        return Serve(options with
+        {
+            SocketPath = null,
+            ListenFd = listenFd,
+            FileSystem = options.FileSystem with { SharedDirectory = "/", ProcSelfFd = procSelfFd },
+        }, signals, log);
     }
 
     /// <summary>As root: every thread keeps only what serving needs (and --modcaps adds). Not root: nothing to do.</summary>

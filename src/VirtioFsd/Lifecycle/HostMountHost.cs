@@ -33,11 +33,11 @@ internal static class HostMountHost
             log.Error("Cannot open /proc/self/fd: {Error:l}", Errno.Describe(procSelfFd));
             return 1;
         }
-        options = options with { ProcSelfFd = procSelfFd };
+        options = options with { FileSystem = options.FileSystem with { ProcSelfFd = procSelfFd } };
         PassthroughFileSystem fs;
         try
         {
-            fs = new PassthroughFileSystem(VirtioFsDaemon.ToPassthroughOptions(options), log);
+            fs = new PassthroughFileSystem(options.FileSystem, log);
         }
         catch (IOException e)
         {
@@ -49,7 +49,7 @@ internal static class HostMountHost
             HostMount mount;
             try
             {
-                mount = HostMount.Start(fs, VirtioFsDaemon.ToServerOptions(options), command.Mount, log);
+                mount = HostMount.Start(fs, options.Fuse, command.Mount, log);
             }
             catch (IOException e)
             {

@@ -32,12 +32,12 @@ internal static class CapabilityDrop
         {
             kept |= 1UL << c;
         }
-        bool handles = options.InodeFileHandles != InodeFileHandleMode.Never;
+        bool handles = options.FileSystem.InodeFileHandles != InodeFileHandleMode.Never;
         foreach (CapabilityChange change in options.ModCaps)
         {
             if (!change.Add && change.Capability == CapabilityNames.DacReadSearch && handles)
             {
-                error = $"--modcaps cannot remove {CapabilityNames.Describe(change.Capability)}: --inode-file-handles={options.InodeFileHandles.ToString().ToLowerInvariant()} needs it (use --inode-file-handles=never)";
+                error = $"--modcaps cannot remove {CapabilityNames.Describe(change.Capability)}: --inode-file-handles={options.FileSystem.InodeFileHandles.ToString().ToLowerInvariant()} needs it (use --inode-file-handles=never)";
                 return null;
             }
             kept = change.Add ? kept | (1UL << change.Capability) : kept & ~(1UL << change.Capability);

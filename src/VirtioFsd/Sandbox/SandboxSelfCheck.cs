@@ -27,7 +27,7 @@ internal static class SandboxSelfCheck
         o.WriteLine($"self-check shared-dir={options.SharedDir}");
         string[] root = Directory.EnumerateFileSystemEntries("/").Select(p => Path.GetFileName(p)).Order(StringComparer.Ordinal).ToArray();
         o.WriteLine($"self-check root={string.Join(',', root)}");
-        o.WriteLine($"self-check proc-self-fd={ProbeProcSelfFd(options.ProcSelfFd)}");
+        o.WriteLine($"self-check proc-self-fd={ProbeProcSelfFd(options.FileSystem.ProcSelfFd)}");
         o.WriteLine($"self-check listen-fd={(options.ListenFd is { } fd && Libc.GetSockOptInt(fd, Libc.SOL_SOCKET, Libc.SO_ACCEPTCONN, out int listening) == 0 && listening == 1 ? "listening" : "bad")}");
         o.WriteLine($"self-check runtime={ExerciseRuntime()}");
         if (long.TryParse(Environment.GetEnvironmentVariable(SyscallVariable), NumberStyles.None, CultureInfo.InvariantCulture, out long nr))

@@ -74,7 +74,7 @@ public class EngineFileIoTests
             Assert.Equal(0, Libc.Fsync((int)f.SafeFileHandle.DangerousGetHandle()));
             Assert.Equal(0, Libc.Fadvise((int)f.SafeFileHandle.DangerousGetHandle(), 0, 0, Libc.POSIX_FADV_DONTNEED));
         }
-        int before = s.Transport.Submitted;
+        long before = s.Transport.Submitted;
 
         byte[] back = s.Read(node, fh, 0, 1 << 20);
 
@@ -94,7 +94,7 @@ public class EngineFileIoTests
         byte[] data = Pattern(1 << 20, 5);
         File.WriteAllBytes(s.Host("big"), data);
         Assert.Equal(data[..4096], s.Read(node, fh, 0, 4096)); // in the page cache from here on
-        int before = s.Transport.Submitted;
+        long before = s.Transport.Submitted;
 
         Assert.Equal(data[4096..(4096 + 128 * 1024)], s.Read(node, fh, 4096, 128 * 1024));
         Assert.Equal(before, s.Transport.Submitted);
@@ -113,7 +113,7 @@ public class EngineFileIoTests
     {
         using var s = new EngineSession(kind);
         (ulong node, ulong fh) = s.Create("alloc");
-        int before = s.Transport.Submitted;
+        long before = s.Transport.Submitted;
 
         FuseReply fallocate = s.Run(s.Request(FuseOpcode.Fallocate, node).Add(new FuseFallocateIn { Fh = fh, Offset = 0, Length = 1 << 20 }));
         FuseReply fsync = s.Run(s.Request(FuseOpcode.Fsync, node).Add(new FuseFsyncIn { Fh = fh }));

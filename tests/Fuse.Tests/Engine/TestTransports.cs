@@ -1,15 +1,15 @@
-using System.Runtime.InteropServices;
 using VirtioFsd.Fuse.Server;
 using VirtioFsd.Fuse.Tests.Server;
 using VirtioFsd.Linux;
-using VirtioFsd.Linux.IoUring;
+using System.Threading.Tasks.Sources;
+using VirtioFsd.Linux.IoEngine;
 
 namespace VirtioFsd.Fuse.Tests.Engine;
 
 /// <summary>How the transport under test runs file I/O.</summary>
 public enum EngineKind
 {
-    /// <summary>No engine: the server calls IFileSystem.Read/Write/Fsync/Fallocate.</summary>
+    /// <summary>Blocking syscalls: every operation is complete when the filesystem returns.</summary>
     Sync,
 
     /// <summary>An engine that queues every transfer and runs it later with blocking syscalls.</summary>
@@ -23,7 +23,7 @@ public enum EngineKind
 }
 
 /// <summary>
-/// A transport for one thread: hands requests to the server and pumps its engine until they
+/// A transport for one thread: hands requests to the server with its engine and pumps the engine until they
 /// complete. One request in flight per <see cref="Exchange"/>; several exchanges may be in flight.
 /// </summary>
 public abstract class TestTransport : IFuseRequestCompletion, IDisposable
@@ -31,18 +31,21 @@ public abstract class TestTransport : IFuseRequestCompletion, IDisposable
     public static TestTransport Create(EngineKind kind) => kind switch
     {
         EngineKind.Sync => new SyncTransport(),
-        EngineKind.Deferred => new DeferredEngine(),
-        _ => new RingEngine(submitAll: kind == EngineKind.RingAll),
+        EngineKind.Deferred => new DeferredTransport(),
+        _ => new RingTransport(inlineFirst: kind == EngineKind.Ring),
     };
 
-    /// <summary>Operations the engine accepted so far.</summary>
-    public int Submitted { get; protected set; }
+    /// <summary>Operations the engine took to run later so far.</summary>
+    public abstract long Submitted { get; }
+
+    /// <summary>The engine requests of this transport move their file data through.</summary>
+    protected abstract IFileIo Io { get; }
 
     /// <summary>Starts a request; the reply area is cut into <paramref name="replySegments"/>.</summary>
     public Exchange Start(FuseServer server, byte[] request, int[] replySegments)
     {
-        var exchange = new Exchange(request, replySegments);
-        server.Handle(exchange.Request, this);
+        var exchange = new Exchange(request, replySegments, this, Io);
+        server.Handle(exchange.Request);
         return exchange;
     }
 
@@ -74,10 +77,11 @@ public sealed class Exchange : IDisposable
 {
     private int completions;
 
-    public Exchange(byte[] request, int[] replySegments)
+    public Exchange(byte[] request, int[] replySegments, IFuseRequestCompletion completion, IFileIo io)
     {
         Readable = NativeSegments.FromBytes(request, 20, 41);
         Writable = NativeSegments.Empty(replySegments);
+        Request = new FuseRequest(completion, io);
         Request.Reset(Readable.Segments, Writable.Segments, this);
     }
 
@@ -85,7 +89,7 @@ public sealed class Exchange : IDisposable
 
     public NativeSegments Writable { get; }
 
-    public FuseRequest Request { get; } = new();
+    public FuseRequest Request { get; }
 
     public bool IsCompleted => Volatile.Read(ref completions) > 0;
 
@@ -106,102 +110,142 @@ public sealed class Exchange : IDisposable
 
 internal sealed class SyncTransport : TestTransport
 {
+    public override long Submitted => 0;
+
+    protected override IFileIo Io => SyncFileIo.Instance;
+
     public override bool Pump() => false;
 }
 
-/// <summary>Queues every operation (all transfers, no inline attempt) and runs them with blocking syscalls when pumped.</summary>
-internal sealed class DeferredEngine : TestTransport, IFileIoSubmitter
+/// <summary>Queues every operation and runs it with a blocking syscall only when pumped, so every request completes later.</summary>
+internal sealed class DeferredTransport : TestTransport
 {
-    private readonly Queue<FileIoOperation> pending = new();
+    private readonly DeferredFileIo io = new();
 
-    public bool SubmitsAllTransfers => true;
+    public override long Submitted => io.Submitted;
 
-    public bool TrySubmit(FileIoOperation operation)
-    {
-        pending.Enqueue(operation);
-        Submitted++;
-        return true;
-    }
+    protected override IFileIo Io => io;
 
-    public override bool Pump()
-    {
-        if (pending.Count == 0)
-        {
-            return false;
-        }
-        while (pending.TryDequeue(out FileIoOperation? op))
-        {
-            long result = op.Kind switch
-            {
-                FileIoKind.Read => Libc.Preadv(op.Fd, op.Vectors, op.Offset),
-                FileIoKind.Write => Libc.Pwritev(op.Fd, op.Vectors, op.Offset),
-                FileIoKind.Fsync => Libc.Fsync(op.Fd),
-                FileIoKind.Fdatasync => Libc.Fdatasync(op.Fd),
-                _ => Libc.Fallocate(op.Fd, op.Mode, op.Offset, op.Length),
-            };
-            op.Complete(result);
-        }
-        return true;
-    }
+    public override bool Pump() => io.RunAll();
 }
 
-/// <summary>A real io_uring driven from the test thread, as the daemon's queue worker drives its own.</summary>
-internal sealed unsafe class RingEngine : TestTransport, IFileIoSubmitter
+/// <summary>The daemon's io_uring engine, driven from the test thread as a queue worker drives its own.</summary>
+internal sealed class RingTransport : TestTransport
 {
-    private readonly Ring ring;
-    private readonly Dictionary<ulong, (FileIoOperation Op, nint Vectors)> inFlight = new();
-    private ulong next;
+    private readonly RingEngine engine;
+    private readonly UnixFd stop;
 
-    public RingEngine(bool submitAll)
+    public RingTransport(bool inlineFirst)
     {
-        SubmitsAllTransfers = submitAll;
-        Assert.True(Ring.TryCreate(64, default, out Ring? r, out int error), $"io_uring setup: {error}");
-        ring = r!;
+        Assert.True(RingEngine.TryCreate(64, out RingEngine? created, out int error), $"io_uring setup: {error}");
+        engine = created;
+        engine.InlineFirst = inlineFirst;
+        stop = new UnixFd(Libc.EventFd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK));
+        engine.Watch(stop.Value, -1);
     }
 
-    public bool SubmitsAllTransfers { get; }
+    public override long Submitted => engine.Submitted;
 
-    public bool TrySubmit(FileIoOperation operation)
-    {
-        if (!ring.TryGetSqe(out SubmissionEntry sqe))
-        {
-            return false;
-        }
-        ulong tag = next++;
-        ReadOnlySpan<IoVec> vectors = operation.Vectors;
-        var iov = (IoVec*)NativeMemory.Alloc((nuint)Math.Max(vectors.Length, 1), (nuint)sizeof(IoVec));
-
-        // Sound: iov was just allocated with room for vectors.Length entries.
-        vectors.CopyTo(new Span<IoVec>(iov, vectors.Length));
-        FileIoRingSubmission.Prepare(sqe, operation, iov, tag);
-        inFlight[tag] = (operation, (nint)iov);
-        Submitted++;
-        return true;
-    }
+    protected override IFileIo Io => engine;
 
     public override bool Pump()
     {
-        if (inFlight.Count == 0)
+        if (engine.InFlight == 0)
         {
             return false;
         }
-        Assert.True(ring.SubmitAndWait(1, null) >= 0);
-        while (ring.TryGetCompletion(out IoUringCqe cqe))
-        {
-            Assert.True(inFlight.Remove(cqe.UserData, out var entry));
-            NativeMemory.Free((void*)entry.Vectors);
-            entry.Op.Complete(cqe.Result);
-        }
+        EngineWake wake = engine.Wait(TimeSpan.FromSeconds(10));
+        Assert.Equal(EngineWake.None, wake);
         return true;
     }
 
     public override void Dispose()
     {
-        while (inFlight.Count > 0)
-        {
-            Pump();
-        }
-        ring.Dispose();
+        engine.Drain();
+        engine.Dispose();
+        stop.Dispose();
         base.Dispose();
+    }
+}
+
+/// <summary>
+/// An <see cref="IFileIo"/> that runs nothing at once: each operation waits in a queue until <see cref="RunAll"/>, which
+/// performs it with the blocking syscall and completes the caller's ValueTask, as an asynchronous engine would.
+/// </summary>
+internal sealed class DeferredFileIo : IFileIo
+{
+    private readonly Queue<Operation> pending = new();
+
+    public long Submitted { get; private set; }
+
+    public ValueTask<long> Read(FdLease file, ReadOnlySpan<IoVec> destination, long offset)
+    {
+        IoVec[] vectors = destination.ToArray();
+        return Defer(file, fd => Libc.Preadv(fd, vectors, offset));
+    }
+
+    public ValueTask<long> Write(FdLease file, ReadOnlySpan<IoVec> source, long offset)
+    {
+        IoVec[] vectors = source.ToArray();
+        return Defer(file, fd => Libc.Pwritev(fd, vectors, offset));
+    }
+
+    public ValueTask<int> Fsync(FdLease file, bool dataOnly)
+        => DeferInt(file, fd => dataOnly ? Libc.Fdatasync(fd) : Libc.Fsync(fd));
+
+    public ValueTask<int> Fallocate(FdLease file, int mode, long offset, long length)
+        => DeferInt(file, fd => Libc.Fallocate(fd, mode, offset, length));
+
+    /// <summary>Runs and completes everything queued; false when nothing was.</summary>
+    public bool RunAll()
+    {
+        if (pending.Count == 0)
+        {
+            return false;
+        }
+        while (pending.TryDequeue(out Operation? op))
+        {
+            op.Run();
+        }
+        return true;
+    }
+
+    private ValueTask<long> Defer(FdLease file, Func<int, long> call)
+    {
+        var op = new Operation(file, call);
+        pending.Enqueue(op);
+        Submitted++;
+        return new ValueTask<long>(op, op.Version);
+    }
+
+    private ValueTask<int> DeferInt(FdLease file, Func<int, long> call)
+    {
+        var op = new Operation(file, call);
+        pending.Enqueue(op);
+        Submitted++;
+        return new ValueTask<int>(op, op.Version);
+    }
+
+    private sealed class Operation(FdLease file, Func<int, long> call) : IValueTaskSource<long>, IValueTaskSource<int>
+    {
+        private ManualResetValueTaskSourceCore<long> core;
+
+        public short Version => core.Version;
+
+        public void Run()
+        {
+            long result = call(file.Fd);
+            file.Release();
+            core.SetResult(result);
+        }
+
+        long IValueTaskSource<long>.GetResult(short token) => core.GetResult(token);
+
+        int IValueTaskSource<int>.GetResult(short token) => (int)core.GetResult(token);
+
+        public ValueTaskSourceStatus GetStatus(short token) => core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+            => core.OnCompleted(continuation, state, token, flags);
     }
 }

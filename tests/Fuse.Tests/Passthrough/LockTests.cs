@@ -161,15 +161,11 @@ public sealed class LockTests : IDisposable
     public async Task SetLkw_WaitsUntilTheOtherOwnerUnlocks()
     {
         Assert.Equal(0, SetLk(_ha, OwnerA, Lk(Libc.F_WRLCK, 0, 9)));
-        TaskCompletionSource started = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        Task<int> waiter = Task.Factory.StartNew(() =>
-        {
-            started.SetResult();
-            return _s.Fs.SetLock(Root, _f, _hb, OwnerB, Lk(Libc.F_WRLCK, 5, 5), wait: true, isFlock: false);
-        }, TaskCreationOptions.LongRunning);
-        await started.Task;
-        // Whether or not the waiter has reached the kernel yet, it cannot succeed before the unlock:
-        // afterwards A's probe of B's range tells whether B got it.
+        // The wait holds no thread: the call returns at once with a result that completes when the lock is granted.
+        ValueTask<int> waiter = _s.Fs.SetLock(Root, _f, _hb, OwnerB, Lk(Libc.F_WRLCK, 5, 5), wait: true, isFlock: false, CancellationToken.None);
+        Assert.False(waiter.IsCompleted);
+        await Task.Delay(50);
+        Assert.False(waiter.IsCompleted);
         Assert.Equal(0, SetLk(_ha, OwnerA, Lk(Libc.F_UNLCK, 0, 9)));
         Assert.Equal(0, await waiter);
         Assert.Equal(-Errno.EAGAIN, SetLk(_ha, OwnerA, Lk(Libc.F_WRLCK, 5, 5)));
@@ -184,8 +180,7 @@ public sealed class LockTests : IDisposable
         FileLock exclusive = isFlock ? Lk(Libc.F_WRLCK, 0, 0) : Lk(Libc.F_WRLCK, 0, 9);
         Assert.Equal(0, _s.Fs.SetLock(Root, _f, _ha, OwnerA, exclusive, wait: false, isFlock));
         using var cancel = new CancellationTokenSource();
-        Task<int> waiter = Task.Factory.StartNew(
-            () => _s.Fs.SetLock(Root, _f, _hb, OwnerB, exclusive, wait: true, isFlock, cancel.Token), TaskCreationOptions.LongRunning);
+        ValueTask<int> waiter = _s.Fs.SetLock(Root, _f, _hb, OwnerB, exclusive, wait: true, isFlock, cancel.Token);
         Assert.False(waiter.IsCompleted);
         await cancel.CancelAsync();
         Assert.Equal(-Errno.EINTR, await waiter);

@@ -18,7 +18,14 @@ internal sealed class Share : IDisposable
     {
         _dir = Directory.CreateTempSubdirectory("pt-b2-");
         Assert.Equal(0, Libc.Chmod(_dir.FullName, 0b111_101_101));
-        PassthroughOptions options = new() { SharedDirectory = _dir.FullName, Xattr = true };
+        // fd-pinned inodes and no device nodes unless a test asks (the daemon's defaults are Prefer and AllowForRoot).
+        PassthroughOptions options = new()
+        {
+            SharedDirectory = _dir.FullName,
+            Xattr = true,
+            InodeFileHandles = InodeFileHandleMode.Never,
+            DeviceNodes = DeviceNodePolicy.Deny,
+        };
         options = InodeHandleMatrix.Apply(options);
         Fs = new PassthroughFileSystem(configure is null ? options : configure(options), new LoggerConfiguration().CreateLogger());
     }

@@ -1,3 +1,4 @@
+using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
 using static VirtioFsd.Fuse.Tests.Passthrough.Share;
@@ -9,8 +10,16 @@ public sealed class SubmountTests : IDisposable
 {
     private const uint FuseAttrSubmount = 1;
 
-    private readonly Share _s = new(o => o with { AnnounceSubmounts = true });
+    private readonly Share _s = Announcing();
     private readonly string _mnt;
+
+    /// <summary>A share whose session negotiated FUSE_SUBMOUNTS (the filesystem announces them only then).</summary>
+    private static Share Announcing()
+    {
+        var share = new Share();
+        share.Fs.Init(FuseInitFlags.Submounts);
+        return share;
+    }
 
     public SubmountTests()
     {

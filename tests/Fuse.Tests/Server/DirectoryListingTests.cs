@@ -117,7 +117,8 @@ public class DirectoryListingTests
     [Fact]
     public void Sink_refuses_the_wrong_kind_of_record_and_bad_names()
     {
-        var request = new FuseRequest();
+        using var exchange = new FuseExchange([]);
+        FuseRequest request = exchange.Request;
         using var reply = NativeSegments.Empty(4096);
         request.Reset([], reply.Segments, null);
         var writer = new DirectoryEntryWriter();

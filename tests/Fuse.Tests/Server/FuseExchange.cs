@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.Server;
+using VirtioFsd.Linux.IoEngine;
 
 namespace VirtioFsd.Fuse.Tests.Server;
 
@@ -18,6 +19,7 @@ public sealed class FuseExchange : IFuseRequestCompletion, IDisposable
 
     public FuseExchange(byte[] request, int[]? requestCuts = null, int[]? replySegments = null)
     {
+        Request = new FuseRequest(this, SyncFileIo.Instance);
         Readable = NativeSegments.FromBytes(request, requestCuts ?? [20, 41]);
         Writable = NativeSegments.Empty(replySegments ?? DefaultReplySegments);
         Request.Reset(Readable.Segments, Writable.Segments, transportState: this);
@@ -27,7 +29,7 @@ public sealed class FuseExchange : IFuseRequestCompletion, IDisposable
 
     public NativeSegments Writable { get; }
 
-    public FuseRequest Request { get; } = new();
+    public FuseRequest Request { get; }
 
     public int Completions => Volatile.Read(ref completions);
 
@@ -40,7 +42,7 @@ public sealed class FuseExchange : IFuseRequestCompletion, IDisposable
     /// <summary>Hands the request to the server and waits for its completion (SETLKW completes on another thread).</summary>
     public FuseReply Run(FuseServer server)
     {
-        server.Handle(Request, this);
+        server.Handle(Request);
         return WaitForReply();
     }
 

@@ -48,15 +48,17 @@ public class InitNegotiationTests
     }
 
     [Fact]
-    public void Default_options_enable_the_common_flags_and_nothing_optional()
+    public void Default_options_enable_the_common_flags_locks_and_submounts_and_nothing_optional()
     {
         var h = new ServerHarness();
         FuseInitFlags flags = Flags(h.InitReply!.Read<FuseInitOut>());
 
+        // The defaults are the daemon's: remote POSIX and flock locks, and submounts announced (the Rust daemon's default).
         FuseInitFlags expected = FuseInitFlags.AsyncRead | FuseInitFlags.ParallelDirOps | FuseInitFlags.BigWrites
             | FuseInitFlags.AutoInvalData | FuseInitFlags.AsyncDio | FuseInitFlags.AtomicOTrunc | FuseInitFlags.MaxPages
             | FuseInitFlags.InitExt | FuseInitFlags.CreateSuppGroup | FuseInitFlags.ExportSupport | FuseInitFlags.HasIoctlDir
-            | FuseInitFlags.DoReadDirPlus | FuseInitFlags.ReadDirPlusAuto;
+            | FuseInitFlags.DoReadDirPlus | FuseInitFlags.ReadDirPlusAuto
+            | FuseInitFlags.PosixLocks | FuseInitFlags.FlockLocks | FuseInitFlags.Submounts;
         Assert.Equal(expected, flags);
         Assert.Equal(h.Server.NegotiatedFlags, flags);
     }
@@ -130,7 +132,7 @@ public class InitNegotiationTests
     public void Filesystem_can_refuse_flags()
     {
         var h = new ServerHarness(initialize: false);
-        h.Fs.InitMask = ~(ulong)(FuseInitFlags.CreateSuppGroup | FuseInitFlags.ExportSupport);
+        h.Fs.InitMask = ~(FuseInitFlags.CreateSuppGroup | FuseInitFlags.ExportSupport);
         FuseReply reply = h.Run(FuseRequestBuilder.Init(ServerHarness.GuestFlags));
         FuseInitFlags flags = Flags(reply.Read<FuseInitOut>());
 

@@ -319,7 +319,7 @@ public class OpcodeDecodingTests
     public void Lock_kinds_not_negotiated_at_init_get_ENOSYS_without_reaching_the_filesystem()
     {
         var lk = new FuseLkIn { Fh = 3, Owner = 77, Lk = new FuseFileLock { Start = 0, End = 99, Type = 1 } };
-        var posixOnly = new ServerHarness(new FuseServerOptions { PosixLocks = true });
+        var posixOnly = new ServerHarness(new FuseServerOptions { PosixLocks = true, FlockLocks = false });
         Assert.Equal(-Errno.ENOSYS, posixOnly.RunRejected(Req(FuseOpcode.SetLk).Add(lk with { LkFlags = FuseConstants.LkFlock })).Error);
         Assert.Equal(0, posixOnly.RunOne(Req(FuseOpcode.SetLk).Add(lk)).Reply.Error);
         var guestWithout = new ServerHarness(new FuseServerOptions { PosixLocks = true, FlockLocks = true },
@@ -330,13 +330,13 @@ public class OpcodeDecodingTests
     }
 
     [Fact]
-    public void SetLkW_waits_off_the_callers_thread_and_completes_later()
+    public void SetLkW_waits_without_holding_the_callers_thread_and_completes_later()
     {
         h.Fs.LockRelease.Reset();
         var lk = new FuseLkIn { Fh = 3, Owner = 77, Lk = new FuseFileLock { Start = 0, End = 99, Type = 1 } };
         using var exchange = new FuseExchange(Req(FuseOpcode.SetLkW).Add(lk).ToBytes());
 
-        h.Server.Handle(exchange.Request, exchange);
+        h.Server.Handle(exchange.Request);
 
         // Handle returned while the lock is still held elsewhere: nothing completed yet.
         Assert.False(exchange.IsCompleted);
@@ -350,7 +350,42 @@ public class OpcodeDecodingTests
         Assert.Equal(0, reply.Error);
         Assert.Equal(77ul, reply.Header.Unique);
         Assert.Contains($"SetLock {Ctx} node=5 fh=3 owner=77 0-99 type=1 wait=True flock=False", h.Fs.Calls);
-        Assert.NotEqual(Environment.CurrentManagedThreadId, h.Fs.LockThread);
+    }
+
+    [Fact]
+    public void Interrupt_of_a_waiting_SetLkW_answers_it_EINTR()
+    {
+        h.Fs.LockRelease.Reset();
+        var lk = new FuseLkIn { Fh = 3, Owner = 77, Lk = new FuseFileLock { Start = 0, End = 99, Type = 1 } };
+        using var exchange = new FuseExchange(Req(FuseOpcode.SetLkW).Add(lk).ToBytes());
+        h.Server.Handle(exchange.Request);
+        Assert.False(exchange.IsCompleted);
+
+        // An INTERRUPT naming another unique changes nothing; one naming the waiting request ends it.
+        Assert.Equal(0u, h.RunRejected(new FuseRequestBuilder(FuseOpcode.Interrupt, 0, 78).Add(new FuseInterruptIn { Unique = 12345 })).Length);
+        Assert.False(exchange.IsCompleted);
+        Assert.Equal(0u, h.RunRejected(new FuseRequestBuilder(FuseOpcode.Interrupt, 0, 79).Add(new FuseInterruptIn { Unique = 77 })).Length);
+        FuseReply reply = exchange.WaitForReply();
+        Assert.Equal(-Errno.EINTR, reply.Error);
+        Assert.Equal(77ul, reply.Header.Unique);
+        h.Fs.LockRelease.Set();
+    }
+
+    [Fact]
+    public void A_stopping_transport_cancels_its_waiting_locks_only()
+    {
+        h.Fs.LockRelease.Reset();
+        var lk = new FuseLkIn { Fh = 3, Owner = 77, Lk = new FuseFileLock { Start = 0, End = 99, Type = 1 } };
+        using var mine = new FuseExchange(Req(FuseOpcode.SetLkW).Add(lk).ToBytes());
+        using var other = new FuseExchange(new FuseRequestBuilder(FuseOpcode.SetLkW, 5, 78).Add(lk).ToBytes());
+        h.Server.Handle(mine.Request);
+        h.Server.Handle(other.Request);
+
+        h.Server.CancelWaitingLocks(mine);
+        Assert.Equal(-Errno.EINTR, mine.WaitForReply().Error);
+        Assert.False(other.IsCompleted);
+        h.Fs.LockRelease.Set();
+        Assert.Equal(0, other.WaitForReply().Error);
     }
 
     [Fact]

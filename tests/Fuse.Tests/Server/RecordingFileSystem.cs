@@ -1,7 +1,9 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.IoEngine;
 
 namespace VirtioFsd.Fuse.Tests.Server;
 
@@ -31,7 +33,7 @@ public sealed class RecordingFileSystem : IFileSystem
     public Exception? Throw { get; set; }
 
     /// <summary>Mask applied by <see cref="IFileSystem.Init"/>.</summary>
-    public ulong InitMask { get; set; } = ulong.MaxValue;
+    public FuseInitFlags InitMask { get; set; } = (FuseInitFlags)ulong.MaxValue;
 
     public Entry Entry { get; set; } = new()
     {
@@ -61,7 +63,27 @@ public sealed class RecordingFileSystem : IFileSystem
     public int Added { get; private set; }
 
     /// <summary>Blocks SETLKW until set.</summary>
-    public ManualResetEventSlim LockRelease { get; } = new(initialState: true);
+    /// <summary>While closed, a waiting SetLock completes only once it opens (or is cancelled: EINTR).</summary>
+    public Gate LockRelease { get; } = new();
+
+    /// <summary>A reusable open/closed gate a waiting call awaits.</summary>
+    public sealed class Gate
+    {
+        private TaskCompletionSource state = Opened();
+
+        public Task WhenOpen => Volatile.Read(ref state).Task;
+
+        public void Reset() => Volatile.Write(ref state, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+        public void Set() => Volatile.Read(ref state).TrySetResult();
+
+        private static TaskCompletionSource Opened()
+        {
+            var opened = new TaskCompletionSource();
+            opened.SetResult();
+            return opened;
+        }
+    }
 
     private int Record(string call)
     {
@@ -85,9 +107,9 @@ public sealed class RecordingFileSystem : IFileSystem
     private static string C(in RequestContext ctx)
         => $"ctx={ctx.Uid}/{ctx.Gid}/{ctx.Pid}" + (ctx.SupplementaryGroup is uint g ? $" supp={g}" : "") + (ctx.Umask != 0 ? $" umask={O(ctx.Umask)}" : "");
 
-    public ulong Init(ulong capable)
+    public FuseInitFlags Init(FuseInitFlags capable)
     {
-        Record($"Init {capable:x}");
+        Record($"Init {(ulong)capable:x}");
         return capable & InitMask;
     }
 
@@ -176,7 +198,10 @@ public sealed class RecordingFileSystem : IFileSystem
         return Record($"Tmpfile {C(ctx)} parent={parent.Value} mode={O(mode)} flags={flags:x}");
     }
 
-    public unsafe long Read(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> destination)
+    public ValueTask<long> Read(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> destination, IFileIo io)
+        => new(RecordRead(ctx, node, handle, offset, destination));
+
+    private unsafe long RecordRead(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> destination)
     {
         LastIoVecs = destination.ToArray();
         long room = destination.ToArray().Sum(v => (long)v.Length);
@@ -198,7 +223,12 @@ public sealed class RecordingFileSystem : IFileSystem
         return CountOverride ?? done;
     }
 
-    public unsafe long Write(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> source, uint writeFlags, bool killPrivileges)
+    public ValueTask<long> Write(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> source, uint writeFlags,
+        bool killPrivileges, IFileIo io)
+        => new(RecordWrite(ctx, node, handle, offset, source, writeFlags, killPrivileges));
+
+    private unsafe long RecordWrite(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, ReadOnlySpan<IoVec> source, uint writeFlags,
+        bool killPrivileges)
     {
         LastIoVecs = source.ToArray();
         var bytes = new List<byte>();
@@ -218,7 +248,7 @@ public sealed class RecordingFileSystem : IFileSystem
     public int Release(in RequestContext ctx, NodeId node, HandleId handle, uint flags, ulong lockOwner, bool releaseFlock)
         => Record($"Release {C(ctx)} node={node.Value} fh={handle.Value} flags={flags:x} owner={lockOwner} flock={releaseFlock}");
 
-    public int Fsync(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync) => Record($"Fsync {C(ctx)} node={node.Value} fh={handle.Value} datasync={dataSync}");
+    public ValueTask<int> Fsync(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync, IFileIo io) => new(Record($"Fsync {C(ctx)} node={node.Value} fh={handle.Value} datasync={dataSync}"));
 
     public int OpenDir(in RequestContext ctx, NodeId node, uint flags, out OpenResult result)
     {
@@ -272,7 +302,8 @@ public sealed class RecordingFileSystem : IFileSystem
 
     public int ReleaseDir(in RequestContext ctx, NodeId node, HandleId handle) => Record($"ReleaseDir {C(ctx)} node={node.Value} fh={handle.Value}");
 
-    public int FsyncDir(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync) => Record($"FsyncDir {C(ctx)} node={node.Value} fh={handle.Value} datasync={dataSync}");
+    public ValueTask<int> FsyncDir(in RequestContext ctx, NodeId node, HandleId handle, bool dataSync, IFileIo io)
+        => new(Record($"FsyncDir {C(ctx)} node={node.Value} fh={handle.Value} datasync={dataSync}"));
 
     public int StatFs(in RequestContext ctx, NodeId node, out StatFs stat)
     {
@@ -318,8 +349,8 @@ public sealed class RecordingFileSystem : IFileSystem
 
     public int RemoveXattr(in RequestContext ctx, NodeId node, ReadOnlySpan<byte> name) => Record($"RemoveXattr {C(ctx)} node={node.Value} name={S(name)}");
 
-    public int Fallocate(in RequestContext ctx, NodeId node, HandleId handle, uint mode, ulong offset, ulong length)
-        => Record($"Fallocate {C(ctx)} node={node.Value} fh={handle.Value} mode={mode} offset={offset} length={length}");
+    public ValueTask<int> Fallocate(in RequestContext ctx, NodeId node, HandleId handle, uint mode, ulong offset, ulong length, IFileIo io)
+        => new(Record($"Fallocate {C(ctx)} node={node.Value} fh={handle.Value} mode={mode} offset={offset} length={length}"));
 
     public long Lseek(in RequestContext ctx, NodeId node, HandleId handle, ulong offset, uint whence)
     {
@@ -341,21 +372,20 @@ public sealed class RecordingFileSystem : IFileSystem
         return Record($"GetLock {C(ctx)} node={node.Value} fh={handle.Value} owner={owner} {request.Start}-{request.End} type={request.Type} pid={request.Pid}");
     }
 
-    public int SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock,
-        CancellationToken cancel = default)
+    public ValueTask<int> SetLock(in RequestContext ctx, NodeId node, HandleId handle, ulong owner, in FileLock request, bool wait, bool isFlock,
+        CancellationToken cancel)
     {
         string line = $"SetLock {C(ctx)} node={node.Value} fh={handle.Value} owner={owner} {request.Start}-{request.End} type={request.Type} wait={wait} flock={isFlock}";
-        LockThread = Environment.CurrentManagedThreadId;
-        if (wait)
-        {
-            LockRelease.Wait();
-        }
-
-        return Record(line);
+        Task open = LockRelease.WhenOpen;
+        return wait && !open.IsCompleted ? WaitThenRecord(open, line, cancel) : new(Record(line));
     }
 
-    /// <summary>Thread the last SETLKW ran on.</summary>
-    public int LockThread { get; private set; }
+    /// <summary>A waiting lock as the passthrough does it: no thread held, EINTR when cancelled.</summary>
+    private async ValueTask<int> WaitThenRecord(Task open, string line, CancellationToken cancel)
+    {
+        await open.WaitAsync(cancel).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        return cancel.IsCancellationRequested ? -Errno.EINTR : Record(line);
+    }
 
     public int Ioctl(in RequestContext ctx, NodeId node, HandleId handle, uint flags, uint command, ReadOnlySpan<byte> input, Span<byte> output, out int outputLength)
     {

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using VirtioFsd.Fuse.Server;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.IoEngine;
 
 namespace VirtioFsd.Fuzz.Support;
 
@@ -51,10 +52,11 @@ public sealed unsafe class NativeExchange : IFuseRequestCompletion, IDisposable
             w += size + Fence;
         }
         WritableLength = replySizes.Sum();
+        Request = new FuseRequest(this, SyncFileIo.Instance);
         Request.Reset(readable.ToArray(), writable.ToArray(), this);
     }
 
-    public FuseRequest Request { get; } = new();
+    public FuseRequest Request { get; }
 
     public long WritableLength { get; }
 

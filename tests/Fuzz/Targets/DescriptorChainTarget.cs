@@ -1,7 +1,7 @@
 using VirtioFsd.Fuzz.Support;
 using VirtioFsd.Linux;
-using VirtioFsd.VhostUser.Memory;
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Memory;
+using VirtioFsd.Virtio.Virtqueue;
 using VirtioFsd.VhostUserFrontend;
 
 namespace VirtioFsd.Fuzz.Targets;

@@ -50,8 +50,6 @@ public sealed class FuseRequestTarget : FuzzTarget
             SharedDirectory = Share,
             Xattr = rng.Next(4) != 0,
             PosixAcl = rng.Next(3) == 0,
-            Writeback = rng.Next(3) == 0,
-            KillPrivV2 = rng.Next(3) == 0,
         }, _log);
         try
         {
@@ -62,6 +60,8 @@ public sealed class FuseRequestTarget : FuzzTarget
                 PosixLocks = true,
                 FlockLocks = true,
                 Writeback = rng.Next(3) == 0,
+                KillPrivV2 = rng.Next(3) == 0,
+                AnnounceSubmounts = rng.Next(2) == 0,
                 ReadOnly = readOnly,
                 Cache = (CacheMode)rng.Next(0, 4),
             }, _log);
@@ -130,7 +130,7 @@ public sealed class FuseRequestTarget : FuzzTarget
     private static byte[] Call(FuseServer server, byte[] request)
     {
         using var exchange = new NativeExchange(request, [], [4096]);
-        server.Handle(exchange.Request, exchange);
+        server.Handle(exchange.Request);
         byte[] reply = exchange.WaitForReply(CompletionBound) ?? throw new FuzzInvariantException("a setup request never completed");
         return reply[..Math.Max(16, (int)exchange.Request.ReplyLength)];
     }
@@ -148,7 +148,7 @@ public sealed class FuseRequestTarget : FuzzTarget
         var header = MemoryMarshal.Read<FuseInHeader>(request.AsSpan(0, Math.Min(request.Length, 40)).ToArray().Concat(new byte[40]).ToArray());
         var opcode = (FuseOpcode)header.Opcode;
         using var exchange = new NativeExchange(request, cuts, replySizes);
-        server.Handle(exchange.Request, exchange);
+        server.Handle(exchange.Request);
         byte[] reply = exchange.WaitForReply(CompletionBound)
             ?? throw new FuzzInvariantException($"{opcode} (len {request.Length}) was never completed");
         FuzzInvariantException.Check(exchange.Completions == 1, $"{opcode} completed {exchange.Completions} times");

@@ -48,7 +48,7 @@ public sealed class VhostUserMessageTarget : FuzzTarget
 
     protected override void Run(Random rng, long seed)
     {
-        var device = new VirtioFsDevice(_server, _fs, _log, IoEngine.Sync);
+        var device = new VirtioFsDevice(_server, new DeviceOptions { IoEngine = IoEngineKind.Sync }, _log);
         var vhost = new VhostUserServer(device, _log);
         if (Libc.SocketPair(Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, out int serverFd, out int frontendFd) < 0)
         {

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using VirtioFsd.Linux;
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Virtqueue;
 
 namespace VirtioFsd.VhostUser.Tests.Support;
 

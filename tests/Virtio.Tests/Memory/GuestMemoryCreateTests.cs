@@ -1,7 +1,7 @@
 using VirtioFsd.Linux;
-using VirtioFsd.VhostUser.Memory;
+using VirtioFsd.Virtio.Memory;
 
-namespace VirtioFsd.VhostUser.Tests.Memory;
+namespace VirtioFsd.Virtio.Tests.Memory;
 
 /// <summary>Region validation and mapping (SET_MEM_TABLE).</summary>
 public class GuestMemoryCreateTests

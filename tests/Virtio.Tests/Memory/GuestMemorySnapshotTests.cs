@@ -1,7 +1,7 @@
 using VirtioFsd.Linux;
-using VirtioFsd.VhostUser.Memory;
+using VirtioFsd.Virtio.Memory;
 
-namespace VirtioFsd.VhostUser.Tests.Memory;
+namespace VirtioFsd.Virtio.Tests.Memory;
 
 /// <summary>ADD_MEM_REG / REM_MEM_REG snapshots and the reference-counted unmapping behind them.</summary>
 public sealed class GuestMemorySnapshotTests : IDisposable

@@ -1,7 +1,7 @@
 using VirtioFsd.Linux;
-using VirtioFsd.VhostUser.Memory;
+using VirtioFsd.Virtio.Memory;
 
-namespace VirtioFsd.VhostUser.Tests.Memory;
+namespace VirtioFsd.Virtio.Tests.Memory;
 
 /// <summary>Translation of guest physical and frontend virtual addresses at and across region edges.</summary>
 public sealed class GuestMemoryTranslationTests : IDisposable

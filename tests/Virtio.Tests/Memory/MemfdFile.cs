@@ -1,6 +1,6 @@
 using VirtioFsd.Linux;
 
-namespace VirtioFsd.VhostUser.Tests.Memory;
+namespace VirtioFsd.Virtio.Tests.Memory;
 
 /// <summary>A memfd of a given size for tests that hand fds to <see cref="VhostUser.Memory.GuestMemory"/>.</summary>
 internal sealed class MemfdFile : IDisposable

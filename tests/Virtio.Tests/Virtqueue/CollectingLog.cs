@@ -2,7 +2,7 @@ using Serilog;
 using Serilog.Core;
 using Serilog.Events;
 
-namespace VirtioFsd.VhostUser.Tests.Virtqueue;
+namespace VirtioFsd.Virtio.Tests.Virtqueue;
 
 /// <summary>A Serilog logger that keeps rendered messages, so tests can check what a queue reported.</summary>
 internal sealed class CollectingLog : ILogEventSink

@@ -1,7 +1,7 @@
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Virtqueue;
 using VirtioFsd.VhostUserFrontend;
 
-namespace VirtioFsd.VhostUser.Tests.Virtqueue;
+namespace VirtioFsd.Virtio.Tests.Virtqueue;
 
 /// <summary>
 /// Hostile chains: each breaks the queue with one log line naming the rule, and a broken queue

@@ -1,7 +1,7 @@
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Virtqueue;
 using VirtioFsd.VhostUserFrontend;
 
-namespace VirtioFsd.VhostUser.Tests.Virtqueue;
+namespace VirtioFsd.Virtio.Tests.Virtqueue;
 
 /// <summary>Well-formed chains: what the device gets out of them.</summary>
 public class DescriptorChainTests

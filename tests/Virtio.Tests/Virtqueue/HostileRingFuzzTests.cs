@@ -1,8 +1,8 @@
 using VirtioFsd.Linux;
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Virtqueue;
 using VirtioFsd.VhostUserFrontend;
 
-namespace VirtioFsd.VhostUser.Tests.Virtqueue;
+namespace VirtioFsd.Virtio.Tests.Virtqueue;
 
 /// <summary>
 /// Random garbage in the rings (a fuzz pass with fixed seeds): the queue must never fault, never

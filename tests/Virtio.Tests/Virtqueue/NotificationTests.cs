@@ -1,7 +1,7 @@
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Virtqueue;
 using VirtioFsd.VhostUserFrontend;
 
-namespace VirtioFsd.VhostUser.Tests.Virtqueue;
+namespace VirtioFsd.Virtio.Tests.Virtqueue;
 
 /// <summary>Interrupt and kick suppression: EVENT_IDX (used_event / avail_event) and the flags without it.</summary>
 public class NotificationTests

@@ -1,7 +1,7 @@
 using Serilog;
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Virtqueue;
 
-namespace VirtioFsd.VhostUser.Tests.Virtqueue;
+namespace VirtioFsd.Virtio.Tests.Virtqueue;
 
 /// <summary>Ring address translation (SET_VRING_ADDR) and the queue's own check of what it is handed.</summary>
 public class RingAddressesTests

@@ -1,7 +1,7 @@
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Virtqueue;
 using VirtioFsd.VhostUserFrontend;
 
-namespace VirtioFsd.VhostUser.Tests.Virtqueue;
+namespace VirtioFsd.Virtio.Tests.Virtqueue;
 
 /// <summary>The 16-bit avail and used indexes: wrap-around, runaway detection, restart.</summary>
 public class RingIndexTests

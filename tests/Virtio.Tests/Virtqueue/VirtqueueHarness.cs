@@ -1,9 +1,9 @@
 using VirtioFsd.Linux;
-using VirtioFsd.VhostUser.Memory;
-using VirtioFsd.VhostUser.Virtqueue;
+using VirtioFsd.Virtio.Memory;
+using VirtioFsd.Virtio.Virtqueue;
 using VirtioFsd.VhostUserFrontend;
 
-namespace VirtioFsd.VhostUser.Tests.Virtqueue;
+namespace VirtioFsd.Virtio.Tests.Virtqueue;
 
 /// <summary>
 /// A guest without a VM: memfd-backed guest RAM (one region, or two adjacent ones), split rings in it

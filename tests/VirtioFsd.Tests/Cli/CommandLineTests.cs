@@ -1,5 +1,7 @@
 using VirtioFsd.Cli;
+using VirtioFsd.Device;
 using VirtioFsd.Fuse.Passthrough;
+using VirtioFsd.Fuse.Server;
 
 namespace VirtioFsd.Tests.Cli;
 
@@ -31,13 +33,13 @@ public class CommandLineTests
         Assert.Equal(3, o.ListenFd);
         Assert.Null(o.SocketPath);
         Assert.Equal("/srv/share", o.SharedDir);
-        Assert.Equal(CacheMode.Never, o.Cache);
+        Assert.Equal(CacheMode.Never, o.Fuse.Cache);
         Assert.Equal(SandboxMode.Chroot, o.Sandbox);
-        Assert.True(o.Xattr);
-        Assert.Equal(16, o.ThreadPoolSize);
+        Assert.True(o.Fuse.Xattr);
+        Assert.Equal(16u, o.Device.ThreadPoolSize);
         Assert.Equal(65536UL, o.RlimitNofile);
         // cache=never turns READDIRPLUS off, as in the Rust daemon.
-        Assert.False(o.ReadDirPlus);
+        Assert.False(o.Fuse.ReadDirPlus);
     }
 
     [Fact]
@@ -45,11 +47,11 @@ public class CommandLineTests
     {
         DaemonOptions o = Run(true, "--syslog", "--cache=auto", "--shared-dir=/run/kata/shared", "--fd=3");
         Assert.True(o.Syslog);
-        Assert.Equal(CacheMode.Auto, o.Cache);
+        Assert.Equal(CacheMode.Auto, o.Fuse.Cache);
         Assert.Equal("/run/kata/shared", o.SharedDir);
         Assert.Equal(3, o.ListenFd);
         Assert.Equal(SandboxMode.Namespace, o.Sandbox);
-        Assert.True(o.ReadDirPlus);
+        Assert.True(o.Fuse.ReadDirPlus);
     }
 
     [Fact]
@@ -67,15 +69,15 @@ public class CommandLineTests
     public void Defaults_follow_the_rust_daemon()
     {
         DaemonOptions o = Run(true, "--shared-dir", "/d", "--socket-path", "/s");
-        Assert.Equal(CacheMode.Auto, o.Cache);
+        Assert.Equal(CacheMode.Auto, o.Fuse.Cache);
         Assert.Equal(SandboxMode.Namespace, o.Sandbox);
         Assert.Equal(LogLevel.Info, o.LogLevel);
         Assert.Equal(SeccompMode.Kill, o.Seccomp);
-        Assert.True(o.AnnounceSubmounts);
-        Assert.False(o.KillPrivV2);
-        Assert.False(o.Xattr);
+        Assert.True(o.Fuse.AnnounceSubmounts);
+        Assert.False(o.Fuse.KillPrivV2);
+        Assert.False(o.Fuse.Xattr);
         Assert.Null(o.RlimitNofile);
-        Assert.Equal("", o.Tag);
+        Assert.Equal("", o.Device.Tag);
         Assert.Equal(SandboxMode.Namespace, Run(false, "--shared-dir", "/d", "--socket-path", "/s").Sandbox);
     }
 
@@ -86,15 +88,15 @@ public class CommandLineTests
             "--allow-direct-io", "--allow-mmap", "--no-readdirplus", "--posix-acl", "--security-label", "--readonly",
             "--no-announce-submounts", "--inode-file-handles=never", "--killpriv-v2", "--preserve-noatime",
             "--sandbox", "none", "--log-level", "trace", "--socket-group", "kvm", "--cache", "metadata");
-        Assert.Equal("myfs", o.Tag);
-        Assert.True(o.Writeback && o.AllowDirectIo && o.AllowMmap && o.PosixAcl && o.SecurityLabel && o.ReadOnly);
-        Assert.True(o.Xattr); // implied by --posix-acl / --security-label
-        Assert.False(o.ReadDirPlus);
-        Assert.False(o.AnnounceSubmounts);
-        Assert.True(o.KillPrivV2 && o.PreserveNoatime);
+        Assert.Equal("myfs", o.Device.Tag);
+        Assert.True(o.Fuse.Writeback && o.Fuse.AllowDirectIo && o.Fuse.AllowMmap && o.Fuse.PosixAcl && o.Fuse.SecurityLabel && o.Fuse.ReadOnly);
+        Assert.True(o.Fuse.Xattr); // implied by --posix-acl / --security-label
+        Assert.False(o.Fuse.ReadDirPlus);
+        Assert.False(o.Fuse.AnnounceSubmounts);
+        Assert.True(o.Fuse.KillPrivV2 && o.FileSystem.PreserveNoatime);
         Assert.Equal(LogLevel.Trace, o.LogLevel);
         Assert.Equal("kvm", o.SocketGroup);
-        Assert.Equal(CacheMode.Metadata, o.Cache);
+        Assert.Equal(CacheMode.Metadata, o.Fuse.Cache);
     }
 
     [Fact]
@@ -104,8 +106,8 @@ public class CommandLineTests
         Assert.Equal(CliAction.Run, r.Action);
         DaemonOptions o = r.Options!;
         Assert.Equal("/d", o.SharedDir);
-        Assert.Equal(CacheMode.Never, o.Cache);
-        Assert.True(o.Xattr);
+        Assert.Equal(CacheMode.Never, o.Fuse.Cache);
+        Assert.True(o.Fuse.Xattr);
         Assert.Equal(LogLevel.Debug, o.LogLevel);
         Assert.Equal(SandboxMode.Chroot, o.Sandbox);
         Assert.Contains(r.Warnings, w => w.Contains("-o", StringComparison.Ordinal));
@@ -115,8 +117,8 @@ public class CommandLineTests
     public void Legacy_o_later_items_override_earlier_ones()
     {
         DaemonOptions o = Run(true, "--socket-path=/s", "-o", "source=/d", "-o", "xattr,no_xattr,writeback");
-        Assert.False(o.Xattr);
-        Assert.True(o.Writeback);
+        Assert.False(o.Fuse.Xattr);
+        Assert.True(o.Fuse.Writeback);
     }
 
     [Theory]
@@ -211,9 +213,9 @@ public class CommandLineTests
     public void Xattrmap_is_parsed_implies_xattr_and_reaches_the_filesystem()
     {
         DaemonOptions d = Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--xattrmap", ":map:security.:trusted.virtiofs.:");
-        Assert.True(d.Xattr);
-        Assert.NotNull(VirtioFsd.Device.VirtioFsDaemon.ToPassthroughOptions(d).XattrMap);
-        Assert.NotNull(Run(true, "--socket-path", "/s", "-o", "source=/d,xattrmap=/prefix/all//user.vm./ /bad/all///").XattrMap);
+        Assert.True(d.Fuse.Xattr);
+        Assert.NotNull(d.FileSystem.XattrMap);
+        Assert.NotNull(Run(true, "--socket-path", "/s", "-o", "source=/d,xattrmap=/prefix/all//user.vm./ /bad/all///").FileSystem.XattrMap);
         Assert.Contains("--xattrmap", Fails("--shared-dir", "/d", "--socket-path", "/s", "--xattrmap", ":prefix:everywhere:a:b:"), StringComparison.Ordinal);
     }
 
@@ -222,9 +224,9 @@ public class CommandLineTests
     {
         DaemonOptions d = Run(true, "--shared-dir", "/d", "--socket-path", "/s",
             "--translate-uid", "map:0:1000:1", "--translate-uid=squash-host:0:65534:1000", "--translate-gid", "forbid-guest:5:1");
-        Assert.Equal([new VirtioFsd.Fuse.Server.IdRule(VirtioFsd.Fuse.Server.IdRuleKind.Map, 0, 1000, 1), new VirtioFsd.Fuse.Server.IdRule(VirtioFsd.Fuse.Server.IdRuleKind.SquashHost, 0, 65534, 1000)], d.TranslateUid);
-        Assert.Equal([new VirtioFsd.Fuse.Server.IdRule(VirtioFsd.Fuse.Server.IdRuleKind.ForbidGuest, 5, 0, 1)], d.TranslateGid);
-        VirtioFsd.Fuse.Server.FuseServerOptions server = VirtioFsd.Device.VirtioFsDaemon.ToServerOptions(d);
+        Assert.Equal([new VirtioFsd.Fuse.Server.IdRule(VirtioFsd.Fuse.Server.IdRuleKind.Map, 0, 1000, 1), new VirtioFsd.Fuse.Server.IdRule(VirtioFsd.Fuse.Server.IdRuleKind.SquashHost, 0, 65534, 1000)], d.Fuse.Uids.Rules);
+        Assert.Equal([new VirtioFsd.Fuse.Server.IdRule(VirtioFsd.Fuse.Server.IdRuleKind.ForbidGuest, 5, 0, 1)], d.Fuse.Gids.Rules);
+        VirtioFsd.Fuse.Server.FuseServerOptions server = d.Fuse;
         Assert.Equal(0u, server.Uids.ToGuest(1000));
         Assert.False(server.Gids.ToHost(5, out _));
 
@@ -236,14 +238,14 @@ public class CommandLineTests
     public void Inode_file_handles_default_to_prefer_as_the_rust_daemon_and_reach_the_filesystem()
     {
         DaemonOptions d = Run(true, "--shared-dir", "/d", "--socket-path", "/s");
-        Assert.Equal(InodeFileHandleMode.Prefer, d.InodeFileHandles);
-        Assert.Equal(PassthroughOptions.DefaultInodeFdCacheSize, d.InodeFdCacheSize);
-        Assert.Equal(InodeFileHandleMode.Never, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--inode-file-handles=never").InodeFileHandles);
-        Assert.Equal(InodeFileHandleMode.Prefer, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--inode-file-handles=fallback").InodeFileHandles);
+        Assert.Equal(InodeFileHandleMode.Prefer, d.FileSystem.InodeFileHandles);
+        Assert.Equal(PassthroughOptions.DefaultInodeFdCacheSize, d.FileSystem.InodeFdCacheSize);
+        Assert.Equal(InodeFileHandleMode.Never, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--inode-file-handles=never").FileSystem.InodeFileHandles);
+        Assert.Equal(InodeFileHandleMode.Prefer, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--inode-file-handles=fallback").FileSystem.InodeFileHandles);
         DaemonOptions m = Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--inode-file-handles", "mandatory", "--inode-fd-cache-size", "0");
-        Assert.Equal(InodeFileHandleMode.Mandatory, m.InodeFileHandles);
-        Assert.Equal(0, m.InodeFdCacheSize);
-        PassthroughOptions p = VirtioFsd.Device.VirtioFsDaemon.ToPassthroughOptions(m);
+        Assert.Equal(InodeFileHandleMode.Mandatory, m.FileSystem.InodeFileHandles);
+        Assert.Equal(0, m.FileSystem.InodeFdCacheSize);
+        PassthroughOptions p = m.FileSystem;
         Assert.Equal(InodeFileHandleMode.Mandatory, p.InodeFileHandles);
         Assert.Equal(0, p.InodeFdCacheSize);
     }
@@ -251,14 +253,14 @@ public class CommandLineTests
     [Fact]
     public void Io_engine_selects_the_engine_and_keeps_the_default_otherwise()
     {
-        Assert.Equal(IoEngine.Sync, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--io-engine", "sync").IoEngine);
-        Assert.Equal(IoEngine.IoUring, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--io-engine=io-uring").IoEngine);
-        Assert.Equal(new DaemonOptions { SharedDir = "/d" }.IoEngine, Run(true, "--shared-dir", "/d", "--socket-path", "/s").IoEngine);
+        Assert.Equal(IoEngineKind.Sync, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--io-engine", "sync").Device.IoEngine);
+        Assert.Equal(IoEngineKind.IoUring, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--io-engine=io-uring").Device.IoEngine);
+        Assert.Equal(new DaemonOptions { FileSystem = new PassthroughOptions { SharedDirectory = "/d" } }.Device.IoEngine, Run(true, "--shared-dir", "/d", "--socket-path", "/s").Device.IoEngine);
         Fails("--shared-dir", "/d", "--socket-path", "/s", "--io-engine", "aio");
 
-        Assert.Equal(30u, Run(true, "--shared-dir", "/d", "--socket-path", "/s").QueuePollMicroseconds);
-        Assert.Equal(0u, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us", "0").QueuePollMicroseconds);
-        Assert.Equal(250u, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us=250").QueuePollMicroseconds);
+        Assert.Equal(30u, Run(true, "--shared-dir", "/d", "--socket-path", "/s").Device.QueuePollMicroseconds);
+        Assert.Equal(0u, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us", "0").Device.QueuePollMicroseconds);
+        Assert.Equal(250u, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us=250").Device.QueuePollMicroseconds);
         Fails("--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us", "1001");
         Fails("--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us", "-1");
         Fails("--shared-dir", "/d", "--socket-path", "/s", "--queue-poll-us", "fast");
@@ -285,7 +287,7 @@ public class CommandLineTests
     public void Tag_length_is_bounded_by_the_config_space()
     {
         Fails("--shared-dir", "/d", "--socket-path", "/s", "--tag", new string('t', VirtiofsdCommandLine.MaxTagBytes + 1));
-        Assert.Equal(36, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--tag", new string('t', 36)).Tag.Length);
+        Assert.Equal(36, Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--tag", new string('t', 36)).Device.Tag.Length);
     }
 
     [Fact]

@@ -6,6 +6,7 @@ using VirtioFsd.Fuse.Server;
 using VirtioFsd.Linux;
 using VirtioFsd.VhostUser.Server;
 using VirtioFsd.VhostUserFrontend;
+using VirtioFsd.Virtio;
 
 namespace VirtioFsd.Tests.Engine;
 
@@ -49,7 +50,7 @@ internal sealed class DeviceHarness : IDisposable
         ILogger log = new LoggerConfiguration().MinimumLevel.Warning().CreateLogger();
         _fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = sharedDir }, log);
         var server = new FuseServer(_fs, new FuseServerOptions(), log);
-        Device = new VirtioFsDevice(server, _fs, log, engine == DaemonEngine.Sync ? IoEngine.Sync : IoEngine.IoUring)
+        Device = new VirtioFsDevice(server, new DeviceOptions { IoEngine = engine == DaemonEngine.Sync ? IoEngineKind.Sync : IoEngineKind.IoUring }, log)
         {
             RingForAllTransfers = engine == DaemonEngine.IoUringAllTransfers,
             Polling = polling ?? QueuePolling.Off,

@@ -21,10 +21,10 @@ public class EngineSelectionTests
         using var fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = dir.Path }, log);
         var server = new FuseServer(fs, new FuseServerOptions(), log);
 
-        var device = new VirtioFsDevice(server, fs, log, IoEngine.IoUring,
+        var device = new VirtioFsDevice(server, new DeviceOptions { IoEngine = IoEngineKind.IoUring }, log,
             () => new IoUringAvailability(false, "disabled by the administrator (/proc/sys/kernel/io_uring_disabled = 2)", 0));
 
-        Assert.Equal(IoEngine.Sync, device.Engine);
+        Assert.Equal(IoEngineKind.Sync, device.Engine);
         Assert.Contains(sink.Events, e => e.Level == LogEventLevel.Warning
             && e.RenderMessage().Contains("io_uring unavailable: disabled by the administrator", StringComparison.Ordinal));
     }
@@ -38,19 +38,19 @@ public class EngineSelectionTests
         var server = new FuseServer(fs, new FuseServerOptions(), log);
         bool probed = false;
 
-        var device = new VirtioFsDevice(server, fs, log, IoEngine.Sync, () =>
+        var device = new VirtioFsDevice(server, new DeviceOptions { IoEngine = IoEngineKind.Sync }, log, () =>
         {
             probed = true;
             return new IoUringAvailability(true, "", 0);
         });
 
-        Assert.Equal(IoEngine.Sync, device.Engine);
+        Assert.Equal(IoEngineKind.Sync, device.Engine);
         Assert.False(probed);
     }
 
     [Fact]
     public void The_daemon_defaults_to_io_uring()
-        => Assert.Equal(IoEngine.IoUring, new DaemonOptions { SharedDir = "/" }.IoEngine);
+        => Assert.Equal(IoEngineKind.IoUring, new DeviceOptions().IoEngine);
 
     private sealed class Collect : ILogEventSink
     {

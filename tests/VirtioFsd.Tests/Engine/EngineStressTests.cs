@@ -49,7 +49,7 @@ public class EngineStressTests
         // The machine running these tests has io_uring; otherwise the engine tests above would only test the fallback.
         using var dir = new TempDir();
         using var h = new DeviceHarness(dir.Path, DaemonEngine.IoUring, 1, 4, 4096);
-        Assert.Equal(VirtioFsd.Cli.IoEngine.IoUring, h.Device.Engine);
+        Assert.Equal(VirtioFsd.Device.IoEngineKind.IoUring, h.Device.Engine);
     }
 
     /// <summary>Returns the number of requests answered (checked) in the concurrent phase.</summary>

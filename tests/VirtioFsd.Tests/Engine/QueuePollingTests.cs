@@ -1,4 +1,5 @@
 using VirtioFsd.Device;
+using VirtioFsd.Virtio;
 
 namespace VirtioFsd.Tests.Engine;
 

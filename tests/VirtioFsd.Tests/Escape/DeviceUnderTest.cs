@@ -59,7 +59,7 @@ internal sealed class DeviceUnderTest : IDisposable
                 DeviceNodes = DeviceNodePolicy.AllowForRoot,
             }, log);
             var server = new FuseServer(_fs, new FuseServerOptions { Xattr = xattr, PosixLocks = true, FlockLocks = true, ReadOnly = readOnly }, log);
-            var device = new VirtioFsDevice(server, _fs, log);
+            var device = new VirtioFsDevice(server, new DeviceOptions { IoEngine = IoEngineKind.Sync }, log);
             Assert.Equal(0, Libc.SocketPair(Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, out int serverFd, out int frontendFd));
             var vhost = new VhostUserServer(device, log);
             _serverThread = new Thread(() => vhost.Serve(new UnixFd(serverFd))) { IsBackground = true, Name = "escape-vhost-user" };

@@ -3,6 +3,7 @@ using Serilog.Core;
 using VirtioFsd.Cli;
 using VirtioFsd.Device;
 using VirtioFsd.Fuse.Passthrough;
+using VirtioFsd.Fuse.Server;
 using VirtioFsd.FuseMount;
 
 namespace VirtioFsd.Tests.HostMount;
@@ -26,9 +27,8 @@ internal sealed class HostMountSession : IDisposable
         Share = share ?? Directory.CreateTempSubdirectory("hostmount-share-").FullName;
         MountPoint = Directory.CreateTempSubdirectory("hostmount-mnt-").FullName;
         Log = new LoggerConfiguration().WriteTo.Sink(Lines).CreateLogger();
-        var options = new DaemonOptions { SharedDir = Share, Xattr = true };
-        fs = new PassthroughFileSystem(VirtioFsDaemon.ToPassthroughOptions(options), Log);
-        Mount = FuseMount.HostMount.Start(fs, VirtioFsDaemon.ToServerOptions(options),
+        fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = Share, Xattr = true }, Log);
+        Mount = FuseMount.HostMount.Start(fs, new FuseServerOptions { Xattr = true },
             new HostMountOptions { MountPoint = MountPoint, Source = Share, Transport = transport }, Log);
     }
 
