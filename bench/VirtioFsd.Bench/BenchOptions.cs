@@ -78,15 +78,21 @@ public sealed class BenchOptions
     /// <summary>--sandbox MODE passed to every daemon of the footprint run (the Rust one can do chroot or none in its root).</summary>
     public string Sandbox { get; set; } = "chroot";
 
-    /// <summary>How the reports name the peer: the Rust daemon when --rust is given, else the C one.</summary>
-    public string PeerName => Rust is null ? "C" : "Rust";
+    /// <summary>
+    /// --baseline PATH: another build of ours as the peer, with the same command line and queue counts as --ours (is a
+    /// change no slower?); it then replaces the C and Rust daemons.
+    /// </summary>
+    public string? Baseline { get; set; }
+
+    /// <summary>How the reports name the peer: the baseline build, the Rust daemon when --rust is given, else the C one.</summary>
+    public string PeerName => Baseline is not null ? "baseline" : Rust is null ? "C" : "Rust";
 
     private bool _poolsGiven;
 
     public const string Usage = """
         virtiofsd-bench --ours PATH [--c PATH] [--rounds N] [--seconds S] [--warmup S] [--max-ops N] [--queues N]
                         [--c-pools default,16] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--json FILE]
-                        [--workloads a,b] [--ours-only] [--only ours|C] [--wrap "CMD ARGS"] [--small] [--rust PATH]
+                        [--workloads a,b] [--ours-only] [--only ours|C] [--wrap "CMD ARGS"] [--small] [--rust PATH] [--baseline PATH]
         virtiofsd-bench --ours PATH --soak SECONDS [--sample S] [--queues N] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--small]
         virtiofsd-bench --ours PATH --inode-scale FILES [--rust PATH] [--workdir DIR] [--report FILE.md]
         virtiofsd-bench --ours PATH --footprint [--ours-label L] [--also LABEL=PATH ...] [--rust PATH] [--sandbox chroot|none]
@@ -123,6 +129,7 @@ public sealed class BenchOptions
                 case "--sample": o.SampleSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--inode-scale": o.InodeScale = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--rust": o.Rust = Next(); break;
+                case "--baseline": o.Baseline = Next(); break;
                 case "--footprint": o.Footprint = true; break;
                 case "--ours-label": o.OursLabel = Next(); break;
                 case "--sandbox": o.Sandbox = Next(); break;

@@ -26,7 +26,15 @@ public static class BenchRun
         data.Create();
         // Ours and C interleaved: ours 1q, the C set-ups, ours with all queues.
         var configs = new List<DaemonConfig> { DaemonConfig.OursWith(o.Ours, 1) };
-        if (!o.OursOnly)
+        if (o.Baseline is { } baseline)
+        {
+            configs.Add(DaemonConfig.BaselineWith(baseline, 1));
+            if (o.Queues > 1)
+            {
+                configs.Add(DaemonConfig.BaselineWith(baseline, o.Queues));
+            }
+        }
+        else if (!o.OursOnly)
         {
             foreach (string pool in o.CPools)
             {

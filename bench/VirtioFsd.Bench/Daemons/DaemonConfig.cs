@@ -13,6 +13,13 @@ public sealed record DaemonConfig(string Family, string Label, string Executable
     public static DaemonConfig OursWith(string executable, int queues) => new(Ours, $"ours {queues}q", executable,
         (socket, dir) => ["--socket-path", socket, "--shared-dir", dir, "--cache", "auto"], queues);
 
+    /// <summary>Another build of ours as the peer (the "C" family of the ratios), run exactly as ours is.</summary>
+    public static DaemonConfig BaselineWith(string executable, int queues) => OursWith(executable, queues) with
+    {
+        Family = C,
+        Label = $"baseline {queues}q",
+    };
+
     /// <summary>
     /// The C virtiofsd (QEMU 7.2): one request queue (it offers no VHOST_USER_PROTOCOL_F_MQ);
     /// <paramref name="pool"/> null = its default --thread-pool-size, which is 0 in 7.2 (its --help).

@@ -105,7 +105,10 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
     public void StartQueue(SplitVirtqueue queue)
     {
         ArgumentNullException.ThrowIfNull(queue);
-        var started = new FuseQueue(queue, CreateEngine(queue), _server, _polling, _log);
+        // The high-priority queue carries only FORGETs and INTERRUPTs, a few at a time: polling it would spend a poller's
+        // place (at most half the CPUs poll) on a queue that never pays it back.
+        QueuePolling polling = queue.Index == 0 ? QueuePolling.Off : _polling;
+        var started = new FuseQueue(queue, CreateEngine(queue), _server, polling, _log);
         lock (_lock)
         {
             if (_queues.Remove(queue.Index, out FuseQueue? old))
