@@ -14,16 +14,13 @@ internal sealed class HandleTable : IFdLeaseOwner, IDisposable
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, OpenFile> _handles = new();
-    private readonly Action<OpenFile>? _closed;
     private ulong _next = 1;
 
     private readonly GuestFdQuota? _quota;
 
-    /// <param name="closed">Runs after a file's fd is closed (the filesystem gives back the inode the file pinned).</param>
     /// <param name="quota">Counts every handle's fd against the guest's fd quota.</param>
-    public HandleTable(Action<OpenFile>? closed = null, GuestFdQuota? quota = null)
+    public HandleTable(GuestFdQuota? quota = null)
     {
-        _closed = closed;
         _quota = quota;
     }
 
@@ -75,6 +72,39 @@ internal sealed class HandleTable : IFdLeaseOwner, IDisposable
         if (close)
         {
             Close(file);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="reopen"/> of the fd of some open file of <paramref name="node"/> (borrowed for the call), or
+    /// -ENOENT when the guest has none open. A scan: only a handle inode that can no longer be opened by handle comes here.
+    /// </summary>
+    public int ReopenAnyOf(NodeId node, Func<int, int> reopen)
+    {
+        OpenFile? open = null;
+        lock (_lock)
+        {
+            foreach (OpenFile file in _handles.Values)
+            {
+                if (file.Node == node)
+                {
+                    open = file;
+                    file.Borrows++;
+                    break;
+                }
+            }
+        }
+        if (open is null)
+        {
+            return -Errno.ENOENT;
+        }
+        try
+        {
+            return reopen(open.Fd);
+        }
+        finally
+        {
+            Return(open);
         }
     }
 
@@ -133,6 +163,5 @@ internal sealed class HandleTable : IFdLeaseOwner, IDisposable
     {
         Libc.Close(file.Fd);
         _quota?.Remove();
-        _closed?.Invoke(file);
     }
 }

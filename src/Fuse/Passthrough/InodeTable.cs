@@ -91,6 +91,23 @@ internal sealed class InodeTable : IDisposable
         return Reopen(inode, undoLookup: false);
     }
 
+    /// <summary>
+    /// As <see cref="Borrow"/>, without opening a handle inode's fd: <see cref="Inode.HeldFd"/> may be -1, and the caller
+    /// then reaches the inode by its handle itself (OPEN opens it with the guest's flags in one open_by_handle_at).
+    /// </summary>
+    public Inode? BorrowIdentity(NodeId id)
+    {
+        lock (_lock)
+        {
+            if (!_byId.TryGetValue(id.Value, out Inode? inode))
+            {
+                return null;
+            }
+            TakeLocked(inode);
+            return inode;
+        }
+    }
+
     /// <summary>Ends a <see cref="Borrow"/> (or the borrow implied by <see cref="AddLookup"/>'s result).</summary>
     public void Return(Inode inode)
     {
@@ -117,11 +134,16 @@ internal sealed class InodeTable : IDisposable
 
     /// <summary>
     /// Records one guest lookup of the host inode behind <paramref name="fd"/> (an O_PATH fd whose ownership passes
-    /// to the table), with its file <paramref name="handle"/> if it is to be held by handle. Returns the inode,
-    /// borrowed: the caller must <see cref="Return"/> it.
+    /// to the table), with its file <paramref name="handle"/> if it is to be held by handle. A handle inode may come
+    /// without an fd (<paramref name="fd"/> -1: found by name without opening it); its first borrower opens it by
+    /// handle. Returns the inode, borrowed: the caller must <see cref="Return"/> it.
     /// </summary>
     public Inode AddLookup(int fd, InodeKey key, uint fileType, bool isSubmountRoot, FileHandle? handle = null, int mountFd = -1)
     {
+        if (fd < 0 && handle is null)
+        {
+            throw new ArgumentException("an inode without a file handle needs an fd", nameof(fd));
+        }
         Inode inode;
         bool closeNew = false;
         lock (_lock)
@@ -132,14 +154,14 @@ internal sealed class InodeTable : IDisposable
                 inode = known;
                 AddLookupLocked(inode);
                 TakeLocked(inode);
-                if (inode.HeldFd < 0)
+                if (inode.HeldFd < 0 && fd >= 0)
                 {
                     inode.HeldFd = fd; // a handle inode without an fd takes this one instead of opening another
                     _quota?.Add();
                 }
                 else
                 {
-                    closeNew = true;
+                    closeNew = fd >= 0;
                 }
             }
             else
@@ -153,7 +175,10 @@ internal sealed class InodeTable : IDisposable
                 _byId.Add(inode.Id.Value, inode);
                 _byKey[key] = inode;
                 inode.Borrows++;
-                _quota?.Add();
+                if (fd >= 0)
+                {
+                    _quota?.Add();
+                }
                 _peak = Math.Max(_peak, _byId.Count);
             }
         }

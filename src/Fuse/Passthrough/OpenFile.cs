@@ -22,12 +22,6 @@ internal sealed class OpenFile
 
     public bool IsDirectory { get; }
 
-    /// <summary>
-    /// A handle inode kept borrowed while the guest has it open, so its O_PATH fd stays (a file unlinked on either
-    /// side while open is still reachable for GETATTR and SETATTR); given back when the fd closes. Null for fd inodes.
-    /// </summary>
-    public Inode? Pinned { get; init; }
-
     public bool CanRead => (Flags & Linux.Libc.O_ACCMODE) != Linux.Libc.O_WRONLY;
 
     public bool CanWrite => (Flags & Linux.Libc.O_ACCMODE) != Linux.Libc.O_RDONLY;

@@ -304,18 +304,20 @@ public sealed partial class PassthroughFileSystem
         return r;
     }
 
-    /// <summary>A new fd from create/tmpfile: its own O_PATH reopen becomes the node (the very inode created, not whatever has the name now).</summary>
+    /// <summary>
+    /// A new fd from create/tmpfile becomes the node: the very inode created, not whatever has the name now. Held by
+    /// file handle where possible (the fd's own statx and handle: nothing more is opened); else its O_PATH reopen.
+    /// </summary>
     private int AddOpenedFile(Inode dir, int fd, int openFlags, out Entry entry, out OpenResult result)
     {
         entry = default;
         result = default;
-        int pathFd = ReopenFd(fd, Libc.O_PATH);
-        if (pathFd < 0)
+        int r = _handleMode != InodeFileHandleMode.Never ? EntryFromOpenFileByHandle(dir, fd, out entry) : 1;
+        if (r > 0)
         {
-            Libc.Close(fd);
-            return pathFd;
+            int pathFd = ReopenFd(fd, Libc.O_PATH);
+            r = pathFd < 0 ? pathFd : EntryFromPathFd(dir, pathFd, out entry);
         }
-        int r = EntryFromPathFd(dir, pathFd, out entry);
         if (r < 0)
         {
             Libc.Close(fd);
@@ -330,6 +332,37 @@ public sealed partial class PassthroughFileSystem
         }
         result = new OpenResult { Handle = AddHandle(entry.Node, fd, openFlags, isDirectory: false) };
         return 0;
+    }
+
+    /// <summary>
+    /// The node of a file just created and open as <paramref name="fd"/>, held by its file handle alone: 0 with the
+    /// entry, 1 when it cannot be held by handle here (the caller takes the O_PATH way), or -errno.
+    /// </summary>
+    private int EntryFromOpenFileByHandle(Inode dir, int fd, out Entry entry)
+    {
+        entry = default;
+        int r = Libc.StatxFd(fd, out Statx st);
+        if (r < 0)
+        {
+            return r;
+        }
+        InodeKey key = KeyOf(st);
+        int mountFd = MountFdFor(key.MountId);
+        if (key.MountId != dir.Key.MountId || mountFd < 0
+            || Libc.NameToHandleAt(fd, default, Libc.AT_EMPTY_PATH, out FileHandle? handle, out _) < 0)
+        {
+            return 1;
+        }
+        Inode inode = _inodes.AddLookup(-1, key, st.Mode & Libc.S_IFMT, isSubmountRoot: false, handle, mountFd);
+        try
+        {
+            entry = new Entry { Node = inode.Id, Generation = 0, Attr = ToAttr(st, inode.IsSubmountRoot) };
+            return 0;
+        }
+        finally
+        {
+            _inodes.Return(inode);
+        }
     }
 
     /// <summary>openat2 of one name confined below the directory, never following a symlink; openat + O_NOFOLLOW before Linux 5.6.</summary>

@@ -23,7 +23,8 @@ public sealed partial class PassthroughFileSystem
     public int OpenDir(in RequestContext ctx, NodeId node, uint flags, out OpenResult result)
     {
         result = default;
-        Inode? inode = _inodes.Borrow(node);
+        // As OPEN: a handle inode without an open fd is opened in one open_by_handle_at (OpenVerified).
+        Inode? inode = _inodes.BorrowIdentity(node);
         if (inode is null)
         {
             return -Errno.ESTALE;

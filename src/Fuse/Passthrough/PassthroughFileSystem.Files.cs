@@ -39,7 +39,8 @@ public sealed partial class PassthroughFileSystem
     public int Open(in RequestContext ctx, NodeId node, uint flags, out OpenResult result)
     {
         result = default;
-        Inode? inode = _inodes.Borrow(node);
+        // A handle inode whose O_PATH fd is not open is opened with the guest's flags in one open_by_handle_at.
+        Inode? inode = _inodes.BorrowIdentity(node);
         if (inode is null)
         {
             return -Errno.ESTALE;
@@ -91,10 +92,38 @@ public sealed partial class PassthroughFileSystem
         }
     }
 
-    /// <summary>Reopens the inode and checks the fd is the same host inode and of the same type; returns the fd or -errno.</summary>
+    /// <summary>
+    /// Reopens the inode and checks the fd is the same host inode and of the same type; returns the fd or -errno. A
+    /// borrowed handle inode without an open fd (<see cref="InodeTable.BorrowIdentity"/>) is opened by its handle, or,
+    /// where that fails (deleted while open), through its O_PATH fd as any other borrower would get it.
+    /// </summary>
     private int OpenVerified(Inode inode, int flags)
     {
-        int fd = ReopenFd(inode.Fd, flags);
+        int fd;
+        if (inode.HeldFd >= 0)
+        {
+            fd = ReopenFd(inode.Fd, flags);
+        }
+        else
+        {
+            fd = Libc.OpenByHandleAt(inode.MountFd, inode.Handle!, (flags & ~Libc.O_NOFOLLOW) | Libc.O_CLOEXEC);
+            if (fd < 0)
+            {
+                Inode? opened = _inodes.Borrow(inode.Id);
+                if (opened is null)
+                {
+                    return -Errno.ESTALE;
+                }
+                try
+                {
+                    fd = ReopenFd(opened.Fd, flags);
+                }
+                finally
+                {
+                    _inodes.Return(opened);
+                }
+            }
+        }
         if (fd < 0)
         {
             return fd;

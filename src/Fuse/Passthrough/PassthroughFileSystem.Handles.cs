@@ -139,7 +139,17 @@ public sealed partial class PassthroughFileSystem
         int fd = Libc.OpenByHandleAt(inode.MountFd, inode.Handle!, HandleOpenFlags);
         if (fd < 0)
         {
-            return fd == -Errno.ESTALE || fd == -Errno.ENOENT ? -Errno.ESTALE : fd;
+            // An inode unlinked on either side while the guest has it open has no handle any more (ext4 answers
+            // ESTALE for a deleted inode) but is still reachable through the open file, as a local process's fstat is.
+            int viaOpenFile = _handles.ReopenAnyOf(inode.Id, ReopenPathFd);
+            if (viaOpenFile >= 0)
+            {
+                fd = viaOpenFile;
+            }
+            else
+            {
+                return fd == -Errno.ESTALE || fd == -Errno.ENOENT ? -Errno.ESTALE : fd;
+            }
         }
         int r = Libc.StatxFd(fd, out Statx st);
         if (r < 0 || KeyOf(st) != inode.Key || (st.Mode & Libc.S_IFMT) != inode.FileType)
@@ -151,6 +161,9 @@ public sealed partial class PassthroughFileSystem
         return fd;
     }
 
+    /// <summary>An O_PATH fd of the inode an open fd refers to (its /proc/self/fd reopen), or -errno.</summary>
+    private int ReopenPathFd(int fd) => ReopenFd(fd, Libc.O_PATH);
+
     /// <summary>The mount fd kept for mount <paramref name="mountId"/>, or -1 (tests).</summary>
     internal int MountFdFor(ulong mountId)
     {
@@ -160,33 +173,9 @@ public sealed partial class PassthroughFileSystem
         }
     }
 
-    /// <summary>
-    /// Registers an open fd of <paramref name="node"/> as a FUSE handle. A handle inode stays borrowed until the
-    /// handle's fd closes: what the guest has open is held by fd, as without handles.
-    /// </summary>
+    /// <summary>Registers an open fd of <paramref name="node"/> as a FUSE handle.</summary>
     private HandleId AddHandle(NodeId node, int fd, int flags, bool isDirectory)
-    {
-        Inode? pinned = null;
-        if (_handleMode != InodeFileHandleMode.Never)
-        {
-            pinned = _inodes.Borrow(node);
-            if (pinned is { Handle: null })
-            {
-                _inodes.Return(pinned);
-                pinned = null;
-            }
-        }
-        return _handles.Add(new OpenFile(node, fd, flags, isDirectory) { Pinned = pinned });
-    }
-
-    /// <summary>A handle's fd has closed: its pinned inode, if any, is given back.</summary>
-    private void ReturnPinned(OpenFile file)
-    {
-        if (file.Pinned is { } pinned)
-        {
-            _inodes.Return(pinned);
-        }
-    }
+        => _handles.Add(new OpenFile(node, fd, flags, isDirectory));
 
     private void CloseMountFds()
     {

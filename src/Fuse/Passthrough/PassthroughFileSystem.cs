@@ -49,7 +49,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         _log = log.ForContext<PassthroughFileSystem>();
         _credentials = new Credentials(_log);
         _quota = options.GuestFdLimit is long limit ? new GuestFdQuota(limit) : GuestFdQuota.ForThisProcess();
-        _handles = new HandleTable(ReturnPinned, _quota);
+        _handles = new HandleTable(_quota);
 
         // Modes from the guest are final (the guest kernel applied the caller's umask, or sent it
         // for us to apply): the daemon's own umask must not strip bits. umask is per process, as
@@ -287,10 +287,26 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         }
     }
 
-    /// <summary>LOOKUP of a validated name below <paramref name="parent"/>.</summary>
+    /// <summary>
+    /// LOOKUP of a validated name below <paramref name="parent"/>: by file handle without opening anything where the
+    /// inode can be held by handle (see <see cref="LookupByHandle"/>), else by opening it O_PATH.
+    /// </summary>
     private int LookupName(Inode parent, ReadOnlySpan<byte> name, out Entry entry)
     {
         entry = default;
+        if (_handleMode != InodeFileHandleMode.Never)
+        {
+            int r = Libc.StatxAt(parent.Fd, name, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS | Libc.STATX_MNT_ID, out Statx st);
+            if (r < 0)
+            {
+                return r;
+            }
+            r = LookupByHandle(parent, name, st, out entry);
+            if (r <= 0)
+            {
+                return r;
+            }
+        }
         int room = GuestFdRoom();
         if (room < 0)
         {
@@ -298,6 +314,45 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         }
         int fd = OpenPathBeneath(parent.Fd, name);
         return fd < 0 ? fd : EntryFromPathFd(parent, fd, out entry);
+    }
+
+    /// <summary>
+    /// A new lookup held by file handle alone: the name's statx <paramref name="st"/> (taken by the caller with
+    /// AT_SYMLINK_NOFOLLOW) and name_to_handle_at of the same single component, no open and no close. Returns 0 with
+    /// the entry, 1 when the name must go the open way (a mount point, which the open way announces as a submount; a
+    /// filesystem or mount without handles; a mount that changed in between), or -errno.
+    /// </summary>
+    /// <remarks>
+    /// Sound for the same reasons as the open way: one validated component, no symlink followed, so neither call can
+    /// leave <paramref name="parent"/>. Should the name be replaced between the two calls, the key (from the statx) and
+    /// the handle (from name_to_handle_at) name different inodes; nothing is opened now, and the first request that
+    /// opens the node by handle finds an inode whose statx is not the key and answers ESTALE (OpenInodeByHandle), as
+    /// for any inode deleted on the host. The table still compares handles for a known key (recycled inode numbers).
+    /// </remarks>
+    private int LookupByHandle(Inode parent, ReadOnlySpan<byte> name, in Statx st, out Entry entry)
+    {
+        entry = default;
+        InodeKey key = KeyOf(st);
+        if (key.MountId != parent.Key.MountId || key.Dev != parent.Key.Dev)
+        {
+            return 1;
+        }
+        int mountFd = MountFdFor(key.MountId);
+        if (mountFd < 0 || Libc.NameToHandleAt(parent.Fd, name, 0, out FileHandle? handle, out int mountId) < 0
+            || (ulong)mountId != key.MountId)
+        {
+            return 1; // the open way decides: an fd inode, or Mandatory's refusal
+        }
+        Inode inode = _inodes.AddLookup(-1, key, st.Mode & Libc.S_IFMT, isSubmountRoot: false, handle, mountFd);
+        try
+        {
+            entry = new Entry { Node = inode.Id, Generation = 0, Attr = ToAttr(st, inode.IsSubmountRoot) };
+            return 0;
+        }
+        finally
+        {
+            _inodes.Return(inode);
+        }
     }
 
     /// <summary>

@@ -73,7 +73,8 @@ public sealed class EngineSession : IDisposable
         => Run(Request(FuseOpcode.Release, node).Add(new FuseReleaseIn { Fh = fh })).Error;
 
     /// <summary>Descriptors of this process that refer to the share's file <paramref name="name"/>.</summary>
-    public int OpenFdsOf(string name)
+    /// <summary>This process's fds of the file; with <paramref name="ioOnly"/> only those open for I/O (not O_PATH).</summary>
+    public int OpenFdsOf(string name, bool ioOnly = false)
     {
         string target = Host(name);
         int count = 0;
@@ -81,7 +82,7 @@ public sealed class EngineSession : IDisposable
         {
             try
             {
-                if (new FileInfo(entry).LinkTarget == target)
+                if (new FileInfo(entry).LinkTarget == target && (!ioOnly || !IsPathFd(Path.GetFileName(entry))))
                 {
                     count++;
                 }
@@ -92,6 +93,13 @@ public sealed class EngineSession : IDisposable
             }
         }
         return count;
+    }
+
+    /// <summary>Whether fd <paramref name="fd"/> is O_PATH (010000000 in /proc/self/fdinfo's octal flags).</summary>
+    private static bool IsPathFd(string fd)
+    {
+        string flags = File.ReadLines($"/proc/self/fdinfo/{fd}").First(l => l.StartsWith("flags:", StringComparison.Ordinal));
+        return (Convert.ToInt64(flags["flags:".Length..].Trim(), 8) & 0x200000) != 0;
     }
 
     public void Dispose()
