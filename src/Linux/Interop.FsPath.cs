@@ -33,6 +33,9 @@ public static unsafe partial class Libc
     public const uint STATX_BASIC_STATS = 0x7ff;
     public const uint STATX_MNT_ID = 0x1000;
 
+    /// <summary>STATX_BTIME (linux/stat.h): the birth time, which tells a recycled inode number from the inode it was.</summary>
+    public const uint STATX_BTIME = 0x800;
+
     public const uint S_IFIFO = 0x1000;
     public const uint S_IFCHR = 0x2000;
     public const uint S_IFDIR = 0x4000;
@@ -154,7 +157,7 @@ public static unsafe partial class Libc
 
     /// <summary>statx of the fd itself, never following a symlink it refers to.</summary>
     public static int StatxFd(int fd, out Statx buf) =>
-        StatxAt(fd, default, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_MNT_ID, out buf);
+        StatxAt(fd, default, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_MNT_ID | STATX_BTIME, out buf);
 
     /// <summary>readlinkat(2); returns the length written (not NUL-terminated) or -errno.</summary>
     public static int Readlinkat(int dirfd, ReadOnlySpan<byte> name, Span<byte> target)

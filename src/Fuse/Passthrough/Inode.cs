@@ -18,9 +18,11 @@ internal readonly record struct InodeKey(ulong Dev, ulong Ino, ulong MountId);
 /// </summary>
 internal sealed class Inode
 {
-    public Inode(NodeId id, InodeKey key, int fd, uint fileType, bool isSubmountRoot, FileHandle? handle = null, int mountFd = -1)
+    public Inode(NodeId id, InodeKey key, int fd, uint fileType, bool isSubmountRoot, FileHandle? handle = null, int mountFd = -1,
+        long birth = 0)
     {
         Id = id;
+        Birth = birth;
         Key = key;
         HeldFd = fd;
         FileType = fileType;
@@ -30,6 +32,12 @@ internal sealed class Inode
     }
 
     public NodeId Id { get; }
+
+    /// <summary>
+    /// The inode's birth time in nanoseconds (statx STATX_BTIME), 0 where the filesystem has none: with the key, it
+    /// identifies the inode even when no fd pins it (a recycled inode number is born later).
+    /// </summary>
+    public long Birth { get; }
 
     public InodeKey Key { get; }
 

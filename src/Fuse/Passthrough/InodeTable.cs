@@ -138,7 +138,8 @@ internal sealed class InodeTable : IDisposable
     /// without an fd (<paramref name="fd"/> -1: found by name without opening it); its first borrower opens it by
     /// handle. Returns the inode, borrowed: the caller must <see cref="Return"/> it.
     /// </summary>
-    public Inode AddLookup(int fd, InodeKey key, uint fileType, bool isSubmountRoot, FileHandle? handle = null, int mountFd = -1)
+    public Inode AddLookup(int fd, InodeKey key, uint fileType, bool isSubmountRoot, FileHandle? handle = null, int mountFd = -1,
+        long birth = 0)
     {
         if (fd < 0 && handle is null)
         {
@@ -168,7 +169,7 @@ internal sealed class InodeTable : IDisposable
             {
                 // A known key whose handle differs is a deleted inode whose number the filesystem gave to a new
                 // file: the old node keeps its id (its handle now gives ESTALE) but no longer owns the key.
-                inode = new Inode(new NodeId(_nextId++), key, fd, fileType, isSubmountRoot, handle, handle is null ? -1 : mountFd)
+                inode = new Inode(new NodeId(_nextId++), key, fd, fileType, isSubmountRoot, handle, handle is null ? -1 : mountFd, birth)
                 {
                     Lookups = 1,
                 };
@@ -193,9 +194,13 @@ internal sealed class InodeTable : IDisposable
     /// Finds a known inode by host identity and adds a lookup to it (borrowed, with its fd open); null if unknown.
     /// A handle inode is found only if its handle is <paramref name="expected"/> (when given) and, with
     /// <paramref name="requirePinned"/>, only while its fd is open: an open fd pins the inode, so the key cannot
-    /// belong to a recycled inode number, while an unpinned one's could.
+    /// belong to a recycled inode number, while an unpinned one's could, unless its <paramref name="birth"/> (non-zero)
+    /// is the one it was born with: a recycled number belongs to an inode born later.
     /// </summary>
-    public Inode? AddLookupIfKnown(InodeKey key, bool requirePinned = false, FileHandle? expected = null)
+    /// <remarks>With <paramref name="openFd"/> false the inode comes back borrowed without opening its fd (the caller
+    /// needs only the identity, e.g. a LOOKUP answered from the name's statx).</remarks>
+    public Inode? AddLookupIfKnown(InodeKey key, bool requirePinned = false, FileHandle? expected = null, long birth = 0,
+        bool openFd = true)
     {
         Inode? inode;
         lock (_lock)
@@ -205,13 +210,14 @@ internal sealed class InodeTable : IDisposable
                 return null;
             }
             if (inode.Handle is not null
-                && ((expected is not null && !inode.Handle.Equals(expected)) || (requirePinned && inode.HeldFd < 0)))
+                && ((expected is not null && !inode.Handle.Equals(expected))
+                    || (requirePinned && inode.HeldFd < 0 && (birth == 0 || inode.Birth != birth))))
             {
                 return null;
             }
             AddLookupLocked(inode);
             TakeLocked(inode);
-            if (inode.HeldFd >= 0)
+            if (inode.HeldFd >= 0 || !openFd)
             {
                 return inode;
             }

@@ -353,7 +353,7 @@ public sealed partial class PassthroughFileSystem
         {
             return 1;
         }
-        Inode inode = _inodes.AddLookup(-1, key, st.Mode & Libc.S_IFMT, isSubmountRoot: false, handle, mountFd);
+        Inode inode = _inodes.AddLookup(-1, key, st.Mode & Libc.S_IFMT, isSubmountRoot: false, handle, mountFd, BirthOf(st));
         try
         {
             entry = new Entry { Node = inode.Id, Generation = 0, Attr = ToAttr(st, inode.IsSubmountRoot) };

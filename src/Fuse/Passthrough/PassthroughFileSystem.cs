@@ -158,6 +158,13 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         return 0;
     }
 
+    /// <summary>What a lookup's statx asks for: the attributes, the mount (part of the key) and the birth time.</summary>
+    private const uint IdentityStatx = Libc.STATX_BASIC_STATS | Libc.STATX_MNT_ID | Libc.STATX_BTIME;
+
+    /// <summary>The birth time in nanoseconds, or 0 where the filesystem did not report one.</summary>
+    private static long BirthOf(in Statx st) =>
+        (st.Mask & Libc.STATX_BTIME) == 0 ? 0 : (st.Btime.Sec * 1_000_000_000) + st.Btime.Nsec;
+
     private static InodeKey KeyOf(in Statx st) =>
         new(((ulong)st.DevMajor << 32) | st.DevMinor, st.Ino, st.MntId);
 
@@ -275,7 +282,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
             Libc.Close(fd);
             return r;
         }
-        Inode inode = _inodes.AddLookup(fd, key, type, submount, handle, mountFd);
+        Inode inode = _inodes.AddLookup(fd, key, type, submount, handle, mountFd, BirthOf(st));
         try
         {
             entry = new Entry { Node = inode.Id, Generation = 0, Attr = ToAttr(st, inode.IsSubmountRoot) };
@@ -296,7 +303,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         entry = default;
         if (_handleMode != InodeFileHandleMode.Never)
         {
-            int r = Libc.StatxAt(parent.Fd, name, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS | Libc.STATX_MNT_ID, out Statx st);
+            int r = Libc.StatxAt(parent.Fd, name, Libc.AT_SYMLINK_NOFOLLOW, IdentityStatx, out Statx st);
             if (r < 0)
             {
                 return r;
@@ -343,7 +350,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         {
             return 1; // the open way decides: an fd inode, or Mandatory's refusal
         }
-        Inode inode = _inodes.AddLookup(-1, key, st.Mode & Libc.S_IFMT, isSubmountRoot: false, handle, mountFd);
+        Inode inode = _inodes.AddLookup(-1, key, st.Mode & Libc.S_IFMT, isSubmountRoot: false, handle, mountFd, BirthOf(st));
         try
         {
             entry = new Entry { Node = inode.Id, Generation = 0, Attr = ToAttr(st, inode.IsSubmountRoot) };
@@ -367,7 +374,8 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     /// Why answering with the known inode is sound, even if the name is replaced concurrently: a known
     /// inode's O_PATH fd pins it, so its (dev, ino) cannot be freed and reused while the key is in the
     /// table, and the statx result therefore names that very inode as the name's target at the moment of
-    /// the statx. Answering with it orders this LOOKUP before any later replacement, exactly as if the
+    /// the statx. A handle inode with no fd open is not pinned, but a recycled inode number belongs to an
+    /// inode born later: the same key with the same birth time is that very inode. Answering with it orders this LOOKUP before any later replacement, exactly as if the
     /// open of the full way had run at that moment; the key is the inode's own, never one taken from a
     /// name. A name replaced before the statx yields the new inode's key, which the table does not hold
     /// (or holds for that new inode), so it goes the full way and gets the new inode. The file type check
@@ -376,7 +384,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     private int TryLookupKnownName(Inode parent, ReadOnlySpan<byte> name, out Entry entry)
     {
         entry = default;
-        int r = Libc.StatxAt(parent.Fd, name, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS | Libc.STATX_MNT_ID, out Statx st);
+        int r = Libc.StatxAt(parent.Fd, name, Libc.AT_SYMLINK_NOFOLLOW, IdentityStatx, out Statx st);
         if (r < 0)
         {
             return r;
@@ -386,8 +394,9 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         {
             return 1;
         }
-        // An unpinned handle inode's key may be a recycled inode number: the full way compares handles.
-        Inode? known = _inodes.AddLookupIfKnown(key, requirePinned: true);
+        // An unpinned handle inode's key may be a recycled inode number: its birth time tells, and where the filesystem
+        // has none the full way compares handles.
+        Inode? known = _inodes.AddLookupIfKnown(key, requirePinned: true, birth: BirthOf(st), openFd: false);
         if (known is null)
         {
             return 1;
