@@ -156,7 +156,7 @@ public sealed partial class FuseServer
             reader.Window(InHeaderSize, bodyEnd);
         }
 
-        Operation? operation = OperationOf(opcode);
+        Operation? operation = RowOf(opcode);
 
         // Without extensions the reader already stands after the header with the body's end as limit.
         // --translate-uid/gid: the caller acts as its host ids; a forbidden one may not create anything.

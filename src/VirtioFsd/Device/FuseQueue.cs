@@ -14,7 +14,12 @@ namespace VirtioFsd.Device;
 internal sealed class FuseQueue : IVirtqueueHandler, IFuseRequestCompletion, IDisposable
 {
     private readonly FuseServer _server;
+
+    // Requests are taken on the worker's thread and almost always given back there: that pool needs no lock. One
+    // finished on another thread (a waiting lock) comes back through the concurrent queue.
     private readonly Stack<FuseRequest> _pool = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<FuseRequest> _returnedElsewhere = new();
+    private int _workerThreadId;
 
     /// <param name="engine">The queue's engine; the worker owns and disposes it.</param>
     public FuseQueue(SplitVirtqueue queue, IIoEngine engine, FuseServer server, QueuePolling polling, ILogger log)
@@ -27,10 +32,10 @@ internal sealed class FuseQueue : IVirtqueueHandler, IFuseRequestCompletion, IDi
 
     public void Handle(DescriptorChain chain, VirtqueueWorker worker)
     {
-        FuseRequest request;
-        lock (_pool)
+        _workerThreadId = Environment.CurrentManagedThreadId;
+        if (!_pool.TryPop(out FuseRequest? request) && !_returnedElsewhere.TryDequeue(out request))
         {
-            request = _pool.Count > 0 ? _pool.Pop() : new FuseRequest(this, worker.Io);
+            request = new FuseRequest(this, worker.Io);
         }
         request.Reset(chain.Readable, chain.Writable, transportTag: chain.HeadIndex);
         _server.Handle(request);
@@ -40,9 +45,13 @@ internal sealed class FuseQueue : IVirtqueueHandler, IFuseRequestCompletion, IDi
     public void Complete(FuseRequest request)
     {
         Worker.Complete((ushort)request.TransportTag, request.ReplyLength);
-        lock (_pool)
+        if (Environment.CurrentManagedThreadId == _workerThreadId)
         {
             _pool.Push(request);
+        }
+        else
+        {
+            _returnedElsewhere.Enqueue(request);
         }
     }
 
