@@ -21,7 +21,7 @@ public sealed partial class FuseServer
         }
 
         int result = fs.Open(call.Ctx, call.Node, AdjustOpenFlags(call, open.Flags), out OpenResult opened);
-        return result < 0 ? result : ReplyOpen(call, opened, FileCacheFlags());
+        return result < 0 ? result : ReplyOpen(call, opened, FileCacheFlags(open.Flags));
     }
 
     private int Create(in Call call)
@@ -45,7 +45,7 @@ public sealed partial class FuseServer
         }
 
         result = ReplyEntry(call, entry);
-        return result < 0 ? result : ReplyOpen(call, opened, FileCacheFlags());
+        return result < 0 ? result : ReplyOpen(call, opened, FileCacheFlags(create.Flags));
     }
 
     private int Tmpfile(in Call call)
@@ -64,7 +64,7 @@ public sealed partial class FuseServer
         }
 
         result = ReplyEntry(call, entry);
-        return result < 0 ? result : ReplyOpen(call, opened, FileCacheFlags());
+        return result < 0 ? result : ReplyOpen(call, opened, FileCacheFlags(create.Flags));
     }
 
     private ValueTask<int> Read(in Call call)
@@ -224,13 +224,25 @@ public sealed partial class FuseServer
     private int ReplyOpen(in Call call, in OpenResult opened, uint cacheFlags)
         => Reply(call, new FuseOpenOut { Fh = opened.Handle.Value, OpenFlags = opened.OpenFlags | cacheFlags });
 
-    /// <summary>FOPEN_* flags the cache mode adds to every file open (as Rust virtiofsd).</summary>
-    private uint FileCacheFlags() => options.Cache switch
+    /// <summary>
+    /// FOPEN_* flags the cache mode adds to every file open (as Rust virtiofsd), and with
+    /// <see cref="FuseServerOptions.DirectIoForODirect"/> direct I/O for an open asking for O_DIRECT.
+    /// </summary>
+    private uint FileCacheFlags(uint openFlags)
     {
-        CacheMode.Never or CacheMode.Metadata => FuseConstants.FopenDirectIo,
-        CacheMode.Always => FuseConstants.FopenKeepCache,
-        _ => 0,
-    };
+        uint flags = options.Cache switch
+        {
+            CacheMode.Never or CacheMode.Metadata => FuseConstants.FopenDirectIo,
+            CacheMode.Always => FuseConstants.FopenKeepCache,
+            _ => 0,
+        };
+        if (options.DirectIoForODirect && (openFlags & FuseConstants.ODirect) != 0)
+        {
+            // KEEP_CACHE would keep pages this handle never fills; direct I/O replaces it.
+            flags = (flags & ~FuseConstants.FopenKeepCache) | FuseConstants.FopenDirectIo | FuseConstants.FopenParallelDirectWrites;
+        }
+        return flags;
+    }
 
     /// <summary>
     /// Open flags as the host should see them: O_DIRECT only with --allow-direct-io; under the

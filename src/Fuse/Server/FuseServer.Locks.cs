@@ -15,6 +15,20 @@ public sealed partial class FuseServer
     private sealed record WaitingLock(CancellationTokenSource Cancel, IFuseRequestCompletion Completion);
 
     /// <summary>
+    /// The targets of the last few INTERRUPTs that found no waiting SETLKW. The kernel queues an INTERRUPT as soon as
+    /// its request was handed out (fs/fuse/dev.c request_wait_answer, FR_SENT) and sends it once, always through
+    /// /dev/fuse (dev_uring.c leaves send_interrupt to fuse_dev_queue_interrupt): on a host mount over io_uring it
+    /// can be served before the request's own queue thread starts the wait. A SETLKW that starts waiting checks
+    /// here. Uniques only grow within a connection, so a stale entry never matches a later request.
+    /// </summary>
+    private readonly ulong[] earlyInterrupts = new ulong[16];
+
+    private int nextEarlyInterrupt;
+
+    /// <summary>Orders a SETLKW's registration against an INTERRUPT's lookup, so neither misses the other.</summary>
+    private readonly Lock interruptLock = new();
+
+    /// <summary>
     /// Ends every SETLKW still waiting whose request finishes through <paramref name="completion"/>: each is answered
     /// EINTR shortly after. A transport calls this when it stops serving a queue (after it stopped taking requests from
     /// it), so that waiting for the queue's requests in flight cannot hang on a lock another guest process holds.
@@ -91,12 +105,25 @@ public sealed partial class FuseServer
         // or the transport stopping ends the wait with EINTR.
         var cancel = new CancellationTokenSource();
         ulong unique = call.Header.Unique;
-        if (!waitingLocks.TryAdd(unique, new WaitingLock(cancel, call.Request.Completion)))
+        bool added, interrupted = false;
+        lock (interruptLock)
+        {
+            added = waitingLocks.TryAdd(unique, new WaitingLock(cancel, call.Request.Completion));
+            if (added)
+            {
+                interrupted = TakeEarlyInterrupt(unique);
+            }
+        }
+        if (!added)
         {
             // A unique still in flight is reused: a confused or hostile guest. Refuse rather than lose track of the first.
             cancel.Dispose();
             log.Warning("FUSE SETLKW (unique {Unique}): that unique is already waiting; replying EINVAL", unique);
             return new(-Errno.EINVAL);
+        }
+        if (interrupted)
+        {
+            cancel.Cancel(); // The wait below then ends at once with EINTR.
         }
         ValueTask<int> result;
         try
@@ -160,13 +187,36 @@ public sealed partial class FuseServer
             return NoReply;
         }
 
-        if (waitingLocks.TryGetValue(interrupt.Unique, out WaitingLock? waiting))
+        WaitingLock? waiting;
+        lock (interruptLock)
+        {
+            if (!waitingLocks.TryGetValue(interrupt.Unique, out waiting))
+            {
+                earlyInterrupts[nextEarlyInterrupt] = interrupt.Unique;
+                nextEarlyInterrupt = (nextEarlyInterrupt + 1) % earlyInterrupts.Length;
+            }
+        }
+        if (waiting is not null)
         {
             log.Debug("FUSE INTERRUPT of waiting SETLKW unique {Target}", interrupt.Unique);
             CancelQuietly(waiting.Cancel);
         }
 
         return NoReply;
+    }
+
+    /// <summary>True (and forgotten) when an INTERRUPT for <paramref name="unique"/> came before its SETLKW waited.</summary>
+    private bool TakeEarlyInterrupt(ulong unique)
+    {
+        for (int i = 0; i < earlyInterrupts.Length; i++)
+        {
+            if (unique != 0 && earlyInterrupts[i] == unique)
+            {
+                earlyInterrupts[i] = 0;
+                return true;
+            }
+        }
+        return false;
     }
 
     private int Ioctl(in Call call)

@@ -75,6 +75,14 @@ public sealed record FuseServerOptions
     /// </summary>
     public bool OverIoUring { get; init; }
 
+    /// <summary>
+    /// An open with O_DIRECT gets FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES (as libfuse's passthrough_hp):
+    /// the caller's I/O bypasses the kernel's page cache either way, but without FOPEN_DIRECT_IO every
+    /// O_DIRECT read first revalidates the attributes (a GETATTR after each write, FUSE_AUTO_INVAL_DATA) and
+    /// writes hold the inode lock. Host mounts set it; virtio-fs keeps virtiofsd's replies.
+    /// </summary>
+    public bool DirectIoForODirect { get; init; }
+
     /// <summary>fuse_init_out.max_write; clamped to [4 KiB, 1 MiB].</summary>
     public uint MaxWrite { get; init; } = DefaultMaxWrite;
 
