@@ -25,7 +25,7 @@ public static class SoakCommand
                 Console.Out.Write(SoakReport.Render(result, null));
             }
             // A soak whose daemon kept descriptors after the load is a failed soak.
-            return result.End.Fds == result.Baseline.Fds ? 0 : 3;
+            return result.FdsBack ? 0 : 3;
         }
         catch (BenchException e)
         {

@@ -50,9 +50,9 @@ public static class SoakReport
         L(Inv($"| after the load stopped | {Mib(r.End.RssKb)} | {r.End.Fds} | {r.End.Threads} |"));
         L(Inv($"| peak | {Mib(peak.RssKb)} at {peak.Seconds:F0} s | | |"));
         L("");
-        L(r.End.Fds == r.Baseline.Fds
-            ? "The fd count is back at the baseline once the load stopped."
-            : Inv($"**The fd count did not return to the baseline: {r.End.Fds} vs {r.Baseline.Fds}.**"));
+        L(r.FdsBack
+            ? Inv($"The fd count is back at the baseline once the load stopped: {r.End.OtherFds} fds besides O_PATH ones, as before the load; O_PATH (pinned inodes and the inode fd cache) {r.Baseline.PathFds} before, {r.End.PathFds} after.")
+            : Inv($"**The fd count did not return to the baseline: {r.End.OtherFds} fds besides O_PATH ones vs {r.Baseline.OtherFds}; O_PATH {r.End.PathFds} vs {r.Baseline.PathFds}.**"));
         L("");
         if (svgName is not null)
         {

@@ -45,7 +45,8 @@ public sealed class SoakSmokeTests : IDisposable
         // Baseline, a sample a second (however many the machine managed), the end.
         Assert.True(r.Samples.Count >= 3, $"{r.Samples.Count} samples");
         Assert.All(r.Samples, s => Assert.True(s.RssKb > 0 && s.Fds > 0 && s.Threads > 0, $"empty sample at {s.Seconds} s"));
-        Assert.Equal(r.Baseline.Fds, r.End.Fds);
+        Assert.Equal(r.Baseline.OtherFds, r.End.OtherFds);
+        Assert.True(r.End.PathFds > 0 && r.FdsBack, $"O_PATH fds {r.Baseline.PathFds} -> {r.End.PathFds}");
 
         string markdown = SoakReport.Render(r, "soak.svg");
         Assert.Contains("The fd count is back at the baseline", markdown, StringComparison.Ordinal);
