@@ -41,7 +41,7 @@ internal sealed class DeviceUnderTest : IDisposable
     private readonly DaemonProcess? _daemon;
     private readonly Thread? _serverThread;
     private readonly PassthroughFileSystem? _fs;
-    private readonly string? _socketDir;
+    private readonly TempDirectory? _socketDir;
     private readonly bool _ownsDaemon = true;
 
     private DeviceUnderTest(DeviceKind kind, string share, bool readOnly, bool xattr, IReadOnlyList<string>? extraArgs, UnprivilegedUser? user)
@@ -68,12 +68,12 @@ internal sealed class DeviceUnderTest : IDisposable
         }
         else
         {
-            _socketDir = Directory.CreateTempSubdirectory("device-under-test-sock-").FullName;
+            _socketDir = new TempDirectory("virtiofsd-device-socket-");
             if (user is not null)
             {
-                Assert.Equal(0, Libc.Chown(_socketDir, user.Uid, user.Gid));
+                Assert.Equal(0, Libc.Chown(_socketDir.Path, user.Uid, user.Gid));
             }
-            string socket = Path.Combine(_socketDir, "vfs.sock");
+            string socket = _socketDir.Combine("vfs.sock");
             List<string> args = ["--shared-dir", share, "--socket-path", socket, "--sandbox", kind == DeviceKind.SandboxNone ? "none" : "namespace"];
             if (readOnly)
             {
@@ -152,9 +152,6 @@ internal sealed class DeviceUnderTest : IDisposable
         }
         _fs?.Dispose();
         _ram.Dispose();
-        if (_socketDir is not null)
-        {
-            Directory.Delete(_socketDir, recursive: true);
-        }
+        _socketDir?.Dispose();
     }
 }

@@ -30,7 +30,7 @@ public class ResetLoopTests(ITestOutputHelper output)
     {
         int cycles = int.TryParse(Environment.GetEnvironmentVariable("VIRTIOFSD_RESET_CYCLES"), out int n) ? n
             : ProcUse.LongTests ? 3000 : 100;
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-reset-loop-");
         var content = new byte[16 * Payload];
         new Random(5).NextBytes(content);
         File.WriteAllBytes(Path.Combine(t.Share, "data"), content);
@@ -77,15 +77,15 @@ public class ResetLoopTests(ITestOutputHelper output)
     private static void Cycle(ProcessDevice device, byte[] content, int i)
     {
         QueueDriver q1 = device.Drivers[0], q2 = device.Drivers[1];
-        EngineStressTests.Init(q1);
-        ulong node = EngineStressTests.Lookup(q2, "data");
-        ulong fh = EngineStressTests.Open(q2, node);
+        FuseCalls.Init(q1);
+        ulong node = FuseCalls.Ok(FuseCalls.Lookup(q2, 1, "data"));
+        ulong fh = FuseCalls.Ok(FuseCalls.Open(q2, node, Libc.O_RDONLY));
         bool reset = i % 3 == 2;
         int launched = q1.Launch(Enumerable.Range(0, 8).Select(k => new FuseCall
         {
             Opcode = FuseOpcode.Read,
             Node = node,
-            Args = FuseCall.Bytes(new FuseReadIn { Fh = fh, Offset = (ulong)(k * Payload), Size = Payload }),
+            Args = FuseBytes.Of(new FuseReadIn { Fh = fh, Offset = (ulong)(k * Payload), Size = Payload }),
             ReplyPayloadBytes = Payload,
             Verify = (header, _, data) =>
             {
@@ -122,8 +122,8 @@ public class ResetLoopTests(ITestOutputHelper output)
             // A reset device has forgotten every node (fs.Destroy): the session starts again with INIT.
             return;
         }
-        Assert.Equal(0, FaultCalls.Release(q2, node, fh));
-        device.SendHiprio(FaultCalls.Forget(node, 1, (ulong)i));
-        Assert.Equal(0, FaultCalls.Destroy(q1));
+        Assert.Equal(0, FuseCalls.Release(q2, node, fh));
+        device.SendHiprio(FuseCalls.Forget(node, 1, (ulong)i));
+        Assert.Equal(0, FuseCalls.Destroy(q1));
     }
 }

@@ -19,7 +19,7 @@ public sealed class UnprivilegedUser : IDisposable
     public const uint SubordinateCount = 65_536;
 
     private readonly bool _created;
-    private readonly string _binDir;
+    private readonly TempDirectory _binDir;
 
     public UnprivilegedUser()
     {
@@ -38,17 +38,17 @@ public sealed class UnprivilegedUser : IDisposable
         }
         (Uid, Gid) = Lookup() ?? throw new InvalidOperationException($"useradd made no {Name}");
 
-        _binDir = Directory.CreateTempSubdirectory("virtiofsd-userns-bin-").FullName;
-        Assert.Equal(0, Libc.Chmod(_binDir, 0b111_101_101)); // 0755
+        _binDir = new TempDirectory("virtiofsd-userns-bin-");
+        Assert.Equal(0, Libc.Chmod(_binDir.Path, 0b111_101_101)); // 0755
         string source = Path.GetDirectoryName(DaemonProcess.Executable)!;
         foreach (string file in Environment.GetEnvironmentVariable("VIRTIOFSD_BINARY") is { Length: > 0 }
             ? [DaemonProcess.Executable] : Directory.GetFiles(source))
         {
-            string copy = Path.Combine(_binDir, Path.GetFileName(file));
+            string copy = _binDir.Combine(Path.GetFileName(file));
             File.Copy(file, copy);
             Assert.Equal(0, Libc.Chmod(copy, 0b111_101_101));
         }
-        Executable = Path.Combine(_binDir, Path.GetFileName(DaemonProcess.Executable));
+        Executable = _binDir.Combine(Path.GetFileName(DaemonProcess.Executable));
     }
 
     public uint Uid { get; }
@@ -70,7 +70,7 @@ public sealed class UnprivilegedUser : IDisposable
 
     public void Dispose()
     {
-        Directory.Delete(_binDir, recursive: true);
+        _binDir.Dispose();
         if (_created)
         {
             // userdel also removes the subordinate ranges.
