@@ -153,7 +153,7 @@ public sealed class OptionEffectTests : IDisposable
             args.AddRange(["--thread-pool-size", n.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         }
         using var daemon = Process.DaemonProcess.Start(args, selfCheck: false);
-        using var device = new Faults.ProcessDevice(socket, 1, Reads, Payload);
+        using var device = Engine.QueueFrontend.Connect(socket, 1, Reads, Payload);
         Engine.QueueDriver q = device.Drivers[0];
         Engine.FuseCalls.Init(q);
         ulong node = Engine.FuseCalls.Ok(Engine.FuseCalls.Lookup(q, 1, "data"));

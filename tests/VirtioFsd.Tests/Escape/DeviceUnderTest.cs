@@ -1,11 +1,10 @@
-using Serilog;
 using VirtioFsd.Device;
 using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.Passthrough;
 using VirtioFsd.Fuse.Server;
 using VirtioFsd.Linux;
+using VirtioFsd.Tests.Engine;
 using VirtioFsd.Tests.Process;
-using VirtioFsd.VhostUser.Server;
 using VirtioFsd.VhostUserFrontend;
 
 namespace VirtioFsd.Tests.Escape;
@@ -39,8 +38,7 @@ internal sealed class DeviceUnderTest : IDisposable
 
     private readonly GuestRam _ram;
     private readonly DaemonProcess? _daemon;
-    private readonly Thread? _serverThread;
-    private readonly PassthroughFileSystem? _fs;
+    private readonly InProcessDevice? _inProcess;
     private readonly TempDirectory? _socketDir;
     private readonly bool _ownsDaemon = true;
 
@@ -51,20 +49,11 @@ internal sealed class DeviceUnderTest : IDisposable
         VhostUserFrontend.VhostUserFrontend frontend;
         if (kind == DeviceKind.InProcess)
         {
-            ILogger log = new LoggerConfiguration().MinimumLevel.Warning().CreateLogger();
-            _fs = new PassthroughFileSystem(new PassthroughOptions
-            {
-                SharedDirectory = share,
-                Xattr = xattr,
-                DeviceNodes = DeviceNodePolicy.AllowForRoot,
-            }, log);
-            var server = new FuseServer(_fs, new FuseServerOptions { Xattr = xattr, PosixLocks = true, FlockLocks = true, ReadOnly = readOnly }, log);
-            var device = new VirtioFsDevice(server, new DeviceOptions { IoEngine = IoEngineKind.Sync }, log);
-            Assert.Equal(0, Libc.SocketPair(Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, out int serverFd, out int frontendFd));
-            var vhost = new VhostUserServer(device, log);
-            _serverThread = new Thread(() => vhost.Serve(new UnixFd(serverFd))) { IsBackground = true, Name = "escape-vhost-user" };
-            _serverThread.Start();
-            frontend = new VhostUserFrontend.VhostUserFrontend(new FrontendSocket(frontendFd), _ram);
+            _inProcess = new InProcessDevice(
+                new PassthroughOptions { SharedDirectory = share, Xattr = xattr, DeviceNodes = DeviceNodePolicy.AllowForRoot },
+                new FuseServerOptions { Xattr = xattr, PosixLocks = true, FlockLocks = true, ReadOnly = readOnly },
+                (server, log) => new VirtioFsDevice(server, new DeviceOptions { IoEngine = IoEngineKind.Sync }, log));
+            frontend = new VhostUserFrontend.VhostUserFrontend(new FrontendSocket(_inProcess.FrontendFd), _ram);
         }
         else
         {
@@ -137,10 +126,7 @@ internal sealed class DeviceUnderTest : IDisposable
     public void Dispose()
     {
         Client.Dispose();
-        if (_serverThread is not null)
-        {
-            Assert.True(_serverThread.Join(TimeSpan.FromSeconds(60)), "the in-process device did not end after the frontend left");
-        }
+        _inProcess?.Dispose();
         if (_daemon is not null)
         {
             // The daemon ends when its one frontend leaves; a crash shows as a non-zero exit.
@@ -150,7 +136,6 @@ internal sealed class DeviceUnderTest : IDisposable
                 _daemon.Dispose();
             }
         }
-        _fs?.Dispose();
         _ram.Dispose();
         _socketDir?.Dispose();
     }

@@ -29,7 +29,7 @@ public class BoundedMemoryTests
             File.WriteAllBytes(Path.Combine(big, $"{i:D6}-" + new string('n', 180)), []);
         }
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
-        using var device = new ProcessDevice(t.Socket, 2, InFlight, Buffer);
+        using var device = QueueFrontend.Connect(t.Socket, 2, InFlight, Buffer);
         QueueDriver first = device.Drivers[0];
         FuseCalls.Init(first);
         (int e, ulong dir) = FuseCalls.Lookup(first, 1, "big");
@@ -50,7 +50,7 @@ public class BoundedMemoryTests
     }
 
     /// <summary>Per queue: 32 OPENDIRs, then 32 READDIR(PLUS) at once, then RELEASEDIR of each handle.</summary>
-    private static void Round(ProcessDevice device, ulong dir, int round)
+    private static void Round(QueueFrontend device, ulong dir, int round)
     {
         var threads = device.Drivers.Select((q, index) => new Thread(() =>
         {

@@ -87,7 +87,7 @@ public class DisconnectTests
         new Random(3).NextBytes(content);
         File.WriteAllBytes(Path.Combine(t.Share, "big"), content);
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", sandbox], selfCheck: false);
-        using (var device = new ProcessDevice(t.Socket, 2, 64, Size))
+        using (var device = QueueFrontend.Connect(t.Socket, 2, 64, Size))
         {
             QueueDriver reads = device.Drivers[0], writes = device.Drivers[1];
             FuseCalls.Init(reads);

@@ -26,7 +26,7 @@ public class ExhaustionTests
         }
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none",
             "--rlimit-nofile", Limit.ToString(System.Globalization.CultureInfo.InvariantCulture), "--io-engine", engine], selfCheck: false);
-        using var device = new ProcessDevice(t.Socket, 2, 8, 4096);
+        using var device = QueueFrontend.Connect(t.Socket, 2, 8, 4096);
         QueueDriver greedy = device.Drivers[0], other = device.Drivers[1];
         FuseCalls.Init(greedy);
         (int e, ulong aFile) = FuseCalls.Lookup(other, 1, "a-file");
@@ -120,7 +120,7 @@ public class ExhaustionTests
             }
         }
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none"], selfCheck: false);
-        using var device = new ProcessDevice(t.Socket, 1, 32, 4096);
+        using var device = QueueFrontend.Connect(t.Socket, 1, 32, 4096);
         QueueDriver q = device.Drivers[0];
         FuseCalls.Init(q);
 
@@ -147,7 +147,7 @@ public class ExhaustionTests
     }
 
     /// <summary>LOOKUP + GETATTR of each entry of the d* directories, a BATCH_FORGET of every node after each directory.</summary>
-    private static void Walk(ProcessDevice device, QueueDriver q, ulong root, int entries, int perDir)
+    private static void Walk(QueueFrontend device, QueueDriver q, ulong root, int entries, int perDir)
     {
         ulong unique = 1UL << 40;
         for (int dir = 0; dir * perDir < entries; dir++)

@@ -23,7 +23,7 @@ public class HostErrorTests
         Directory.CreateDirectory(share);
         using var mount = SmallTmpfs.Mount(share, "size=1m,nr_inodes=24");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
-        using var device = new ProcessDevice(t.Socket, 1, 8, 256 * 1024);
+        using var device = QueueFrontend.Connect(t.Socket, 1, 8, 256 * 1024);
         QueueDriver q = device.Drivers[0];
         FuseCalls.Init(q);
 
@@ -92,7 +92,7 @@ public class HostErrorTests
             try
             {
                 using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
-                using var device = new ProcessDevice(t.Socket, 1, 8, 64 * 1024);
+                using var device = QueueFrontend.Connect(t.Socket, 1, 8, 64 * 1024);
                 QueueDriver q = device.Drivers[0];
                 FuseCalls.Init(q);
                 (int e, ulong node) = FuseCalls.Lookup(q, 1, "mem");
@@ -140,7 +140,7 @@ public class HostErrorTests
         var data = new byte[1 << 20];
         new Random(11).NextBytes(data);
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
-        using (var device = new ProcessDevice(t.Socket, 1, 8, 256 * 1024))
+        using (var device = QueueFrontend.Connect(t.Socket, 1, 8, 256 * 1024))
         {
             QueueDriver q = device.Drivers[0];
             FuseCalls.Init(q);

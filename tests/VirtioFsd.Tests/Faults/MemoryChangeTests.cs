@@ -24,7 +24,7 @@ public class MemoryChangeTests
         byte[] content = Content();
         File.WriteAllBytes(Path.Combine(t.Share, "data"), content);
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
-        using var device = new ProcessDevice(t.Socket, 2, Reads, Size);
+        using var device = QueueFrontend.Connect(t.Socket, 2, Reads, Size);
         (ulong node, ulong fh) = OpenData(device);
 
         for (int round = 0; round < 5; round++)
@@ -53,7 +53,7 @@ public class MemoryChangeTests
         byte[] content = Content();
         File.WriteAllBytes(Path.Combine(t.Share, "data"), content);
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none"], selfCheck: false);
-        using (var device = new ProcessDevice(t.Socket, 2, Reads, Size))
+        using (var device = QueueFrontend.Connect(t.Socket, 2, Reads, Size))
         {
             (ulong node, ulong fh) = OpenData(device);
             // Every read is checked if answered: before the region goes, answers must be right.
@@ -75,14 +75,14 @@ public class MemoryChangeTests
         return content;
     }
 
-    private static (ulong Node, ulong Fh) OpenData(ProcessDevice device)
+    private static (ulong Node, ulong Fh) OpenData(QueueFrontend device)
     {
         FuseCalls.Init(device.Drivers[0]);
         ulong node = FuseCalls.Ok(FuseCalls.Lookup(device.Drivers[0], 1, "data"));
         return (node, FuseCalls.Ok(FuseCalls.Open(device.Drivers[0], node, Libc.O_RDONLY)));
     }
 
-    private static void LaunchReads(ProcessDevice device, ulong node, ulong fh, byte[] content)
+    private static void LaunchReads(QueueFrontend device, ulong node, ulong fh, byte[] content)
     {
         foreach (QueueDriver q in device.Drivers)
         {

@@ -35,7 +35,7 @@ public class ResetLoopTests(ITestOutputHelper output)
         new Random(5).NextBytes(content);
         File.WriteAllBytes(Path.Combine(t.Share, "data"), content);
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false, LargeCacheGc);
-        using var device = new ProcessDevice(t.Socket, 2, 16, Payload);
+        using var device = QueueFrontend.Connect(t.Socket, 2, 16, Payload);
 
         for (int i = 0; i < 20; i++)
         {
@@ -74,7 +74,7 @@ public class ResetLoopTests(ITestOutputHelper output)
     /// stopped (GET_VRING_BASE) and started again at the index it returned, and drained; DESTROY; every third
     /// cycle a RESET_DEVICE with SET_FEATURES and the queues set up again (QEMU's vhost_dev_start after a reset).
     /// </summary>
-    private static void Cycle(ProcessDevice device, byte[] content, int i)
+    private static void Cycle(QueueFrontend device, byte[] content, int i)
     {
         QueueDriver q1 = device.Drivers[0], q2 = device.Drivers[1];
         FuseCalls.Init(q1);
