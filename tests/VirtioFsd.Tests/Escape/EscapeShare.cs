@@ -33,7 +33,17 @@ internal sealed class EscapeShare : IDisposable
         File.CreateSymbolicLink(Host("proc-root"), "/proc/self/root");
         File.CreateSymbolicLink(Host("proc-cwd"), "/proc/self/cwd");
         Outside = new OutsideWatch(Root, outside);
-        EtcPasswd = Describe("/etc/passwd");
+        // Released in Dispose: no test of this suite adds a user while /etc/passwd is watched.
+        Process.UnprivilegedUser.AccountFiles.Wait();
+        try
+        {
+            EtcPasswd = Describe("/etc/passwd");
+        }
+        catch
+        {
+            Process.UnprivilegedUser.AccountFiles.Release();
+            throw;
+        }
     }
 
     private const uint S_IFSOCK = 0xC000;
@@ -74,5 +84,9 @@ internal sealed class EscapeShare : IDisposable
         Assert.Equal(EtcPasswd, Describe("/etc/passwd"));
     }
 
-    public void Dispose() => _root.Dispose();
+    public void Dispose()
+    {
+        Process.UnprivilegedUser.AccountFiles.Release();
+        _root.Dispose();
+    }
 }

@@ -18,6 +18,12 @@ public sealed class UnprivilegedUser : IDisposable
 
     public const uint SubordinateCount = 65_536;
 
+    /// <summary>
+    /// Held while this suite edits /etc/passwd (useradd, usermod, userdel) and, by the escape tests, while they watch
+    /// /etc/passwd for a change a daemon must never make: otherwise a test user made meanwhile looks like an escape.
+    /// </summary>
+    public static readonly SemaphoreSlim AccountFiles = new(1, 1);
+
     private readonly bool _created;
     private readonly TempDirectory _binDir;
 
@@ -92,6 +98,19 @@ public sealed class UnprivilegedUser : IDisposable
     }
 
     private static void Run(string file, params string[] args)
+    {
+        AccountFiles.Wait();
+        try
+        {
+            RunUnlocked(file, args);
+        }
+        finally
+        {
+            AccountFiles.Release();
+        }
+    }
+
+    private static void RunUnlocked(string file, string[] args)
     {
         var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardError = true };
         foreach (string a in args)
