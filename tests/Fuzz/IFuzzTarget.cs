@@ -55,15 +55,15 @@ public abstract class FuzzTarget : IFuzzTarget
             }
         }
         Prepare();
-        Dictionary<string, string> before = Support.FdTable.Snapshot();
+        Dictionary<string, string> before = FdTable.Snapshot();
         Run(new Random(unchecked((int)seed ^ (int)(seed >> 32))), seed);
-        string? leaked = Support.FdTable.Added(before);
+        string? leaked = FdTable.Added(before);
         for (int settle = 0; leaked is not null && settle < 5; settle++)
         {
             // The runtime opens short-lived descriptors of its own now and then (pipe pairs seen in long runs,
             // never reproducible by seed): a leak is what is still open after a moment.
             Thread.Sleep(100);
-            leaked = Support.FdTable.Added(before);
+            leaked = FdTable.Added(before);
         }
         FuzzInvariantException.Check(leaked is null, $"leaked fds: {leaked}");
     }

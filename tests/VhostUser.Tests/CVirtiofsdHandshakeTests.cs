@@ -10,19 +10,19 @@ namespace VirtioFsd.VhostUser.Tests;
 public sealed class CVirtiofsdHandshakeTests : IDisposable
 {
     private const string Binary = "/usr/lib/qemu/virtiofsd";
-    private readonly string _dir = Directory.CreateTempSubdirectory("c-virtiofsd").FullName;
+    private readonly TempDirectory _dir = new("virtiofsd-c-virtiofsd-handshake-");
 
-    public void Dispose() => Directory.Delete(_dir, true);
+    public void Dispose() => _dir.Dispose();
 
     [SkippableFact]
     public void Frontend_handshake_completes_against_the_c_virtiofsd()
     {
         Skip.IfNot(File.Exists(Binary), $"{Binary} is not installed (scripts/setup.sh installs it)");
         Skip.IfNot(Environment.IsPrivilegedProcess, "the C virtiofsd needs root for its sandbox");
-        string socket = Path.Combine(_dir, "c.sock");
-        Directory.CreateDirectory(Path.Combine(_dir, "share"));
+        string socket = _dir.Combine("c.sock");
+        Directory.CreateDirectory(_dir.Combine("share"));
         using var process = Process.Start(new ProcessStartInfo(Binary,
-            ["--socket-path=" + socket, "-o", "source=" + Path.Combine(_dir, "share"), "-o", "cache=none"])
+            ["--socket-path=" + socket, "-o", "source=" + _dir.Combine("share"), "-o", "cache=none"])
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,

@@ -12,17 +12,17 @@ namespace VirtioFsd.VhostUser.Tests;
 public sealed class QemuHandshakeTests : IDisposable
 {
     private const string Qemu = "/usr/bin/qemu-system-x86_64";
-    private readonly string _dir = Directory.CreateTempSubdirectory("qemu-handshake").FullName;
+    private readonly TempDirectory _dir = new("virtiofsd-qemu-handshake-");
 
-    public void Dispose() => Directory.Delete(_dir, true);
+    public void Dispose() => _dir.Dispose();
 
     [SkippableFact]
     public void Qemu_initialises_the_device_and_its_disconnect_ends_the_connection()
     {
         Skip.IfNot(File.Exists(Qemu), $"{Qemu} is not installed (scripts/setup.sh installs it)");
-        string socket = Path.Combine(_dir, "vu.sock");
-        var sink = new ListSink();
-        Serilog.ILogger log = TestLog.Create(sink);
+        string socket = _dir.Combine("vu.sock");
+        var sink = new LogCollector(Serilog.Events.LogEventLevel.Debug);
+        Serilog.ILogger log = sink.Logger;
         var backend = new EchoBackend(queueCount: 2);
         Assert.Equal(0, VhostUserListener.TryBind(socket, log, out VhostUserListener? listener));
         using (listener)

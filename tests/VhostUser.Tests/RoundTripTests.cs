@@ -6,13 +6,13 @@ namespace VirtioFsd.VhostUser.Tests;
 /// <summary>End to end: the QEMU-like frontend drives the server over a real Unix socket with memfd memory.</summary>
 public sealed class RoundTripTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("vhost-user-test").FullName;
+    private readonly TempDirectory _dir = new("virtiofsd-vhost-user-round-trip-");
 
-    public void Dispose() => Directory.Delete(_dir, true);
+    public void Dispose() => _dir.Dispose();
 
     [Fact]
     public void Thousands_of_chains_round_trip_through_the_echo_backend_on_two_queues()
-        => FdCount.AssertNoLeak(() => RoundTrip(20), () => RoundTrip(4000));
+        => FdTable.AssertNoLeak(() => RoundTrip(20), () => RoundTrip(4000));
 
     private void RoundTrip(int chains)
     {
@@ -21,7 +21,7 @@ public sealed class RoundTripTests : IDisposable
             // Two adjacent regions: buffers placed across 0x100000 exercise split translation.
             ram.AddRegion(0, 0x100000);
             ram.AddRegion(0x100000, 0x100000);
-            using var h = ServerHarness.OverSocketPath(Path.Combine(_dir, $"vu{chains}.sock"), ram, new EchoBackend(queueCount: 2));
+            using var h = ServerHarness.OverSocketPath(_dir.Combine($"vu{chains}.sock"), ram, new EchoBackend(queueCount: 2));
             var alloc = new GuestAllocator(0, 0x200000);
             using FrontendQueue q0 = FrontendQueue.Allocate(0, 64, alloc);
             using FrontendQueue q1 = FrontendQueue.Allocate(1, 256, alloc);

@@ -159,7 +159,7 @@ public class EngineFileIoTests
         s.Write(node, fh, 0, data);
         int withHandle = s.OpenFdsOf("racing"); // the node's O_PATH fd and the handle's fd
 
-        using Exchange read = s.Transport.Start(s.Server, s.ReadRequest(node, fh, 0, 16384).ToBytes(), [16, 16384]);
+        using FuseExchange read = s.Transport.Start(s.Server, s.ReadRequest(node, fh, 0, 16384).ToBytes(), [16, 16384]);
         Assert.False(read.IsCompleted);
         Assert.Equal(0, s.Release(node, fh));
         Assert.Equal(withHandle, s.OpenFdsOf("racing"));
@@ -180,7 +180,7 @@ public class EngineFileIoTests
         byte[] data = Pattern(64 * 4096, 5);
         s.Write(node, fh, 0, data);
 
-        var exchanges = new List<Exchange>();
+        var exchanges = new List<FuseExchange>();
         for (int i = 63; i >= 0; i--)
         {
             exchanges.Add(s.Transport.Start(s.Server, s.ReadRequest(node, fh, (ulong)(i * 4096), 4096).ToBytes(), [16, 1000, 3096]));

@@ -10,13 +10,12 @@ namespace VirtioFsd.Fuse.Tests.Engine;
 /// <summary>A passthrough share behind a FUSE server, past INIT, spoken to in FUSE through one engine.</summary>
 public sealed class EngineSession : IDisposable
 {
-    private readonly DirectoryInfo dir;
+    private readonly TempDirectory dir = new("virtiofsd-engine-file-io-");
     private ulong unique = 100;
 
     public EngineSession(EngineKind kind)
     {
-        dir = Directory.CreateTempSubdirectory("engine-g-");
-        Fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = dir.FullName }, new LoggerConfiguration().CreateLogger());
+        Fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = dir.Path }, new LoggerConfiguration().CreateLogger());
         Server = new FuseServer(Fs, new FuseServerOptions(), new LoggerConfiguration().CreateLogger());
         Transport = TestTransport.Create(kind);
         FuseReply init = Transport.Run(Server, FuseRequestBuilder.Init(ServerHarness.GuestFlags).ToBytes());
@@ -29,7 +28,7 @@ public sealed class EngineSession : IDisposable
 
     public TestTransport Transport { get; }
 
-    public string Host(string name) => Path.Combine(dir.FullName, name);
+    public string Host(string name) => dir.Combine(name);
 
     public FuseRequestBuilder Request(FuseOpcode opcode, ulong node)
         => new(opcode, node, unique++) { Uid = 0, Gid = 0 };
@@ -72,40 +71,13 @@ public sealed class EngineSession : IDisposable
     public int Release(ulong node, ulong fh)
         => Run(Request(FuseOpcode.Release, node).Add(new FuseReleaseIn { Fh = fh })).Error;
 
-    /// <summary>Descriptors of this process that refer to the share's file <paramref name="name"/>.</summary>
     /// <summary>This process's fds of the file; with <paramref name="ioOnly"/> only those open for I/O (not O_PATH).</summary>
-    public int OpenFdsOf(string name, bool ioOnly = false)
-    {
-        string target = Host(name);
-        int count = 0;
-        foreach (string entry in Directory.GetFileSystemEntries("/proc/self/fd"))
-        {
-            try
-            {
-                if (new FileInfo(entry).LinkTarget == target && (!ioOnly || !IsPathFd(Path.GetFileName(entry))))
-                {
-                    count++;
-                }
-            }
-            catch (IOException)
-            {
-                // Closed while we looked.
-            }
-        }
-        return count;
-    }
-
-    /// <summary>Whether fd <paramref name="fd"/> is O_PATH (010000000 in /proc/self/fdinfo's octal flags).</summary>
-    private static bool IsPathFd(string fd)
-    {
-        string flags = File.ReadLines($"/proc/self/fdinfo/{fd}").First(l => l.StartsWith("flags:", StringComparison.Ordinal));
-        return (Convert.ToInt64(flags["flags:".Length..].Trim(), 8) & 0x200000) != 0;
-    }
+    public int OpenFdsOf(string name, bool ioOnly = false) => FdTable.CountOf(Host(name), ioOnly);
 
     public void Dispose()
     {
         Transport.Dispose();
         Fs.Dispose();
-        dir.Delete(recursive: true);
+        dir.Dispose();
     }
 }

@@ -1,5 +1,4 @@
 using VirtioFsd.Fuse.Server;
-using VirtioFsd.Fuse.Tests.Server;
 using VirtioFsd.Linux;
 using System.Threading.Tasks.Sources;
 using VirtioFsd.Linux.IoEngine;
@@ -24,9 +23,9 @@ public enum EngineKind
 
 /// <summary>
 /// A transport for one thread: hands requests to the server with its engine and pumps the engine until they
-/// complete. One request in flight per <see cref="Exchange"/>; several exchanges may be in flight.
+/// complete. One request in flight per <see cref="FuseExchange"/>; several exchanges may be in flight.
 /// </summary>
-public abstract class TestTransport : IFuseRequestCompletion, IDisposable
+public abstract class TestTransport : IDisposable
 {
     public static TestTransport Create(EngineKind kind) => kind switch
     {
@@ -42,70 +41,32 @@ public abstract class TestTransport : IFuseRequestCompletion, IDisposable
     protected abstract IFileIo Io { get; }
 
     /// <summary>Starts a request; the reply area is cut into <paramref name="replySegments"/>.</summary>
-    public Exchange Start(FuseServer server, byte[] request, int[] replySegments)
+    public FuseExchange Start(FuseServer server, byte[] request, int[] replySegments)
     {
-        var exchange = new Exchange(request, replySegments, this, Io);
+        var exchange = new FuseExchange(request, FuseExchange.DefaultRequestCuts, replySegments, Io);
         server.Handle(exchange.Request);
         return exchange;
     }
 
     public FuseReply Run(FuseServer server, byte[] request, int[]? replySegments = null)
     {
-        using Exchange exchange = Start(server, request, replySegments ?? [40, 8192]);
+        using FuseExchange exchange = Start(server, request, replySegments ?? FuseExchange.DefaultReplySegments);
         return Wait(exchange);
     }
 
-    public FuseReply Wait(Exchange exchange)
+    public FuseReply Wait(FuseExchange exchange)
     {
         while (!exchange.IsCompleted)
         {
             Assert.True(Pump(), "the request is not complete and the engine has nothing in flight");
         }
-        return exchange.Reply();
+        return exchange.WaitForReply();
     }
 
     /// <summary>Completes what the engine has in flight (waiting for at least one); false when it has none.</summary>
     public abstract bool Pump();
 
-    public void Complete(FuseRequest request) => ((Exchange)request.TransportState!).Completed();
-
     public virtual void Dispose() => GC.SuppressFinalize(this);
-}
-
-/// <summary>One request with native request and reply segments (stand-ins for guest buffers).</summary>
-public sealed class Exchange : IDisposable
-{
-    private int completions;
-
-    public Exchange(byte[] request, int[] replySegments, IFuseRequestCompletion completion, IFileIo io)
-    {
-        Readable = NativeSegments.FromBytes(request, 20, 41);
-        Writable = NativeSegments.Empty(replySegments);
-        Request = new FuseRequest(completion, io);
-        Request.Reset(Readable.Segments, Writable.Segments, this);
-    }
-
-    public NativeSegments Readable { get; }
-
-    public NativeSegments Writable { get; }
-
-    public FuseRequest Request { get; }
-
-    public bool IsCompleted => Volatile.Read(ref completions) > 0;
-
-    public void Completed() => Interlocked.Increment(ref completions);
-
-    public FuseReply Reply()
-    {
-        Assert.Equal(1, completions);
-        return new FuseReply(Request.ReplyLength, Writable.ToArray());
-    }
-
-    public void Dispose()
-    {
-        Readable.Dispose();
-        Writable.Dispose();
-    }
 }
 
 internal sealed class SyncTransport : TestTransport

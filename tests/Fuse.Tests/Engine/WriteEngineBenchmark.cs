@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using VirtioFsd.Linux;
@@ -70,29 +69,7 @@ public sealed unsafe class WriteEngineBenchmark(ITestOutputHelper output)
     }
 
     /// <summary>Five runs after a warm-up: wall time per write (minimum, median) and process CPU per write (median, io-wq included).</summary>
-    private void Report(string name, int ops, Func<long> run)
-    {
-        run();
-        const int Runs = 5;
-        var wall = new double[Runs];
-        var cpu = new double[Runs];
-        using var self = Process.GetCurrentProcess();
-        for (int i = 0; i < Runs; i++)
-        {
-            self.Refresh();
-            TimeSpan cpu0 = self.TotalProcessorTime;
-            long t0 = Stopwatch.GetTimestamp();
-            long bytes = run();
-            double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            self.Refresh();
-            Assert.Equal((long)ops * BlockSize, bytes);
-            wall[i] = seconds * 1e9 / ops;
-            cpu[i] = (self.TotalProcessorTime - cpu0).TotalSeconds * 1e9 / ops;
-        }
-        Array.Sort(wall);
-        Array.Sort(cpu);
-        output.WriteLine($"  {name,-34} wall min {wall[0],6:F0} ns  median {wall[Runs / 2],6:F0} ns  cpu {cpu[Runs / 2],6:F0} ns/write");
-    }
+    private void Report(string name, int ops, Func<long> run) => MicroBenchmark.Report(output.WriteLine, name, 34, "write", ops, BlockSize, run);
 
     private static long PwritevLoop(int fd, long[] offsets, IoVec* iov)
     {

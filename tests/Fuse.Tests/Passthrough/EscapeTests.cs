@@ -30,7 +30,8 @@ public sealed class EscapeTests : IDisposable
     [Fact]
     public void SymlinkToFileOutside_OpenAndSetAttrDoNotReachIt()
     {
-        string outside = Path.Combine(Directory.CreateTempSubdirectory("pt-b2-out-").FullName, "victim");
+        var outsideDir = new TempDirectory("virtiofsd-passthrough-outside-");
+        string outside = outsideDir.Combine("victim");
         File.WriteAllText(outside, "precious");
         Assert.Equal(0, Libc.Chmod(outside, 0b110_100_100));
         try
@@ -56,7 +57,7 @@ public sealed class EscapeTests : IDisposable
         }
         finally
         {
-            Directory.Delete(Path.GetDirectoryName(outside)!, recursive: true);
+            outsideDir.Dispose();
         }
     }
 
@@ -114,19 +115,19 @@ public sealed class EscapeTests : IDisposable
     {
         Directory.CreateDirectory(_s.Host("d"));
         NodeId d = _s.Lookup(NodeId.Root, "d").Node;
-        DirectoryInfo outside = Directory.CreateTempSubdirectory("pt-b2-out-");
+        var outside = new TempDirectory("virtiofsd-passthrough-outside-");
         try
         {
             Directory.Move(_s.Host("d"), _s.Host("d.old"));
-            File.CreateSymbolicLink(_s.Host("d"), outside.FullName);
+            File.CreateSymbolicLink(_s.Host("d"), outside.Path);
             // The node is the directory inode, not the name: creation lands in d.old.
             Assert.Equal(0, _s.Fs.Mkdir(Root, d, N("x"), 0b111_101_101, out _));
             Assert.True(Directory.Exists(_s.Host("d.old/x")));
-            Assert.Empty(outside.GetFileSystemInfos());
+            Assert.Empty(Directory.GetFileSystemEntries(outside.Path));
         }
         finally
         {
-            outside.Delete(recursive: true);
+            outside.Dispose();
         }
     }
 

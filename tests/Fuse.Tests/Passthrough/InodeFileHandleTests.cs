@@ -22,8 +22,6 @@ public sealed class InodeFileHandleTests
         return s;
     }
 
-    private static int OpenFds() => Directory.GetFiles("/proc/self/fd").Length;
-
     [SkippableFact]
     public void Walking_a_tree_costs_no_fd_per_inode_and_forget_gives_everything_back()
     {
@@ -44,7 +42,7 @@ public sealed class InodeFileHandleTests
 
         int Walk(Share s, List<NodeId> known)
         {
-            int before = OpenFds();
+            int before = FdTable.Count();
             for (int d = 0; d < Dirs; d++)
             {
                 NodeId dir = s.Lookup(NodeId.Root, $"d{d}").Node;
@@ -61,7 +59,7 @@ public sealed class InodeFileHandleTests
                     known.Add(e.Node);
                 }
             }
-            return OpenFds() - before;
+            return FdTable.Count() - before;
         }
 
         var handleNodes = new List<NodeId>();
@@ -199,10 +197,10 @@ public sealed class InodeFileHandleTests
     {
         using Share s = HandleShare(cache: 0);
         s.WriteHost("inside", "in");
-        string outsideDir = Directory.CreateTempSubdirectory("pt-outside-").FullName;
+        var outsideDir = new TempDirectory("virtiofsd-passthrough-outside-");
         try
         {
-            string outside = Path.Combine(outsideDir, "secret");
+            string outside = outsideDir.Combine("secret");
             File.WriteAllText(outside, "secret");
             Assert.Equal(0, Libc.NameToHandleAt(Libc.AT_FDCWD, N(outside), 0, out FileHandle? foreign, out _));
             Assert.Equal(0, Libc.NameToHandleAt(Libc.AT_FDCWD, N(s.Host("inside")), 0, out FileHandle? own, out _));
@@ -218,7 +216,7 @@ public sealed class InodeFileHandleTests
         }
         finally
         {
-            Directory.Delete(outsideDir, recursive: true);
+            outsideDir.Dispose();
         }
     }
 }

@@ -89,11 +89,11 @@ public sealed class LookupTests : IDisposable
     {
         Directory.CreateDirectory(_s.Host("a"));
         NodeId a = _s.Lookup(NodeId.Root, "a").Node;
-        DirectoryInfo outside = Directory.CreateTempSubdirectory("pt-b2-out-");
+        var outside = new TempDirectory("virtiofsd-passthrough-outside-");
         try
         {
-            Directory.Move(_s.Host("a"), System.IO.Path.Combine(outside.FullName, "a"));
-            File.WriteAllText(System.IO.Path.Combine(outside.FullName, "secret"), "s");
+            Directory.Move(_s.Host("a"), outside.Combine("a"));
+            File.WriteAllText(outside.Combine("secret"), "s");
             // ".." is now the outside directory: never known to the guest, so it is not handed out.
             Assert.Equal(-Errno.ENOENT, _s.TryLookup(a, ".."));
             // Names below the moved directory still resolve (it is the inode the guest holds), but never upwards.
@@ -101,7 +101,7 @@ public sealed class LookupTests : IDisposable
         }
         finally
         {
-            outside.Delete(recursive: true);
+            outside.Dispose();
         }
     }
 

@@ -12,16 +12,15 @@ internal sealed class Share : IDisposable
     public static readonly RequestContext Root = new(0, 0, 100);
     public static readonly RequestContext Nobody = new(65534, 65534, 200);
 
-    private readonly DirectoryInfo _dir;
+    private readonly TempDirectory _dir = new("virtiofsd-passthrough-");
 
     public Share(Func<PassthroughOptions, PassthroughOptions>? configure = null)
     {
-        _dir = Directory.CreateTempSubdirectory("pt-b2-");
-        Assert.Equal(0, Libc.Chmod(_dir.FullName, 0b111_101_101));
+        Assert.Equal(0, Libc.Chmod(_dir.Path, 0b111_101_101));
         // fd-pinned inodes and no device nodes unless a test asks (the daemon's defaults are Prefer and AllowForRoot).
         PassthroughOptions options = new()
         {
-            SharedDirectory = _dir.FullName,
+            SharedDirectory = _dir.Path,
             Xattr = true,
             InodeFileHandles = InodeFileHandleMode.Never,
             DeviceNodes = DeviceNodePolicy.Deny,
@@ -32,9 +31,9 @@ internal sealed class Share : IDisposable
 
     public PassthroughFileSystem Fs { get; }
 
-    public string Path => _dir.FullName;
+    public string Path => _dir.Path;
 
-    public string Host(string relative) => System.IO.Path.Combine(_dir.FullName, relative);
+    public string Host(string relative) => _dir.Combine(relative);
 
     public static byte[] N(string name) => Encoding.UTF8.GetBytes(name);
 
@@ -102,17 +101,8 @@ internal sealed class Share : IDisposable
     public void Dispose()
     {
         Fs.Dispose();
-        try
-        {
-            _dir.Delete(recursive: true);
-        }
-        catch (IOException)
-        {
-            // A test that mounted something may leave it busy; the temp dir is then left behind.
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
+        // A test that mounted something may leave it busy; the temp dir is then left behind.
+        _dir.Dispose();
     }
 }
 

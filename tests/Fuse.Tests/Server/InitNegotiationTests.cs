@@ -147,7 +147,7 @@ public class InitNegotiationTests
     {
         var h = new ServerHarness(initialize: false);
         var init = new FuseInitIn { Major = 7, Minor = 31, MaxReadahead = 4096, Flags = (uint)FuseInitFlags.AsyncRead };
-        byte[] prefix = System.Runtime.InteropServices.MemoryMarshal.AsBytes(new ReadOnlySpan<FuseInitIn>(in init))[..16].ToArray();
+        byte[] prefix = FuseBytes.Of(init)[..16];
         FuseReply reply = h.Run(new FuseRequestBuilder(FuseOpcode.Init, 0).AddBytes(prefix));
 
         Assert.Equal(0, reply.Error);

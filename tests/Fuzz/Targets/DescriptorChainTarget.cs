@@ -36,7 +36,7 @@ public sealed class DescriptorChainTarget : FuzzTarget
         private readonly List<GuestAllocator> _allocators = [];
         private readonly List<GuestAllocator> _straddling = [];
         private readonly GuestMemory _memory;
-        private readonly LineLog _log = new();
+        private readonly LogCollector _log = new();
 
         public Layout(Random rng)
         {

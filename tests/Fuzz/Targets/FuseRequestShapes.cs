@@ -38,37 +38,12 @@ internal static class FuseRequestShapes
         public List<ulong> DirHandles { get; } = [];
     }
 
-    public static byte[] Bytes<T>(in T value)
-        where T : unmanaged
-        => MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value)).ToArray();
+    /// <summary>The INIT a 7.40 guest sends, from root.</summary>
+    public static byte[] Init(FuseInitFlags flags, ulong unique) => FuseRequestBuilder.Init(flags, unique: unique).AsCaller(0, 0).ToBytes();
 
-    /// <summary>A name as the kernel sends it: bytes and a NUL.</summary>
-    public static byte[] Name(string name) => [.. Encoding.UTF8.GetBytes(name), 0];
-
-    public static byte[] Init(FuseInitFlags flags, ulong unique) => Request(FuseOpcode.Init, 0, unique, Bytes(new FuseInitIn
-    {
-        Major = 7,
-        Minor = 40,
-        MaxReadahead = 128 * 1024,
-        Flags = (uint)flags,
-        Flags2 = (uint)((ulong)flags >> 32),
-    }));
-
-    /// <summary>fuse_in_header (uid 0) + body, with an honest length.</summary>
+    /// <summary>fuse_in_header (uid 0 unless given) + body, with an honest length.</summary>
     public static byte[] Request(FuseOpcode opcode, ulong node, ulong unique, byte[] body, uint uid = 0, uint gid = 0)
-    {
-        var header = new FuseInHeader
-        {
-            Len = (uint)(InHeaderSize + body.Length),
-            Opcode = (uint)opcode,
-            Unique = unique,
-            NodeId = node,
-            Uid = uid,
-            Gid = gid,
-            Pid = 4242,
-        };
-        return [.. Bytes(header), .. body];
-    }
+        => new FuseRequestBuilder(opcode, node, unique).AsCaller(uid, gid).AddBytes(body).ToBytes();
 
     /// <summary>A request for <paramref name="opcode"/>: well-formed, then (two cases in three) mutated.</summary>
     public static byte[] Build(FuseOpcode opcode, Random rng, Tree tree, ulong unique)
@@ -116,21 +91,21 @@ internal static class FuseRequestShapes
     {
         if (rng.Next(4) != 0)
         {
-            return Name(rng.Next(2) == 0 ? TreeNames[rng.Next(TreeNames.Length)] : $"n{rng.Next(0, 6)}");
+            return FuseBytes.Name(rng.Next(2) == 0 ? TreeNames[rng.Next(TreeNames.Length)] : $"n{rng.Next(0, 6)}");
         }
         return rng.Next(12) switch
         {
-            0 => Name("/"),
-            1 => Name("."),
-            2 => Name(".."),
+            0 => FuseBytes.Name("/"),
+            1 => FuseBytes.Name("."),
+            2 => FuseBytes.Name(".."),
             3 => [0],
-            4 => Name("a/b"),
+            4 => FuseBytes.Name("a/b"),
             5 => Encoding.UTF8.GetBytes("nonul"),
             6 => [.. Encoding.UTF8.GetBytes("in"), 0, .. Encoding.UTF8.GetBytes("side"), 0],
-            7 => Name(new string('x', 256)),
-            8 => Name(new string('y', rng.Next(4000, 5000))),
-            9 => Name("/etc/passwd"),
-            10 => Name("../outside/secret"),
+            7 => FuseBytes.Name(new string('x', 256)),
+            8 => FuseBytes.Name(new string('y', rng.Next(4000, 5000))),
+            9 => FuseBytes.Name("/etc/passwd"),
+            10 => FuseBytes.Name("../outside/secret"),
             // ASCII only: the harness resets the tree with .NET's file APIs, which cannot name invalid UTF-8.
             _ => [.. Enumerable.Range(0, rng.Next(1, 20)).Select(_ => (byte)rng.Next(1, 128)), 0],
         };
@@ -146,14 +121,14 @@ internal static class FuseRequestShapes
             case FuseOpcode.RemoveXattr:
                 return opcode == FuseOpcode.RemoveXattr ? XattrName(rng) : AnyName(rng);
             case FuseOpcode.Forget:
-                return Bytes(new FuseForgetIn { Nlookup = rng.Next(3) == 0 ? (ulong)rng.NextInt64() : (ulong)rng.Next(0, 3) });
+                return FuseBytes.Of(new FuseForgetIn { Nlookup = rng.Next(3) == 0 ? (ulong)rng.NextInt64() : (ulong)rng.Next(0, 3) });
             case FuseOpcode.BatchForget:
             {
                 int count = rng.Next(0, 6);
-                var b = new List<byte>(Bytes(new FuseBatchForgetIn { Count = rng.Next(6) == 0 ? (uint)rng.Next() : (uint)count }));
+                var b = new List<byte>(FuseBytes.Of(new FuseBatchForgetIn { Count = rng.Next(6) == 0 ? (uint)rng.Next() : (uint)count }));
                 for (int i = 0; i < count; i++)
                 {
-                    b.AddRange(Bytes(new FuseForgetOne
+                    b.AddRange(FuseBytes.Of(new FuseForgetOne
                     {
                         NodeId = rng.Next(3) == 0 ? (ulong)rng.NextInt64() : Pick(rng, tree.Nodes, 1),
                         Nlookup = rng.Next(3) == 0 ? ulong.MaxValue : (ulong)rng.Next(0, 3),
@@ -162,9 +137,9 @@ internal static class FuseRequestShapes
                 return [.. b];
             }
             case FuseOpcode.GetAttr:
-                return Bytes(new FuseGetAttrIn { GetAttrFlags = (uint)rng.Next(0, 3), Fh = Handle(rng, tree) });
+                return FuseBytes.Of(new FuseGetAttrIn { GetAttrFlags = (uint)rng.Next(0, 3), Fh = Handle(rng, tree) });
             case FuseOpcode.SetAttr:
-                return Bytes(new FuseSetAttrIn
+                return FuseBytes.Of(new FuseSetAttrIn
                 {
                     Valid = rng.Next(3) == 0 ? (uint)rng.Next() : (uint)rng.Next(0, 1 << 12),
                     Fh = Handle(rng, tree),
@@ -179,11 +154,11 @@ internal static class FuseRequestShapes
                     Gid = rng.Next(2) == 0 ? 1000u : uint.MaxValue,
                 });
             case FuseOpcode.Symlink:
-                return [.. AnyName(rng), .. Name(rng.Next(3) switch { 0 => "/etc/passwd", 1 => "../outside/secret", _ => "f" })];
+                return [.. AnyName(rng), .. FuseBytes.Name(rng.Next(3) switch { 0 => "/etc/passwd", 1 => "../outside/secret", _ => "f" })];
             case FuseOpcode.Mknod:
             {
                 uint[] types = [0x8000, 0x1000, 0x2000, 0x6000, 0xC000, 0x4000, 0xA000, 0];
-                return [.. Bytes(new FuseMknodIn
+                return [.. FuseBytes.Of(new FuseMknodIn
                 {
                     Mode = types[rng.Next(types.Length)] | (uint)rng.Next(0, 0x1000),
                     Rdev = rng.Next(2) == 0 ? 0x0103u : (uint)rng.Next(),
@@ -191,30 +166,30 @@ internal static class FuseRequestShapes
                 }), .. AnyName(rng)];
             }
             case FuseOpcode.Mkdir:
-                return [.. Bytes(new FuseMkdirIn { Mode = (uint)rng.Next(0, 0x10000), Umask = (uint)rng.Next(0, 0x200) }), .. AnyName(rng)];
+                return [.. FuseBytes.Of(new FuseMkdirIn { Mode = (uint)rng.Next(0, 0x10000), Umask = (uint)rng.Next(0, 0x200) }), .. AnyName(rng)];
             case FuseOpcode.Rename:
-                return [.. Bytes(new FuseRenameIn { NewDir = rng.Next(2) == 0 ? 1 : Pick(rng, tree.Nodes, 1) }), .. AnyName(rng), .. AnyName(rng)];
+                return [.. FuseBytes.Of(new FuseRenameIn { NewDir = rng.Next(2) == 0 ? 1 : Pick(rng, tree.Nodes, 1) }), .. AnyName(rng), .. AnyName(rng)];
             case FuseOpcode.Rename2:
-                return [.. Bytes(new FuseRename2In
+                return [.. FuseBytes.Of(new FuseRename2In
                 {
                     NewDir = rng.Next(2) == 0 ? 1 : Pick(rng, tree.Nodes, 1),
                     Flags = rng.Next(4) == 0 ? (uint)rng.Next() : (uint)rng.Next(0, 8),
                 }), .. AnyName(rng), .. AnyName(rng)];
             case FuseOpcode.Link:
-                return [.. Bytes(new FuseLinkIn { OldNodeId = rng.Next(4) == 0 ? (ulong)rng.NextInt64() : Pick(rng, tree.Nodes, 1) }), .. AnyName(rng)];
+                return [.. FuseBytes.Of(new FuseLinkIn { OldNodeId = rng.Next(4) == 0 ? (ulong)rng.NextInt64() : Pick(rng, tree.Nodes, 1) }), .. AnyName(rng)];
             case FuseOpcode.Open:
             case FuseOpcode.OpenDir:
-                return Bytes(new FuseOpenIn { Flags = OpenFlags(rng), OpenFlags = (uint)rng.Next(0, 4) });
+                return FuseBytes.Of(new FuseOpenIn { Flags = OpenFlags(rng), OpenFlags = (uint)rng.Next(0, 4) });
             case FuseOpcode.Create:
             case FuseOpcode.Tmpfile:
             {
-                byte[] create = Bytes(new FuseCreateIn { Flags = OpenFlags(rng), Mode = (uint)rng.Next(0, 0x10000), Umask = (uint)rng.Next(0, 0x200) });
+                byte[] create = FuseBytes.Of(new FuseCreateIn { Flags = OpenFlags(rng), Mode = (uint)rng.Next(0, 0x10000), Umask = (uint)rng.Next(0, 0x200) });
                 return opcode == FuseOpcode.Tmpfile && rng.Next(2) == 0 ? create : [.. create, .. AnyName(rng)];
             }
             case FuseOpcode.Read:
             case FuseOpcode.ReadDir:
             case FuseOpcode.ReadDirPlus:
-                return Bytes(new FuseReadIn
+                return FuseBytes.Of(new FuseReadIn
                 {
                     Fh = Handle(rng, tree, opcode != FuseOpcode.Read),
                     Offset = rng.Next(4) == 0 ? (ulong)rng.NextInt64() : (ulong)rng.Next(0, 400),
@@ -225,7 +200,7 @@ internal static class FuseRequestShapes
             {
                 byte[] data = new byte[rng.Next(0, 5000)];
                 rng.NextBytes(data);
-                return [.. Bytes(new FuseWriteIn
+                return [.. FuseBytes.Of(new FuseWriteIn
                 {
                     Fh = Handle(rng, tree),
                     Offset = rng.Next(4) == 0 ? (ulong)rng.NextInt64() : (ulong)rng.Next(0, 400),
@@ -235,26 +210,26 @@ internal static class FuseRequestShapes
             }
             case FuseOpcode.Release:
             case FuseOpcode.ReleaseDir:
-                return Bytes(new FuseReleaseIn { Fh = Handle(rng, tree, opcode == FuseOpcode.ReleaseDir), Flags = OpenFlags(rng), ReleaseFlags = (uint)rng.Next(0, 4), LockOwner = (ulong)rng.Next(0, 3) });
+                return FuseBytes.Of(new FuseReleaseIn { Fh = Handle(rng, tree, opcode == FuseOpcode.ReleaseDir), Flags = OpenFlags(rng), ReleaseFlags = (uint)rng.Next(0, 4), LockOwner = (ulong)rng.Next(0, 3) });
             case FuseOpcode.Fsync:
             case FuseOpcode.FsyncDir:
-                return Bytes(new FuseFsyncIn { Fh = Handle(rng, tree, opcode == FuseOpcode.FsyncDir), FsyncFlags = (uint)rng.Next(0, 3) });
+                return FuseBytes.Of(new FuseFsyncIn { Fh = Handle(rng, tree, opcode == FuseOpcode.FsyncDir), FsyncFlags = (uint)rng.Next(0, 3) });
             case FuseOpcode.Flush:
-                return Bytes(new FuseFlushIn { Fh = Handle(rng, tree), LockOwner = (ulong)rng.Next(0, 3) });
+                return FuseBytes.Of(new FuseFlushIn { Fh = Handle(rng, tree), LockOwner = (ulong)rng.Next(0, 3) });
             case FuseOpcode.SetXattr:
             {
                 byte[] value = new byte[rng.Next(0, 300)];
                 rng.NextBytes(value);
-                byte[] head = Bytes(new FuseSetXattrIn { Size = rng.Next(5) == 0 ? (uint)rng.Next() : (uint)value.Length, Flags = (uint)rng.Next(0, 4) });
+                byte[] head = FuseBytes.Of(new FuseSetXattrIn { Size = rng.Next(5) == 0 ? (uint)rng.Next() : (uint)value.Length, Flags = (uint)rng.Next(0, 4) });
                 // Without SETXATTR_EXT the kernel sends the 8-byte compat struct.
                 return [.. rng.Next(2) == 0 ? head : head[..8], .. XattrName(rng), .. value];
             }
             case FuseOpcode.GetXattr:
-                return [.. Bytes(new FuseGetXattrIn { Size = rng.Next(3) == 0 ? 0 : (uint)rng.Next(0, 70_000) }), .. XattrName(rng)];
+                return [.. FuseBytes.Of(new FuseGetXattrIn { Size = rng.Next(3) == 0 ? 0 : (uint)rng.Next(0, 70_000) }), .. XattrName(rng)];
             case FuseOpcode.ListXattr:
-                return Bytes(new FuseGetXattrIn { Size = rng.Next(3) == 0 ? 0 : (uint)rng.Next(0, 70_000) });
+                return FuseBytes.Of(new FuseGetXattrIn { Size = rng.Next(3) == 0 ? 0 : (uint)rng.Next(0, 70_000) });
             case FuseOpcode.Init:
-                return Bytes(new FuseInitIn
+                return FuseBytes.Of(new FuseInitIn
                 {
                     Major = rng.Next(4) == 0 ? (uint)rng.Next(0, 10) : 7,
                     Minor = (uint)rng.Next(0, 50),
@@ -265,7 +240,7 @@ internal static class FuseRequestShapes
             case FuseOpcode.GetLk:
             case FuseOpcode.SetLk:
             case FuseOpcode.SetLkW:
-                return Bytes(new FuseLkIn
+                return FuseBytes.Of(new FuseLkIn
                 {
                     Fh = Handle(rng, tree),
                     Owner = (ulong)rng.Next(0, 3),
@@ -279,23 +254,23 @@ internal static class FuseRequestShapes
                     LkFlags = (uint)rng.Next(0, 2),
                 });
             case FuseOpcode.Access:
-                return Bytes(new FuseAccessIn { Mask = (uint)rng.Next(0, 16) });
+                return FuseBytes.Of(new FuseAccessIn { Mask = (uint)rng.Next(0, 16) });
             case FuseOpcode.Interrupt:
-                return Bytes(new FuseInterruptIn { Unique = (ulong)rng.Next(0, 10) });
+                return FuseBytes.Of(new FuseInterruptIn { Unique = (ulong)rng.Next(0, 10) });
             case FuseOpcode.Ioctl:
             {
                 byte[] input = new byte[rng.Next(0, 64)];
                 rng.NextBytes(input);
-                return [.. Bytes(new FuseIoctlIn { Fh = Handle(rng, tree), Flags = (uint)rng.Next(0, 64), Cmd = (uint)rng.Next(), InSize = (uint)input.Length, OutSize = (uint)rng.Next(0, 8192) }), .. input];
+                return [.. FuseBytes.Of(new FuseIoctlIn { Fh = Handle(rng, tree), Flags = (uint)rng.Next(0, 64), Cmd = (uint)rng.Next(), InSize = (uint)input.Length, OutSize = (uint)rng.Next(0, 8192) }), .. input];
             }
             case FuseOpcode.Poll:
-                return Bytes(new FusePollIn { Fh = Handle(rng, tree), Kh = (ulong)rng.Next(), Flags = (uint)rng.Next(0, 2), Events = (uint)rng.Next(0, 64) });
+                return FuseBytes.Of(new FusePollIn { Fh = Handle(rng, tree), Kh = (ulong)rng.Next(), Flags = (uint)rng.Next(0, 2), Events = (uint)rng.Next(0, 64) });
             case FuseOpcode.Fallocate:
-                return Bytes(new FuseFallocateIn { Fh = Handle(rng, tree), Offset = (ulong)rng.Next(0, 10_000), Length = rng.Next(4) == 0 ? (ulong)rng.NextInt64() : (ulong)rng.Next(0, 10_000), Mode = (uint)rng.Next(0, 0x80) });
+                return FuseBytes.Of(new FuseFallocateIn { Fh = Handle(rng, tree), Offset = (ulong)rng.Next(0, 10_000), Length = rng.Next(4) == 0 ? (ulong)rng.NextInt64() : (ulong)rng.Next(0, 10_000), Mode = (uint)rng.Next(0, 0x80) });
             case FuseOpcode.Lseek:
-                return Bytes(new FuseLseekIn { Fh = Handle(rng, tree), Offset = (ulong)rng.Next(0, 1000), Whence = (uint)rng.Next(0, 6) });
+                return FuseBytes.Of(new FuseLseekIn { Fh = Handle(rng, tree), Offset = (ulong)rng.Next(0, 1000), Whence = (uint)rng.Next(0, 6) });
             case FuseOpcode.CopyFileRange:
-                return Bytes(new FuseCopyFileRangeIn
+                return FuseBytes.Of(new FuseCopyFileRangeIn
                 {
                     FhIn = Handle(rng, tree),
                     OffIn = (ulong)rng.Next(0, 400),
@@ -306,7 +281,7 @@ internal static class FuseRequestShapes
                     Flags = (ulong)rng.Next(0, 2),
                 });
             case FuseOpcode.SyncFs:
-                return Bytes(new FuseSyncFsIn());
+                return FuseBytes.Of(new FuseSyncFsIn());
             case FuseOpcode.Statx:
             {
                 byte[] statx = new byte[24];
@@ -328,8 +303,8 @@ internal static class FuseRequestShapes
     private static byte[] XattrName(Random rng) => rng.Next(3) switch
     {
         0 => AnyName(rng),
-        1 => Name(rng.Next(4) switch { 0 => "security.capability", 1 => "system.posix_acl_access", 2 => "trusted.x", _ => "user.a" }),
-        _ => Name($"user.x{rng.Next(0, 3)}"),
+        1 => FuseBytes.Name(rng.Next(4) switch { 0 => "security.capability", 1 => "system.posix_acl_access", 2 => "trusted.x", _ => "user.a" }),
+        _ => FuseBytes.Name($"user.x{rng.Next(0, 3)}"),
     };
 
     /// <summary>open(2) flags: the usual access modes with the flags that matter (O_CREAT, O_TRUNC, O_DIRECT, O_PATH...).</summary>

@@ -23,22 +23,22 @@ public sealed class FuseRequestTarget : FuzzTarget
 {
     private static readonly TimeSpan CompletionBound = TimeSpan.FromSeconds(30);
 
-    private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("fuzz-fuse-");
+    private readonly TempDirectory _root = new("virtiofsd-fuzz-fuse-requests-");
     private readonly ILogger _log = new LoggerConfiguration().CreateLogger();
     private readonly OutsideWatch _outside;
 
     public FuseRequestTarget()
     {
         Directory.CreateDirectory(Share);
-        string outside = Path.Combine(_root.FullName, "outside");
+        string outside = _root.Combine("outside");
         Directory.CreateDirectory(Path.Combine(outside, "dir"));
         File.WriteAllText(Path.Combine(outside, "secret"), "outside the share");
-        _outside = new OutsideWatch(_root.FullName, outside);
+        _outside = new OutsideWatch(_root.Path, outside);
     }
 
     public override string Name => FuzzTargets.FuseRequests;
 
-    private string Share => Path.Combine(_root.FullName, "share");
+    private string Share => _root.Combine("share");
 
     protected override void Prepare() => ResetTree();
 
@@ -104,7 +104,7 @@ public sealed class FuseRequestTarget : FuzzTarget
         }
         foreach (string name in FuseRequestShapes.TreeNames)
         {
-            byte[] reply = Call(server, FuseRequestShapes.Request(FuseOpcode.Lookup, 1, unique++, FuseRequestShapes.Name(name)));
+            byte[] reply = Call(server, FuseRequestShapes.Request(FuseOpcode.Lookup, 1, unique++, FuseBytes.Name(name)));
             if (MemoryMarshal.Read<FuseOutHeader>(reply).Error == 0 && reply.Length >= 16 + Marshal.SizeOf<FuseEntryOut>())
             {
                 tree.Nodes.Add(MemoryMarshal.Read<FuseEntryOut>(reply.AsSpan(16)).NodeId);
@@ -113,13 +113,13 @@ public sealed class FuseRequestTarget : FuzzTarget
         if (tree.Nodes.Count > 0)
         {
             byte[] open = Call(server, FuseRequestShapes.Request(FuseOpcode.Open, tree.Nodes[0], unique++,
-                FuseRequestShapes.Bytes(new FuseOpenIn { Flags = (uint)Libc.O_RDWR })));
+                FuseBytes.Of(new FuseOpenIn { Flags = (uint)Libc.O_RDWR })));
             if (MemoryMarshal.Read<FuseOutHeader>(open).Error == 0 && open.Length >= 32)
             {
                 tree.Handles.Add(MemoryMarshal.Read<FuseOpenOut>(open.AsSpan(16)).Fh);
             }
         }
-        byte[] dir = Call(server, FuseRequestShapes.Request(FuseOpcode.OpenDir, 1, unique++, FuseRequestShapes.Bytes(new FuseOpenIn())));
+        byte[] dir = Call(server, FuseRequestShapes.Request(FuseOpcode.OpenDir, 1, unique++, FuseBytes.Of(new FuseOpenIn())));
         if (MemoryMarshal.Read<FuseOutHeader>(dir).Error == 0 && dir.Length >= 32)
         {
             tree.DirHandles.Add(MemoryMarshal.Read<FuseOpenOut>(dir.AsSpan(16)).Fh);
@@ -129,10 +129,10 @@ public sealed class FuseRequestTarget : FuzzTarget
     /// <summary>A setup request with a roomy reply area; returns the reply (at least an out header's worth).</summary>
     private static byte[] Call(FuseServer server, byte[] request)
     {
-        using var exchange = new NativeExchange(request, [], [4096]);
+        using var exchange = new FuseExchange(request, [], [4096]);
         server.Handle(exchange.Request);
-        byte[] reply = exchange.WaitForReply(CompletionBound) ?? throw new FuzzInvariantException("a setup request never completed");
-        return reply[..Math.Max(16, (int)exchange.Request.ReplyLength)];
+        FuzzInvariantException.Check(exchange.WaitForCompletion(CompletionBound), "a setup request never completed");
+        return exchange.Writable.ToArray()[..Math.Max(16, (int)exchange.Request.ReplyLength)];
     }
 
     /// <summary>Runs one (possibly hostile) request and checks the reply invariants.</summary>
@@ -147,14 +147,14 @@ public sealed class FuseRequestTarget : FuzzTarget
         };
         var header = MemoryMarshal.Read<FuseInHeader>(request.AsSpan(0, Math.Min(request.Length, 40)).ToArray().Concat(new byte[40]).ToArray());
         var opcode = (FuseOpcode)header.Opcode;
-        using var exchange = new NativeExchange(request, cuts, replySizes);
+        using var exchange = new FuseExchange(request, cuts, replySizes);
         server.Handle(exchange.Request);
-        byte[] reply = exchange.WaitForReply(CompletionBound)
-            ?? throw new FuzzInvariantException($"{opcode} (len {request.Length}) was never completed");
+        FuzzInvariantException.Check(exchange.WaitForCompletion(CompletionBound), $"{opcode} (len {request.Length}) was never completed");
+        byte[] reply = exchange.Writable.ToArray();
         FuzzInvariantException.Check(exchange.Completions == 1, $"{opcode} completed {exchange.Completions} times");
-        FuzzInvariantException.Check(exchange.FencesIntact(), $"{opcode}: the reply was written outside the writable segments");
+        FuzzInvariantException.Check(exchange.Writable.FencesIntact(), $"{opcode}: the reply was written outside the writable segments");
         uint length = exchange.Request.ReplyLength;
-        FuzzInvariantException.Check(length <= exchange.WritableLength, $"{opcode}: reply of {length} bytes in {exchange.WritableLength}");
+        FuzzInvariantException.Check(length <= exchange.Writable.TotalLength, $"{opcode}: reply of {length} bytes in {exchange.Writable.TotalLength}");
         if (length == 0)
         {
             return;
@@ -215,5 +215,5 @@ public sealed class FuseRequestTarget : FuzzTarget
         Libc.Mknodat(Libc.AT_FDCWD, System.Text.Encoding.UTF8.GetBytes(Path.Combine(Share, "p")), 0x1000 | 0b110_110_110, 0);
     }
 
-    protected override void Dispose(bool disposing) => _root.Delete(recursive: true);
+    protected override void Dispose(bool disposing) => _root.Dispose();
 }

@@ -33,14 +33,14 @@ public sealed class VhostUserMessageTarget : FuzzTarget
         Req.RemMemReg, Req.SetStatus, Req.GetStatus, 42 /* SET_DEVICE_STATE_FD */, 43 /* CHECK_DEVICE_STATE */,
     ];
 
-    private readonly DirectoryInfo _share = Directory.CreateTempSubdirectory("fuzz-vhost-");
+    private readonly TempDirectory _share = new("virtiofsd-fuzz-vhost-user-");
     private readonly PassthroughFileSystem _fs;
     private readonly FuseServer _server;
     private readonly ILogger _log = new LoggerConfiguration().CreateLogger();
 
     public VhostUserMessageTarget()
     {
-        _fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = _share.FullName }, _log);
+        _fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = _share.Path }, _log);
         _server = new FuseServer(_fs, new FuseServerOptions(), _log);
     }
 
@@ -353,6 +353,6 @@ public sealed class VhostUserMessageTarget : FuzzTarget
     protected override void Dispose(bool disposing)
     {
         _fs.Dispose();
-        _share.Delete(recursive: true);
+        _share.Dispose();
     }
 }

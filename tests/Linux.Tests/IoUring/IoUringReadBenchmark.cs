@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Win32.SafeHandles;
 using VirtioFsd.Linux.IoUring;
 using Xunit.Abstractions;
@@ -68,34 +67,8 @@ public sealed unsafe class IoUringReadBenchmark(ITestOutputHelper output)
         }
     }
 
-    /// <summary>
-    /// Runs a case five times and prints wall time per read (minimum and median) and process CPU
-    /// time per read (median; it includes io-wq worker threads). The machine is shared, so the
-    /// minimum and the CPU time are the figures least disturbed by other load.
-    /// </summary>
-    private void Report(string name, int ops, Func<long> run)
-    {
-        run(); // warm-up: JIT, page tables, io-wq workers
-        const int Runs = 5;
-        var wall = new double[Runs];
-        var cpu = new double[Runs];
-        using var self = Process.GetCurrentProcess();
-        for (int i = 0; i < Runs; i++)
-        {
-            self.Refresh();
-            TimeSpan cpu0 = self.TotalProcessorTime;
-            long t0 = Stopwatch.GetTimestamp();
-            long bytes = run();
-            double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            self.Refresh();
-            Assert.Equal((long)ops * BlockSize, bytes);
-            wall[i] = seconds * 1e9 / ops;
-            cpu[i] = (self.TotalProcessorTime - cpu0).TotalSeconds * 1e9 / ops;
-        }
-        Array.Sort(wall);
-        Array.Sort(cpu);
-        output.WriteLine($"  {name,-42} wall min {wall[0],6:F0} ns  median {wall[Runs / 2],6:F0} ns  cpu {cpu[Runs / 2],6:F0} ns/read");
-    }
+    /// <summary>Five runs after a warm-up: wall time per read (minimum, median) and process CPU per read (median, io-wq included).</summary>
+    private void Report(string name, int ops, Func<long> run) => MicroBenchmark.Report(output.WriteLine, name, 42, "read", ops, BlockSize, run);
 
     private static long PreadLoop(int fd, long[] offsets, NativeBuffer buffers)
     {

@@ -9,13 +9,13 @@ namespace VirtioFsd.Linux.Tests.IoUring;
 // stackalloc that stays alive until the completion that uses it has been reaped.
 public sealed unsafe class RingFileIoTests : IDisposable
 {
-    private readonly string _dir = CreateTempDirectory();
+    private readonly TempDirectory _dir = new("virtiofsd-io-uring-file-io-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _dir.Dispose();
 
     private (SafeFileHandle Handle, int Fd) OpenFile(string name)
     {
-        SafeFileHandle h = File.OpenHandle(System.IO.Path.Combine(_dir, name), FileMode.OpenOrCreate, FileAccess.ReadWrite);
+        SafeFileHandle h = File.OpenHandle(_dir.Combine(name), FileMode.OpenOrCreate, FileAccess.ReadWrite);
         return (h, (int)h.DangerousGetHandle());
     }
 
@@ -54,7 +54,7 @@ public sealed unsafe class RingFileIoTests : IDisposable
             Assert.Equal(7196, CompleteOne(ring).Result);
             Assert.True(src.Span[..7196].SequenceEqual(dst.Span[..7196]));
 
-            byte[] onDisk = File.ReadAllBytes(System.IO.Path.Combine(_dir, "data"));
+            byte[] onDisk = File.ReadAllBytes(_dir.Combine("data"));
             Assert.Equal(512 + 7196, onDisk.Length);
             Assert.True(onDisk.AsSpan(0, 512).IndexOfAnyExcept((byte)0) < 0);
             Assert.True(onDisk.AsSpan(512).SequenceEqual(src.Span[..7196]));
@@ -67,7 +67,7 @@ public sealed unsafe class RingFileIoTests : IDisposable
         using Ring ring = CreateRing(8);
         byte[] content = new byte[1000];
         Fill(content, 9);
-        File.WriteAllBytes(System.IO.Path.Combine(_dir, "short"), content);
+        File.WriteAllBytes(_dir.Combine("short"), content);
         (SafeFileHandle handle, int fd) = OpenFile("short");
         using (handle)
         using (var dst = new NativeBuffer(4096))
@@ -93,7 +93,7 @@ public sealed unsafe class RingFileIoTests : IDisposable
         const int Blocks = 64;
         byte[] content = new byte[Blocks * 4096];
         Fill(content, 1);
-        File.WriteAllBytes(System.IO.Path.Combine(_dir, "many"), content);
+        File.WriteAllBytes(_dir.Combine("many"), content);
         (SafeFileHandle handle, int fd) = OpenFile("many");
         using (handle)
         using (var dst = new NativeBuffer(Blocks * 4096))
@@ -167,7 +167,7 @@ public sealed unsafe class RingFileIoTests : IDisposable
         using (handle)
         using (var region = new NativeBuffer(16 * 1024))
         {
-            File.WriteAllBytes(System.IO.Path.Combine(_dir, "sparse"), new byte[4096]);
+            File.WriteAllBytes(_dir.Combine("sparse"), new byte[4096]);
             Assert.Equal(0, ring.RegisterSparseBuffers(8));
 
             // Slot 2 empty: refused.
@@ -200,7 +200,7 @@ public sealed unsafe class RingFileIoTests : IDisposable
         {
             Sqe(ring).Fallocate(fd, 0, 4096, 1 << 20, 1);
             Assert.Equal(0, CompleteOne(ring).Result);
-            Assert.Equal(4096 + (1 << 20), new FileInfo(System.IO.Path.Combine(_dir, "falloc")).Length);
+            Assert.Equal(4096 + (1 << 20), new FileInfo(_dir.Combine("falloc")).Length);
         }
     }
 

@@ -11,13 +11,13 @@ public sealed unsafe class RingPathOpsTests : IDisposable
     private const uint Mode755 = 0x1ED, Mode644 = 0x1A4; // octal 0755, 0644
     private const uint SIfMt = 0xF000; // S_IFMT
 
-    private readonly string _root = CreateTempDirectory();
+    private readonly TempDirectory _root = new("virtiofsd-io-uring-path-ops-");
     private readonly Ring _ring = CreateRing(8);
     private readonly int _rootFd;
 
     public RingPathOpsTests()
     {
-        _rootFd = Open(Libc.AT_FDCWD, _root, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0, 0);
+        _rootFd = Open(Libc.AT_FDCWD, _root.Path, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0, 0);
         Assert.True(_rootFd >= 0, Errno.Describe(_rootFd));
     }
 
@@ -25,7 +25,7 @@ public sealed unsafe class RingPathOpsTests : IDisposable
     {
         _ring.Dispose();
         Libc.Close(_rootFd);
-        Directory.Delete(_root, recursive: true);
+        _root.Dispose();
     }
 
     private int Open(int dirFd, string path, int flags, uint mode, ulong resolve)
@@ -104,7 +104,7 @@ public sealed unsafe class RingPathOpsTests : IDisposable
     public void CreateStatRenameLinkUnlinkThroughTheRing()
     {
         Assert.Equal(0, Mkdir("sub", Mode755));
-        Assert.True(Directory.Exists(System.IO.Path.Combine(_root, "sub")));
+        Assert.True(Directory.Exists(_root.Combine("sub")));
         Assert.Equal(-Errno.EEXIST, Mkdir("sub", Mode755));
 
         int fd = Open(_rootFd, "sub/file", Libc.O_CREAT | Libc.O_RDWR | Libc.O_CLOEXEC, Mode644, Libc.RESOLVE_BENEATH);
@@ -134,7 +134,7 @@ public sealed unsafe class RingPathOpsTests : IDisposable
         Assert.Equal(0, Symlink("renamed", "sub/sym"));
         Assert.Equal(Libc.S_IFLNK, Mode(Statx("sub/sym", (uint)Libc.AT_SYMLINK_NOFOLLOW).Statx) & SIfMt);
         Assert.Equal(1234ul, Size(Statx("sub/sym", 0).Statx)); // followed
-        Assert.Equal("renamed", new FileInfo(System.IO.Path.Combine(_root, "sub/sym")).LinkTarget);
+        Assert.Equal("renamed", new FileInfo(_root.Combine("sub/sym")).LinkTarget);
 
         Assert.Equal(-Errno.ENOTEMPTY, Unlink("sub", (uint)Libc.AT_REMOVEDIR));
         Assert.Equal(0, Unlink("sub/sym", 0));
@@ -142,7 +142,7 @@ public sealed unsafe class RingPathOpsTests : IDisposable
         Assert.Equal(0, Unlink("sub/renamed", 0));
         Assert.Equal(-Errno.EISDIR, Unlink("sub", 0));
         Assert.Equal(0, Unlink("sub", (uint)Libc.AT_REMOVEDIR));
-        Assert.False(Directory.Exists(System.IO.Path.Combine(_root, "sub")));
+        Assert.False(Directory.Exists(_root.Combine("sub")));
     }
 
     [Fact]

@@ -4,7 +4,7 @@ using VirtioFsd.Linux.IoUring;
 
 namespace VirtioFsd.Linux.Tests.IoUring;
 
-/// <summary>Helpers shared by the ring tests: ring creation, one-shot submission, native memory, temp dirs.</summary>
+/// <summary>Helpers shared by the ring tests: ring creation, one-shot submission, native memory.</summary>
 // Unsafe only to hand out NativeBuffer pointers; see NativeBuffer for why they are valid.
 internal static unsafe class RingTestSupport
 {
@@ -52,13 +52,6 @@ internal static unsafe class RingTestSupport
         var buffer = new NativeBuffer(bytes.Length);
         bytes.CopyTo(buffer.Span);
         return buffer;
-    }
-
-    public static string CreateTempDirectory()
-    {
-        string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "iouring-test-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return dir;
     }
 }
 

@@ -13,9 +13,9 @@ namespace VirtioFsd.Linux.Tests.IoUring;
 public sealed unsafe class RingWorkerPatternTests : IDisposable
 {
     private const ulong KickTag = 1UL << 63;
-    private readonly string _dir = CreateTempDirectory();
+    private readonly TempDirectory _dir = new("virtiofsd-io-uring-worker-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _dir.Dispose();
 
     [Theory]
     [InlineData(0u)]
@@ -25,7 +25,7 @@ public sealed unsafe class RingWorkerPatternTests : IDisposable
         const int Kicks = 20, ReadsPerKick = 4, Block = 4096;
         byte[] content = new byte[ReadsPerKick * Block];
         Random.Shared.NextBytes(content);
-        string path = System.IO.Path.Combine(_dir, "f");
+        string path = _dir.Combine("f");
         File.WriteAllBytes(path, content);
         using SafeFileHandle file = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
         int fd = (int)file.DangerousGetHandle();

@@ -73,7 +73,7 @@ public sealed class ChannelTests : IDisposable
     }
 
     [Fact]
-    public void Eof_between_messages_is_a_clean_close() => FdCount.AssertNoLeak(() =>
+    public void Eof_between_messages_is_a_clean_close() => FdTable.AssertNoLeak(() =>
     {
         Assert.Equal(0, Libc.SocketPair(Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, out int a, out int b));
         using var channel = new VhostUserChannel(new UnixFd(a));
@@ -84,7 +84,7 @@ public sealed class ChannelTests : IDisposable
     [Theory]
     [InlineData(0)]
     [InlineData(11)]
-    public void Eof_inside_the_header_breaks_the_connection(int bytes) => FdCount.AssertNoLeak(() =>
+    public void Eof_inside_the_header_breaks_the_connection(int bytes) => FdTable.AssertNoLeak(() =>
     {
         Assert.Equal(0, Libc.SocketPair(Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, out int a, out int b));
         using var channel = new VhostUserChannel(new UnixFd(a));
@@ -99,7 +99,7 @@ public sealed class ChannelTests : IDisposable
     });
 
     [Fact]
-    public void Eof_inside_the_body_breaks_the_connection_and_closes_its_fds() => FdCount.AssertNoLeak(() =>
+    public void Eof_inside_the_body_breaks_the_connection_and_closes_its_fds() => FdTable.AssertNoLeak(() =>
     {
         Assert.Equal(0, Libc.SocketPair(Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, out int a, out int b));
         using var channel = new VhostUserChannel(new UnixFd(a));
@@ -136,7 +136,7 @@ public sealed class ChannelTests : IDisposable
     }
 
     [Fact]
-    public void More_than_eight_fds_break_the_connection_and_are_all_closed() => FdCount.AssertNoLeak(() =>
+    public void More_than_eight_fds_break_the_connection_and_are_all_closed() => FdTable.AssertNoLeak(() =>
     {
         Assert.Equal(0, Libc.SocketPair(Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, out int a, out int b));
         using var channel = new VhostUserChannel(new UnixFd(a));

@@ -10,7 +10,7 @@ public sealed class HostileFrontendTests
 {
     [Fact]
     public void Random_messages_after_a_valid_handshake_never_escape_the_server_or_leak_fds()
-        => FdCount.AssertNoLeak(() => Storm(seed: 1, rounds: 20), () => Storm(seed: 2, rounds: 150));
+        => FdTable.AssertNoLeak(() => Storm(seed: 1, rounds: 20), () => Storm(seed: 2, rounds: 150));
 
     private static void Storm(int seed, int rounds)
     {

@@ -7,12 +7,12 @@ namespace VirtioFsd.VhostUser.Tests.Server;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ListenerTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("vhost-user-listener").FullName;
-    private readonly Serilog.ILogger _log = TestLog.Create();
+    private readonly TempDirectory _dir = new("virtiofsd-vhost-user-listener-");
+    private readonly Serilog.ILogger _log = new LogCollector(Serilog.Events.LogEventLevel.Debug).Logger;
 
-    public void Dispose() => Directory.Delete(_dir, true);
+    public void Dispose() => _dir.Dispose();
 
-    private string SocketPath => Path.Combine(_dir, "vu.sock");
+    private string SocketPath => _dir.Combine("vu.sock");
 
     [Fact]
     public void Binds_runs_the_hook_before_listening_and_removes_the_socket_on_dispose()

@@ -30,13 +30,13 @@ public sealed class MemoryTableTests : HandlerTestBase
     public void Nine_regions_drop_the_connection_and_their_fds_are_closed()
     {
         Frontend.Initialize();
-        var before = FdCount.Snapshot();
+        var before = FdTable.Snapshot();
         int fd = Ram.Regions[0].MemFd;
         var regions = Enumerable.Range(0, 9).Select(i => ((ulong)i * 0x1000, 0x1000UL, 0x10000000UL + ((ulong)i * 0x1000), 0UL)).ToArray();
         // Eight fds (the most SCM_RIGHTS may carry here) with a count of nine.
         Frontend.Socket.Send(Req.SetMemTable, Proto.Version, Table(regions), Enumerable.Repeat(fd, 8).ToArray());
         AssertDisconnected("9 regions");
-        FdCount.AssertNoneAdded(before);
+        FdTable.AssertNoneAdded(before);
     }
 
     [Fact]
@@ -79,7 +79,7 @@ public sealed class MemoryTableTests : HandlerTestBase
         Frontend.StartQueue(q);
         var driver = DriverQueue.For(Ram, q, eventIdx: true);
         EchoOnce(driver, q, 0x80000, 0x81000);
-        var before = FdCount.Snapshot();
+        var before = FdTable.Snapshot();
         for (int round = 0; round < 3; round++)
         {
             // Plug 1 MiB right after the first region: a buffer may now straddle both.
@@ -92,7 +92,7 @@ public sealed class MemoryTableTests : HandlerTestBase
             Assert.Equal(1, Backend.RunningQueues);
             EchoOnce(driver, q, 0x80000, 0x81000);
         }
-        FdCount.AssertNoneAdded(before);
+        FdTable.AssertNoneAdded(before);
         Assert.Equal(7u, Frontend.GetVringBase(0));
     }
 

@@ -112,14 +112,14 @@ public sealed class NegotiationTests : HandlerTestBase
     [Fact]
     public void Fds_on_a_request_that_takes_none_drop_the_connection_and_are_closed()
     {
-        var before = FdCount.Snapshot();
+        var before = FdTable.Snapshot();
         using (var fd = new VirtioFsd.Linux.UnixFd(VirtioFsd.Linux.Libc.EventFd(0, VirtioFsd.Linux.Libc.EFD_CLOEXEC)))
         {
             Frontend.Socket.Send(Req.SetOwner, Proto.Version, [], [fd.Value, fd.Value]);
         }
         AssertDisconnected("carries 2 fds");
         // The two received duplicates were closed by the server: back to where we started.
-        FdCount.AssertNoneAdded(before);
+        FdTable.AssertNoneAdded(before);
     }
 
     [Theory]
@@ -133,7 +133,7 @@ public sealed class NegotiationTests : HandlerTestBase
     public void Wrong_fd_count_drops_the_connection_and_closes_what_came(uint request, int bodySize, int fdCount)
     {
         Frontend.Initialize();
-        var before = FdCount.Snapshot();
+        var before = FdTable.Snapshot();
         byte[] body = new byte[bodySize];
         if (request == Req.SetMemTable)
         {
@@ -144,7 +144,7 @@ public sealed class NegotiationTests : HandlerTestBase
             Frontend.Socket.Send(request, Proto.Version | Proto.NeedReplyFlag, body, Enumerable.Repeat(fd.Value, fdCount).ToArray());
         }
         AssertDisconnected("fds, expected");
-        FdCount.AssertNoneAdded(before);
+        FdTable.AssertNoneAdded(before);
     }
 
     [Fact]

@@ -37,13 +37,13 @@ public sealed class VringTests : HandlerTestBase
     public void Vring_fd_for_a_queue_out_of_range_is_refused_and_the_fd_closed()
     {
         Init();
-        var before = FdCount.Snapshot();
+        var before = FdTable.Snapshot();
         using (var fd = new VirtioFsd.Linux.UnixFd(VirtioFsd.Linux.Libc.EventFd(0, VirtioFsd.Linux.Libc.EFD_CLOEXEC)))
         {
             Assert.NotEqual(0UL, Acked(Req.SetVringKick, U64(7), [fd.Value]));
             Assert.NotEqual(0UL, Acked(Req.SetVringCall, U64(7 | (1UL << 9)), [fd.Value]));
         }
-        FdCount.AssertNoneAdded(before);
+        FdTable.AssertNoneAdded(before);
     }
 
     [Fact]
@@ -196,7 +196,7 @@ public sealed class VringTests : HandlerTestBase
     [Fact]
     public void Disconnect_stops_every_ring_resets_the_backend_and_closes_every_fd()
     {
-        var before = FdCount.Snapshot();
+        var before = FdTable.Snapshot();
         Init();
         using (FrontendQueue q0 = FrontendQueue.Allocate(0, 64, Alloc))
         using (FrontendQueue q1 = FrontendQueue.Allocate(1, 64, Alloc))
@@ -213,6 +213,6 @@ public sealed class VringTests : HandlerTestBase
         Assert.Equal(0, Backend.RunningQueues);
         Assert.Equal(2, Backend.StopCount);
         Assert.Equal(1, Backend.ResetCount);
-        FdCount.AssertNoneAdded(before);
+        FdTable.AssertNoneAdded(before);
     }
 }

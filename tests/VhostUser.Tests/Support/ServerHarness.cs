@@ -20,7 +20,7 @@ internal sealed class ServerHarness : IDisposable
     private ServerHarness(EchoBackend backend, Func<ServerHarness, ConnectionEnd?> run)
     {
         Backend = backend;
-        Log = TestLog.Create(Sink);
+        Log = Sink.Logger;
         Server = new VhostUserServer(backend, Log);
         _thread = new Thread(() =>
         {
@@ -40,8 +40,8 @@ internal sealed class ServerHarness : IDisposable
 
     public ILogger Log { get; }
 
-    /// <summary>Log lines the server wrote.</summary>
-    public ListSink Sink { get; } = new();
+    /// <summary>Log lines the server wrote (from Debug up).</summary>
+    public LogCollector Sink { get; } = new(Serilog.Events.LogEventLevel.Debug);
 
     public VhostUserServer Server { get; }
 
@@ -80,7 +80,7 @@ internal sealed class ServerHarness : IDisposable
     /// <summary>Server listening on a real socket path; the frontend connects through it.</summary>
     public static ServerHarness OverSocketPath(string path, GuestRam ram, EchoBackend? backend = null)
     {
-        ILogger log = TestLog.Create();
+        ILogger log = new LogCollector(Serilog.Events.LogEventLevel.Debug).Logger;
         int r = VhostUserListener.TryBind(path, log, out VhostUserListener? listener);
         if (r < 0)
         {

@@ -49,7 +49,7 @@ internal sealed class VirtqueueHarness : IDisposable
 
     public bool EventIdx { get; }
 
-    public CollectingLog Log { get; } = new();
+    public LogCollector Log { get; } = new();
 
     /// <summary>The device's queue over the rings, as the handler would build it at queue start.</summary>
     public SplitVirtqueue CreateQueue(ushort lastAvailIndex = 0, int? callFd = null)

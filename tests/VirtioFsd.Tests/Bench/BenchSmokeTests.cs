@@ -15,18 +15,9 @@ namespace VirtioFsd.Tests.Bench;
 public sealed class BenchSmokeTests : IDisposable
 {
     private const int OpsPerQueue = 200;
-    private readonly string _dir = Directory.CreateTempSubdirectory("virtiofsd-bench-smoke").FullName;
+    private readonly TempDirectory _dir = new("virtiofsd-bench-smoke-");
 
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _dir.Dispose();
 
     [Fact]
     public void Every_workload_completes_its_operations_against_our_daemon_and_the_report_renders()
@@ -41,7 +32,7 @@ public sealed class BenchSmokeTests : IDisposable
             Seconds = 120, // hang guard only: the run ends after OpsPerQueue operations per queue
             WarmupSeconds = 0,
             MaxOps = OpsPerQueue,
-            WorkDir = _dir,
+            WorkDir = _dir.Path,
         };
 
         BenchResults results = BenchRun.Execute(options, TextWriter.Null);
@@ -83,7 +74,7 @@ public sealed class BenchSmokeTests : IDisposable
         var options = BenchOptions.Parse(["--ours", Process.DaemonProcess.Executable,
             "--rust", Vm.VmRun.Script("scripts/rust-virtiofsd.sh"), "--small", "--rounds", "1", "--queues", "1",
             "--seconds", "120", "--warmup", "0", "--max-ops", OpsPerQueue.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--workdir", _dir]);
+            "--workdir", _dir.Path]);
 
         BenchResults results = BenchRun.Execute(options, TextWriter.Null);
 
@@ -99,7 +90,7 @@ public sealed class BenchSmokeTests : IDisposable
     [Fact]
     public void Report_block_is_replaced_in_place_and_hand_written_text_around_it_survives()
     {
-        string path = Path.Combine(_dir, "report.md");
+        string path = _dir.Combine("report.md");
         File.WriteAllText(path, $"# Title\n\nbefore\n\n{MarkdownReport.Begin}\nold figures\n{MarkdownReport.End}\n\nafter: profile notes\n");
         var results = new BenchResults([], [], [], [], []);
         MarkdownReport.Write(path, new Summary(results), MachineInfo.Collect("/nonexistent"), new BenchOptions { Ours = "x" }, null);

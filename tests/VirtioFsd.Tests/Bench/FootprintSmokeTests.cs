@@ -10,7 +10,7 @@ namespace VirtioFsd.Tests.Bench;
 /// </summary>
 public sealed class FootprintSmokeTests : IDisposable
 {
-    private readonly Process.TempTree _tree = new();
+    private readonly Process.TempTree _tree = new("virtiofsd-footprint-smoke-");
 
     public void Dispose() => _tree.Dispose();
 

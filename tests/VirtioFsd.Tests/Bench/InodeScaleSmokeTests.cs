@@ -11,7 +11,7 @@ namespace VirtioFsd.Tests.Bench;
 /// </summary>
 public sealed class InodeScaleSmokeTests : IDisposable
 {
-    private readonly Process.TempTree _tree = new();
+    private readonly Process.TempTree _tree = new("virtiofsd-inode-scale-smoke-");
 
     public void Dispose() => _tree.Dispose();
 

@@ -12,18 +12,9 @@ namespace VirtioFsd.Tests.Bench;
 /// </summary>
 public sealed class SoakSmokeTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("virtiofsd-soak-smoke").FullName;
+    private readonly TempDirectory _dir = new("virtiofsd-soak-smoke-");
 
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _dir.Dispose();
 
     [Fact]
     public void Short_soak_reports_rss_and_fds_over_time_and_fds_return_to_baseline()
@@ -35,7 +26,7 @@ public sealed class SoakSmokeTests : IDisposable
             Queues = 2,
             SoakSeconds = 10,
             SampleSeconds = 1,
-            WorkDir = _dir,
+            WorkDir = _dir.Path,
         };
 
         SoakResult r = SoakRun.Execute(options, TextWriter.Null);

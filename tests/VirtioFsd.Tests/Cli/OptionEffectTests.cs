@@ -12,11 +12,11 @@ namespace VirtioFsd.Tests.Cli;
 /// </summary>
 public sealed class OptionEffectTests : IDisposable
 {
-    private readonly string _share = Directory.CreateTempSubdirectory("option-effect-").FullName;
+    private readonly TempDirectory _share = new("virtiofsd-option-effect-");
 
-    public void Dispose() => Directory.Delete(_share, recursive: true);
+    public void Dispose() => _share.Dispose();
 
-    private static FuseInitFlags InitFlags(FuseAnswer init)
+    private static FuseInitFlags InitFlags(FuseReply init)
     {
         FuseInitOut o = init.Read<FuseInitOut>();
         return (FuseInitFlags)(o.Flags | ((ulong)o.Flags2 << 32));
@@ -28,7 +28,7 @@ public sealed class OptionEffectTests : IDisposable
     public void Allow_mmap_offers_direct_io_allow_mmap_to_the_guest(bool allowMmap)
     {
         string[] args = allowMmap ? ["--cache", "never", "--allow-mmap"] : ["--cache", "never"];
-        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share, init: false, extraArgs: args);
+        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share.Path, init: false, extraArgs: args);
         FuseInitFlags flags = InitFlags(d.Client.Init(DeviceUnderTest.GuestFlags | FuseInitFlags.DirectIoAllowMmap));
         Assert.Equal(allowMmap, flags.HasFlag(FuseInitFlags.DirectIoAllowMmap));
     }
@@ -39,19 +39,19 @@ public sealed class OptionEffectTests : IDisposable
     public void O_noatime_from_the_guest_reaches_the_host_only_with_preserve_noatime(bool preserve)
     {
         // relatime updates atime on a read when it is older than mtime or a day: both hold here.
-        string file = Path.Combine(_share, "f");
+        string file = _share.Combine("f");
         File.WriteAllText(file, "content");
         DateTime old = DateTime.UtcNow.AddDays(-3);
         File.SetLastWriteTimeUtc(file, old.AddHours(-1));
         File.SetLastAccessTimeUtc(file, old);
-        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share, extraArgs: preserve ? ["--preserve-noatime"] : []);
+        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share.Path, extraArgs: preserve ? ["--preserve-noatime"] : []);
         FuseDeviceClient c = d.Client;
 
         ulong node = c.Call(FuseOpcode.Lookup, 1, N("f")).NodeId;
-        ulong fh = c.Call(FuseOpcode.Open, node, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)(Libc.O_RDONLY | Libc.O_NOATIME) })).Fh;
-        FuseAnswer read = c.Call(FuseOpcode.Read, node, FuseDeviceClient.Bytes(new FuseReadIn { Fh = fh, Size = 100 }));
+        ulong fh = c.Call(FuseOpcode.Open, node, FuseBytes.Of(new FuseOpenIn { Flags = (uint)(Libc.O_RDONLY | Libc.O_NOATIME) })).Fh;
+        FuseReply read = c.Call(FuseOpcode.Read, node, FuseBytes.Of(new FuseReadIn { Fh = fh, Size = 100 }));
         Assert.Equal("content"u8.ToArray(), read.Body);
-        Assert.Equal(0, c.Call(FuseOpcode.Release, node, FuseDeviceClient.Bytes(new FuseReleaseIn { Fh = fh })).Error);
+        Assert.Equal(0, c.Call(FuseOpcode.Release, node, FuseBytes.Of(new FuseReleaseIn { Fh = fh })).Error);
 
         bool atimeKept = File.GetLastAccessTimeUtc(file) < DateTime.UtcNow.AddDays(-1);
         Assert.Equal(preserve, atimeKept);
@@ -63,9 +63,9 @@ public sealed class OptionEffectTests : IDisposable
     public void Tag_is_served_in_the_config_space_and_config_is_offered_only_with_it(string? tag)
     {
         // The daemon's socket lives in a run directory of its own; the share is the class's.
-        using var runDir = new Process.TempTree();
+        using var runDir = new Process.TempTree("virtiofsd-option-effect-run-");
         string socket = runDir.Socket;
-        List<string> args = ["--shared-dir", _share, "--socket-path", socket, "--sandbox", "none"];
+        List<string> args = ["--shared-dir", _share.Path, "--socket-path", socket, "--sandbox", "none"];
         if (tag is not null)
         {
             args.AddRange(["--tag", tag]);
@@ -92,7 +92,7 @@ public sealed class OptionEffectTests : IDisposable
     [InlineData(true)]
     public void Security_label_stores_the_guests_label_on_files_it_creates(bool securityLabel)
     {
-        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share, init: false,
+        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share.Path, init: false,
             extraArgs: securityLabel ? ["--security-label"] : []);
         FuseDeviceClient c = d.Client;
         FuseInitFlags flags = InitFlags(c.Init(DeviceUnderTest.GuestFlags));
@@ -100,15 +100,15 @@ public sealed class OptionEffectTests : IDisposable
 
         // As a Linux guest with SELinux sends them once SECURITY_CTX is on: the context follows the request body.
         byte[] label = SecurityContextRecord.Of("security.selinux", "system_u:object_r:httpd_sys_content_t:s0");
-        byte[] mkdir = [.. FuseDeviceClient.Bytes(new FuseMkdirIn { Mode = 0x1ed }), .. N("dir")];
+        byte[] mkdir = [.. FuseBytes.Of(new FuseMkdirIn { Mode = 0x1ed }), .. N("dir")];
         Assert.Equal(0, c.Start(FuseOpcode.Mkdir, 1, mkdir, extensions: securityLabel ? label : null).Wait().Error);
-        byte[] create = [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = 0x81a4 }), .. N("file")];
+        byte[] create = [.. FuseBytes.Of(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = 0x81a4 }), .. N("file")];
         Assert.Equal(0, c.Start(FuseOpcode.Create, 1, create, extensions: securityLabel ? label : null).Wait().Error);
 
         foreach (string name in new[] { "dir", "file" })
         {
             byte[] value = new byte[256];
-            int n = Libc.Getxattr(System.Text.Encoding.UTF8.GetBytes(Path.Combine(_share, name)), "security.selinux"u8, value);
+            int n = Libc.Getxattr(System.Text.Encoding.UTF8.GetBytes(_share.Combine(name)), "security.selinux"u8, value);
             if (securityLabel)
             {
                 Assert.Equal("system_u:object_r:httpd_sys_content_t:s0", System.Text.Encoding.UTF8.GetString(value, 0, n).TrimEnd('\0'));
@@ -134,7 +134,7 @@ public sealed class OptionEffectTests : IDisposable
     {
         Engine.IoUringRequirement.SkipUnlessAvailable();
         const int Payload = 1 << 20, Reads = 32;
-        string data = Path.Combine(_share, "data");
+        string data = _share.Combine("data");
         File.WriteAllBytes(data, new byte[Payload * Reads]);
         void DropPages()
         {
@@ -145,19 +145,19 @@ public sealed class OptionEffectTests : IDisposable
             Libc.Close(fd);
         }
         // The daemon's socket lives in a run directory of its own; the share is the class's.
-        using var runDir = new Process.TempTree();
+        using var runDir = new Process.TempTree("virtiofsd-option-effect-run-");
         string socket = runDir.Socket;
-        List<string> args = ["--shared-dir", _share, "--socket-path", socket, "--sandbox", "none", "--io-engine", "io-uring"];
+        List<string> args = ["--shared-dir", _share.Path, "--socket-path", socket, "--sandbox", "none", "--io-engine", "io-uring"];
         if (poolSize is { } n)
         {
             args.AddRange(["--thread-pool-size", n.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         }
         using var daemon = Process.DaemonProcess.Start(args, selfCheck: false);
-        using var device = new Faults.ProcessDevice(socket, 1, Reads, Payload);
+        using var device = Engine.QueueFrontend.Connect(socket, 1, Reads, Payload);
         Engine.QueueDriver q = device.Drivers[0];
-        Engine.EngineStressTests.Init(q);
-        ulong node = Engine.EngineStressTests.Lookup(q, "data");
-        ulong fh = Engine.EngineStressTests.Open(q, node);
+        Engine.FuseCalls.Init(q);
+        ulong node = Engine.FuseCalls.Ok(Engine.FuseCalls.Lookup(q, 1, "data"));
+        ulong fh = Engine.FuseCalls.Ok(Engine.FuseCalls.Open(q, node, Libc.O_RDONLY));
         for (int round = 0; round < 4; round++)
         {
             DropPages();
@@ -165,7 +165,7 @@ public sealed class OptionEffectTests : IDisposable
             {
                 Opcode = FuseOpcode.Read,
                 Node = node,
-                Args = Engine.FuseCall.Bytes(new FuseReadIn { Fh = fh, Offset = (ulong)k * Payload, Size = Payload }),
+                Args = FuseBytes.Of(new FuseReadIn { Fh = fh, Offset = (ulong)k * Payload, Size = Payload }),
                 ReplyPayloadBytes = Payload,
                 Verify = (header, _, data) => Assert.Equal(0, header.Error),
             }), Reads);
@@ -185,14 +185,14 @@ public sealed class OptionEffectTests : IDisposable
     [Fact]
     public void Translate_uid_and_gid_change_owners_both_ways_and_forbid_guest_refuses()
     {
-        string hostOwned = Path.Combine(_share, "by-1000");
-        string rootOwned = Path.Combine(_share, "by-root");
+        string hostOwned = _share.Combine("by-1000");
+        string rootOwned = _share.Combine("by-root");
         File.WriteAllText(hostOwned, "x");
         File.WriteAllText(rootOwned, "x");
         Assert.Equal(0, Libc.Chown(hostOwned, 1000, 1000));
         // The guest's root acts as host 1000 now, which must be able to create in the share.
-        Assert.Equal(0, Libc.Chown(_share, 1000, 1000));
-        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share, extraArgs:
+        Assert.Equal(0, Libc.Chown(_share.Path, 1000, 1000));
+        using var d = DeviceUnderTest.Start(DeviceKind.SandboxNone, _share.Path, extraArgs:
         [
             "--translate-uid", "forbid-guest:5:1", "--translate-uid", "map:0:1000:1", "--translate-uid", "squash-host:0:65534:1",
             "--translate-gid", "map:0:1000:1",
@@ -205,22 +205,22 @@ public sealed class OptionEffectTests : IDisposable
         Assert.Equal(65534u, c.Call(FuseOpcode.Lookup, 1, N("by-root")).Read<FuseEntryOut>().Attr.Uid);
 
         // What the guest's root creates belongs to host 1000.
-        byte[] create = [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = 0x81a4 }), .. N("made")];
-        FuseAnswer made = c.Call(FuseOpcode.Create, 1, create);
+        byte[] create = [.. FuseBytes.Of(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = 0x81a4 }), .. N("made")];
+        FuseReply made = c.Call(FuseOpcode.Create, 1, create);
         Assert.Equal(0u, made.Read<FuseEntryOut>().Attr.Uid);
-        Assert.Equal((1000u, 1000u), HostOwner(Path.Combine(_share, "made")));
+        Assert.Equal((1000u, 1000u), HostOwner(_share.Combine("made")));
 
         // A forbidden guest uid creates nothing, and is given to no file.
-        byte[] mkdir = [.. FuseDeviceClient.Bytes(new FuseMkdirIn { Mode = 0x1ed }), .. N("by-5")];
+        byte[] mkdir = [.. FuseBytes.Of(new FuseMkdirIn { Mode = 0x1ed }), .. N("by-5")];
         Assert.Equal(-Errno.EPERM, c.Call(FuseOpcode.Mkdir, 1, mkdir, uid: 5, gid: 5).Error);
-        Assert.False(Directory.Exists(Path.Combine(_share, "by-5")));
+        Assert.False(Directory.Exists(_share.Combine("by-5")));
         var chown = new FuseSetAttrIn { Valid = Fuse.Abi.FuseConstants.FattrUid, Uid = 5 };
-        Assert.Equal(-Errno.EPERM, c.Call(FuseOpcode.SetAttr, made.NodeId, FuseDeviceClient.Bytes(chown)).Error);
+        Assert.Equal(-Errno.EPERM, c.Call(FuseOpcode.SetAttr, made.NodeId, FuseBytes.Of(chown)).Error);
         // A chown to the guest's root gives the file host 1000.
-        Assert.Equal(0, Libc.Chown(Path.Combine(_share, "made"), 0, 0));
+        Assert.Equal(0, Libc.Chown(_share.Combine("made"), 0, 0));
         chown = new FuseSetAttrIn { Valid = Fuse.Abi.FuseConstants.FattrUid, Uid = 0 };
-        Assert.Equal(0u, c.Call(FuseOpcode.SetAttr, made.NodeId, FuseDeviceClient.Bytes(chown)).Read<FuseAttrOut>().Attr.Uid);
-        Assert.Equal(1000u, HostOwner(Path.Combine(_share, "made")).Uid);
+        Assert.Equal(0u, c.Call(FuseOpcode.SetAttr, made.NodeId, FuseBytes.Of(chown)).Read<FuseAttrOut>().Attr.Uid);
+        Assert.Equal(1000u, HostOwner(_share.Combine("made")).Uid);
     }
 
     private static (uint Uid, uint Gid) HostOwner(string path)

@@ -1,5 +1,4 @@
 using Serilog;
-using Serilog.Core;
 using Serilog.Events;
 using VirtioFsd.Cli;
 using VirtioFsd.Device;
@@ -15,9 +14,9 @@ public class EngineSelectionTests
     [Fact]
     public void Io_uring_unavailable_falls_back_to_the_synchronous_engine_with_a_warning_saying_why()
     {
-        var sink = new Collect();
-        ILogger log = new LoggerConfiguration().MinimumLevel.Verbose().WriteTo.Sink(sink).CreateLogger();
-        using var dir = new TempDir();
+        var sink = new LogCollector();
+        ILogger log = sink.Logger;
+        using var dir = new TempDirectory("virtiofsd-engine-selection-");
         using var fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = dir.Path }, log);
         var server = new FuseServer(fs, new FuseServerOptions(), log);
 
@@ -32,7 +31,7 @@ public class EngineSelectionTests
     [Fact]
     public void Sync_is_used_as_asked_without_probing_io_uring()
     {
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("virtiofsd-engine-selection-");
         ILogger log = new LoggerConfiguration().CreateLogger();
         using var fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = dir.Path }, log);
         var server = new FuseServer(fs, new FuseServerOptions(), log);
@@ -51,28 +50,4 @@ public class EngineSelectionTests
     [Fact]
     public void The_daemon_defaults_to_io_uring()
         => Assert.Equal(IoEngineKind.IoUring, new DeviceOptions().IoEngine);
-
-    private sealed class Collect : ILogEventSink
-    {
-        private readonly List<LogEvent> events = [];
-
-        public IReadOnlyList<LogEvent> Events
-        {
-            get
-            {
-                lock (events)
-                {
-                    return [.. events];
-                }
-            }
-        }
-
-        public void Emit(LogEvent logEvent)
-        {
-            lock (events)
-            {
-                events.Add(logEvent);
-            }
-        }
-    }
 }

@@ -14,21 +14,21 @@ public class EngineStopTests
     {
         const int Reads = 64;
         const int Size = 128 * 1024;
-        using var dir = new TempDir();
-        string path = Path.Combine(dir.Path, "cold");
+        using var dir = new TempDirectory("virtiofsd-engine-stop-");
+        string path = dir.Combine("cold");
         var content = new byte[Reads * Size];
         new Random(7).NextBytes(content);
         File.WriteAllBytes(path, content);
         using var h = new DeviceHarness(dir.Path, engine, 1, Reads, Size);
         QueueDriver driver = h.Drivers[0];
-        EngineStressTests.Init(driver);
-        ulong node = EngineStressTests.Lookup(driver, "cold");
-        ulong fh = EngineStressTests.Open(driver, node);
+        FuseCalls.Init(driver);
+        ulong node = FuseCalls.Ok(FuseCalls.Lookup(driver, 1, "cold"));
+        ulong fh = FuseCalls.Ok(FuseCalls.Open(driver, node, Libc.O_RDONLY));
         DropFromPageCache(path);
         ushort answeredBefore = driver.UsedIndex;
 
         // Cold reads: the io_uring engine has them in flight in the ring when the stop arrives.
-        int launched = driver.Launch(Enumerable.Range(0, Reads).Select(i => EngineStressTests.Read((node, fh), (ulong)(i * Size), Size, data =>
+        int launched = driver.Launch(Enumerable.Range(0, Reads).Select(i => FuseCalls.ReadCall((node, fh), (ulong)(i * Size), Size, data =>
             Assert.Equal(content.AsSpan(i * Size, Size).ToArray(), data), tolerateCancel: true)));
         uint consumed = h.StopQueue(1);
 
@@ -58,20 +58,20 @@ public class EngineKicklessTests
     [MemberData(nameof(Engines))]
     public void Requests_on_a_queue_without_kick_fd_are_served(DaemonEngine engine)
     {
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("virtiofsd-engine-kickless-");
         var content = new byte[1 << 20];
         new Random(9).NextBytes(content);
-        File.WriteAllBytes(Path.Combine(dir.Path, "f"), content);
+        File.WriteAllBytes(dir.Combine("f"), content);
         using var h = new DeviceHarness(dir.Path, engine, 1, 16, 64 * 1024, withoutKickFd: true);
         QueueDriver driver = h.Drivers[0];
-        EngineStressTests.Init(driver);
-        ulong node = EngineStressTests.Lookup(driver, "f");
-        ulong fh = EngineStressTests.Open(driver, node);
+        FuseCalls.Init(driver);
+        ulong node = FuseCalls.Ok(FuseCalls.Lookup(driver, 1, "f"));
+        ulong fh = FuseCalls.Ok(FuseCalls.Open(driver, node, Libc.O_RDONLY));
 
-        int answered = driver.Run(Enumerable.Range(0, 16).Select(i => EngineStressTests.Read((node, fh), (ulong)(i * 65536), 65536, data =>
+        int answered = driver.Run(Enumerable.Range(0, 16).Select(i => FuseCalls.ReadCall((node, fh), (ulong)(i * 65536), 65536, data =>
             Assert.Equal(content.AsSpan(i * 65536, 65536).ToArray(), data))), 16);
 
         Assert.Equal(16, answered);
-        EngineStressTests.Release(driver, node, fh);
+        Assert.Equal(0, FuseCalls.Release(driver, node, fh));
     }
 }

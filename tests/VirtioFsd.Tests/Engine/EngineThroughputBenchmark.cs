@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using VirtioFsd.Linux;
 using Xunit.Abstractions;
 
 namespace VirtioFsd.Tests.Engine;
@@ -17,10 +18,10 @@ public sealed class EngineThroughputBenchmark(ITestOutputHelper output)
     public void Cached_4k_reads_at_depth_64_per_engine()
     {
         int ops = int.TryParse(Environment.GetEnvironmentVariable("ENGINE_BENCH_OPS"), out int n) && n > 0 ? n : 4_000;
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("virtiofsd-engine-throughput-");
         var content = new byte[16 << 20];
         new Random(11).NextBytes(content);
-        File.WriteAllBytes(Path.Combine(dir.Path, "f"), content);
+        File.WriteAllBytes(dir.Combine("f"), content);
         output.WriteLine($"{ops} random 4 KiB reads, depth 64, one queue, loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
         // Two rounds: the first one pays for JIT and first-touch of everything; read the second.
         DaemonEngine[] engines = [DaemonEngine.Sync, DaemonEngine.IoUring, DaemonEngine.IoUringAllTransfers];
@@ -28,9 +29,9 @@ public sealed class EngineThroughputBenchmark(ITestOutputHelper output)
         {
             using var h = new DeviceHarness(dir.Path, engine, 1, 64, 4096);
             QueueDriver driver = h.Drivers[0];
-            EngineStressTests.Init(driver);
-            ulong node = EngineStressTests.Lookup(driver, "f");
-            ulong fh = EngineStressTests.Open(driver, node);
+            FuseCalls.Init(driver);
+            ulong node = FuseCalls.Ok(FuseCalls.Lookup(driver, 1, "f"));
+            ulong fh = FuseCalls.Ok(FuseCalls.Open(driver, node, Libc.O_RDONLY));
             driver.Run(Reads(node, fh, content, ops / 4, 1), 64); // warm-up
             using var self = System.Diagnostics.Process.GetCurrentProcess();
             self.Refresh();
@@ -42,7 +43,7 @@ public sealed class EngineThroughputBenchmark(ITestOutputHelper output)
             Assert.Equal(ops, answered);
             double cpuUs = (self.TotalProcessorTime - cpu0).TotalSeconds * 1e6 / ops;
             output.WriteLine($"  {engine,-20} {ops / seconds,9:F0} req/s  cpu {cpuUs,6:F1} us/req (frontend included)");
-            EngineStressTests.Release(driver, node, fh);
+            Assert.Equal(0, FuseCalls.Release(driver, node, fh));
         }
     }
 
@@ -53,7 +54,7 @@ public sealed class EngineThroughputBenchmark(ITestOutputHelper output)
         {
             int block = rng.Next(content.Length / 4096);
             byte[] want = content.AsSpan(block * 4096, 4096).ToArray();
-            yield return EngineStressTests.Read((node, fh), (ulong)block * 4096, 4096, data => Assert.Equal(want, data));
+            yield return FuseCalls.ReadCall((node, fh), (ulong)block * 4096, 4096, data => Assert.Equal(want, data));
         }
     }
 }

@@ -26,9 +26,9 @@ internal sealed class FuseCall
     /// <summary>Checks the answer: the out header, the reply arguments and the READ data the device wrote.</summary>
     public required Action<FuseOutHeader, byte[], byte[]> Verify { get; init; }
 
-    public static byte[] Bytes<T>(in T value)
-        where T : unmanaged
-        => MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value)).ToArray();
+    /// <summary>The request's bytes: in header (from no caller, as these tests always sent it), arguments, then the payload.</summary>
+    public byte[] Encode(ulong unique)
+        => new FuseRequestBuilder(Opcode, Node, unique).AsCaller(0, 0, pid: 0).AddBytes(Args).AddBytes(Payload).ToBytes();
 }
 
 /// <summary>
@@ -43,7 +43,6 @@ internal sealed class QueueDriver
     public const int PayloadGap = 4096;
 
     private const int OutHeaderSize = 16;
-    private static readonly int InHeaderSize = Marshal.SizeOf<FuseInHeader>();
 
     private readonly GuestRam _ram;
     private readonly FrontendQueue _queue;
@@ -150,31 +149,27 @@ internal sealed class QueueDriver
     {
         (ulong req, ulong reply, ulong payload) = _slots[slot];
         ulong unique = ++_unique;
-        var header = new FuseInHeader
-        {
-            Len = (uint)(InHeaderSize + call.Args.Length + call.Payload.Length),
-            Opcode = (uint)call.Opcode,
-            Unique = unique,
-            NodeId = call.Node,
-        };
-        _ram.Write(req, header);
-        _ram.Write(req + (ulong)InHeaderSize, call.Args);
+        // Header and arguments in one buffer, the WRITE data in its own (as fs/fuse/virtio_fs.c lays them out).
+        byte[] request = call.Encode(unique);
+        ReadOnlySpan<byte> headerAndArgs = request.AsSpan(0, request.Length - call.Payload.Length);
+        ReadOnlySpan<byte> writeData = request.AsSpan(headerAndArgs.Length);
+        _ram.Write(req, headerAndArgs);
         _ram.GetSpan(reply, OutHeaderSize).Clear();
 
         Span<DriverBuffer> readable = stackalloc DriverBuffer[4];
         Span<DriverBuffer> writable = stackalloc DriverBuffer[4];
         int r = 0, w = 0;
-        readable[r++] = new DriverBuffer(req, (uint)(InHeaderSize + call.Args.Length));
-        if (call.Payload.Length > 0)
+        readable[r++] = new DriverBuffer(req, (uint)headerAndArgs.Length);
+        if (writeData.Length > 0)
         {
             // Two pieces apart from each other, cut at an odd place.
-            int first = Math.Max(1, call.Payload.Length / 3);
-            _ram.Write(payload, call.Payload.AsSpan(0, first));
-            _ram.Write(payload + (ulong)first + PayloadGap, call.Payload.AsSpan(first));
+            int first = Math.Max(1, writeData.Length / 3);
+            _ram.Write(payload, writeData[..first]);
+            _ram.Write(payload + (ulong)first + PayloadGap, writeData[first..]);
             readable[r++] = new DriverBuffer(payload, (uint)first);
-            if (call.Payload.Length > first)
+            if (writeData.Length > first)
             {
-                readable[r++] = new DriverBuffer(payload + (ulong)first + PayloadGap, (uint)(call.Payload.Length - first));
+                readable[r++] = new DriverBuffer(payload + (ulong)first + PayloadGap, (uint)(writeData.Length - first));
             }
         }
         writable[w++] = new DriverBuffer(reply, OutHeaderSize);

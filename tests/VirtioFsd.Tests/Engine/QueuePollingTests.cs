@@ -47,15 +47,15 @@ public class QueuePollingTests
 
     private static int KicksForSequentialLookups(QueuePolling polling)
     {
-        using var dir = new TempDir();
-        File.WriteAllText(Path.Combine(dir.Path, "f"), "x");
+        using var dir = new TempDirectory("virtiofsd-queue-polling-");
+        File.WriteAllText(dir.Combine("f"), "x");
         using var h = new DeviceHarness(dir.Path, DaemonEngine.IoUring, 1, 4, 4096, polling: polling);
         QueueDriver driver = h.Drivers[0];
-        EngineStressTests.Init(driver);
+        FuseCalls.Init(driver);
         int before = driver.Kicks;
         for (int i = 0; i < Requests; i++)
         {
-            Assert.NotEqual(0UL, EngineStressTests.Lookup(driver, "f"));
+            Assert.NotEqual(0UL, FuseCalls.Ok(FuseCalls.Lookup(driver, 1, "f")));
         }
         return driver.Kicks - before;
     }

@@ -46,22 +46,22 @@ public class DeviceEscapeTests
             var calls = new (string Opcode, FuseOpcode Op, ulong Node, byte[] Body)[]
             {
                 ("LOOKUP", FuseOpcode.Lookup, 1, name),
-                ("MKNOD", FuseOpcode.Mknod, 1, [.. FuseDeviceClient.Bytes(new FuseMknodIn { Mode = Libc.S_IFREG | 0b110_100_100 }), .. name]),
-                ("MKNOD fifo", FuseOpcode.Mknod, 1, [.. FuseDeviceClient.Bytes(new FuseMknodIn { Mode = Libc.S_IFIFO | 0b110_100_100 }), .. name]),
-                ("MKDIR", FuseOpcode.Mkdir, 1, [.. FuseDeviceClient.Bytes(new FuseMkdirIn { Mode = 0b111_101_101 }), .. name]),
+                ("MKNOD", FuseOpcode.Mknod, 1, [.. FuseBytes.Of(new FuseMknodIn { Mode = Libc.S_IFREG | 0b110_100_100 }), .. name]),
+                ("MKNOD fifo", FuseOpcode.Mknod, 1, [.. FuseBytes.Of(new FuseMknodIn { Mode = Libc.S_IFIFO | 0b110_100_100 }), .. name]),
+                ("MKDIR", FuseOpcode.Mkdir, 1, [.. FuseBytes.Of(new FuseMkdirIn { Mode = 0b111_101_101 }), .. name]),
                 ("SYMLINK name", FuseOpcode.Symlink, 1, [.. name, .. N("f")]),
-                ("LINK", FuseOpcode.Link, 1, [.. FuseDeviceClient.Bytes(new FuseLinkIn { OldNodeId = f }), .. name]),
-                ("RENAME old", FuseOpcode.Rename, 1, [.. FuseDeviceClient.Bytes(new FuseRenameIn { NewDir = 1 }), .. name, .. N("fresh")]),
-                ("RENAME new", FuseOpcode.Rename, 1, [.. FuseDeviceClient.Bytes(new FuseRenameIn { NewDir = 1 }), .. N("f"), .. name]),
-                ("RENAME2 old", FuseOpcode.Rename2, 1, [.. FuseDeviceClient.Bytes(new FuseRename2In { NewDir = 1 }), .. name, .. N("fresh")]),
-                ("RENAME2 new", FuseOpcode.Rename2, 1, [.. FuseDeviceClient.Bytes(new FuseRename2In { NewDir = 1, Flags = 1 }), .. N("f"), .. name]),
+                ("LINK", FuseOpcode.Link, 1, [.. FuseBytes.Of(new FuseLinkIn { OldNodeId = f }), .. name]),
+                ("RENAME old", FuseOpcode.Rename, 1, [.. FuseBytes.Of(new FuseRenameIn { NewDir = 1 }), .. name, .. N("fresh")]),
+                ("RENAME new", FuseOpcode.Rename, 1, [.. FuseBytes.Of(new FuseRenameIn { NewDir = 1 }), .. N("f"), .. name]),
+                ("RENAME2 old", FuseOpcode.Rename2, 1, [.. FuseBytes.Of(new FuseRename2In { NewDir = 1 }), .. name, .. N("fresh")]),
+                ("RENAME2 new", FuseOpcode.Rename2, 1, [.. FuseBytes.Of(new FuseRename2In { NewDir = 1, Flags = 1 }), .. N("f"), .. name]),
                 ("UNLINK", FuseOpcode.Unlink, 1, name),
                 ("RMDIR", FuseOpcode.Rmdir, 1, name),
-                ("CREATE", FuseOpcode.Create, 1, [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)(Libc.O_RDWR | 0x40), Mode = Libc.S_IFREG | 0b110_100_100 }), .. name]),
+                ("CREATE", FuseOpcode.Create, 1, [.. FuseBytes.Of(new FuseCreateIn { Flags = (uint)(Libc.O_RDWR | 0x40), Mode = Libc.S_IFREG | 0b110_100_100 }), .. name]),
             };
             foreach ((string opcode, FuseOpcode op, ulong node, byte[] body) in calls)
             {
-                FuseAnswer a = c.Call(op, node, body);
+                FuseReply a = c.Call(op, node, body);
                 // LOOKUP of "." and of ".." at the root name the root itself (the guest cannot see above it).
                 bool rootItself = op == FuseOpcode.Lookup && cls is "dot" or "dotdot" && a.Error == 0 && a.NodeId == 1;
                 if (a.Error == 0 && !rootItself)
@@ -72,11 +72,11 @@ public class DeviceEscapeTests
             // Extended attribute names: empty, unterminated, too long (XATTR_NAME_MAX is 255).
             if (cls is "empty" or "no NUL" or "256 bytes" or "5000 bytes")
             {
-                if (c.Call(FuseOpcode.SetXattr, f, [.. FuseDeviceClient.Bytes(new FuseSetXattrIn { Size = 1 }), .. name, (byte)'v']).Error == 0)
+                if (c.Call(FuseOpcode.SetXattr, f, [.. FuseBytes.Of(new FuseSetXattrIn { Size = 1 }), .. name, (byte)'v']).Error == 0)
                 {
                     accepted.Add($"SETXATTR with {cls}");
                 }
-                if (c.Call(FuseOpcode.GetXattr, f, [.. FuseDeviceClient.Bytes(new FuseGetXattrIn { Size = 64 }), .. name]).Error == 0)
+                if (c.Call(FuseOpcode.GetXattr, f, [.. FuseBytes.Of(new FuseGetXattrIn { Size = 64 }), .. name]).Error == 0)
                 {
                     accepted.Add($"GETXATTR with {cls}");
                 }
@@ -91,7 +91,7 @@ public class DeviceEscapeTests
         Assert.True(File.Exists(share.Host("f")));
         share.AssertOutsideUntouched();
         // LOOKUP of ".." at the root is the root, whatever the sandbox.
-        FuseAnswer up = c.Call(FuseOpcode.Lookup, 1, N(".."));
+        FuseReply up = c.Call(FuseOpcode.Lookup, 1, N(".."));
         Assert.True(up.Error != 0 || up.NodeId == 1, $"LOOKUP .. at the root gave node {up.NodeId}");
     }
 
@@ -109,15 +109,15 @@ public class DeviceEscapeTests
         foreach (string link in new[] { "abs", "passwd", "out" })
         {
             ulong node = c.Call(FuseOpcode.Lookup, 1, N(link)).NodeId;
-            Assert.Equal(-Errno.ELOOP, c.Call(FuseOpcode.Open, node, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)(Libc.O_RDWR | 0x200) })).Error);
+            Assert.Equal(-Errno.ELOOP, c.Call(FuseOpcode.Open, node, FuseBytes.Of(new FuseOpenIn { Flags = (uint)(Libc.O_RDWR | 0x200) })).Error);
             // chmod and truncate of a symlink are refused; a chown changes the link itself (lchown), not its target.
-            Assert.NotEqual(0, c.Call(FuseOpcode.SetAttr, node, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrMode, Mode = 0b111_111_111 })).Error);
-            Assert.NotEqual(0, c.Call(FuseOpcode.SetAttr, node, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrSize })).Error);
-            Assert.Equal(0, c.Call(FuseOpcode.SetAttr, node, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrUid | FuseConstants.FattrGid, Uid = 4321, Gid = 4321 })).Error);
+            Assert.NotEqual(0, c.Call(FuseOpcode.SetAttr, node, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrMode, Mode = 0b111_111_111 })).Error);
+            Assert.NotEqual(0, c.Call(FuseOpcode.SetAttr, node, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrSize })).Error);
+            Assert.Equal(0, c.Call(FuseOpcode.SetAttr, node, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrUid | FuseConstants.FattrGid, Uid = 4321, Gid = 4321 })).Error);
             Assert.Equal(4321u, Stat(share.Host(link)).Uid);
-            Assert.NotEqual(0, c.Call(FuseOpcode.GetXattr, node, [.. FuseDeviceClient.Bytes(new FuseGetXattrIn { Size = 64 }), .. N("trusted.secret")]).Error);
+            Assert.NotEqual(0, c.Call(FuseOpcode.GetXattr, node, [.. FuseBytes.Of(new FuseGetXattrIn { Size = 64 }), .. N("trusted.secret")]).Error);
             // LINK of the symlink makes a second name for the link itself, inside the share.
-            Assert.Equal(0, c.Call(FuseOpcode.Link, 1, [.. FuseDeviceClient.Bytes(new FuseLinkIn { OldNodeId = node }), .. N(link + "-hard")]).Error);
+            Assert.Equal(0, c.Call(FuseOpcode.Link, 1, [.. FuseBytes.Of(new FuseLinkIn { OldNodeId = node }), .. N(link + "-hard")]).Error);
             Assert.Equal(Libc.S_IFLNK, Stat(share.Host(link + "-hard")).Mode & Libc.S_IFMT);
         }
         ulong file = c.Call(FuseOpcode.Lookup, 1, N("f")).NodeId;
@@ -126,14 +126,14 @@ public class DeviceEscapeTests
         {
             ulong node = c.Call(FuseOpcode.Lookup, 1, N(link)).NodeId;
             Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Lookup, node, N("passwd")).Error);
-            Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.OpenDir, node, FuseDeviceClient.Bytes(new FuseOpenIn())).Error);
-            Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Create, node, [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)(Libc.O_RDWR | 0x40), Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("x")]).Error);
-            Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Mknod, node, [.. FuseDeviceClient.Bytes(new FuseMknodIn { Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("x")]).Error);
-            Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Mkdir, node, [.. FuseDeviceClient.Bytes(new FuseMkdirIn { Mode = 0b111_101_101 }), .. N("x")]).Error);
-            Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Link, node, [.. FuseDeviceClient.Bytes(new FuseLinkIn { OldNodeId = file }), .. N("x")]).Error);
+            Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.OpenDir, node, FuseBytes.Of(new FuseOpenIn())).Error);
+            Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Create, node, [.. FuseBytes.Of(new FuseCreateIn { Flags = (uint)(Libc.O_RDWR | 0x40), Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("x")]).Error);
+            Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Mknod, node, [.. FuseBytes.Of(new FuseMknodIn { Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("x")]).Error);
+            Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Mkdir, node, [.. FuseBytes.Of(new FuseMkdirIn { Mode = 0b111_101_101 }), .. N("x")]).Error);
+            Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Link, node, [.. FuseBytes.Of(new FuseLinkIn { OldNodeId = file }), .. N("x")]).Error);
             Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Symlink, node, [.. N("x"), .. N("y")]).Error);
             Assert.Equal(-Errno.ENOTDIR, c.Call(FuseOpcode.Unlink, node, N("passwd")).Error);
-            Assert.Equal(-Errno.ELOOP, c.Call(FuseOpcode.Open, node, FuseDeviceClient.Bytes(new FuseOpenIn())).Error);
+            Assert.Equal(-Errno.ELOOP, c.Call(FuseOpcode.Open, node, FuseBytes.Of(new FuseOpenIn())).Error);
         }
         Assert.False(File.Exists("/etc/x"));
         share.AssertOutsideUntouched();
@@ -152,14 +152,14 @@ public class DeviceEscapeTests
             foreach (int flags in new[] { Libc.O_RDONLY, Libc.O_WRONLY, Libc.O_RDWR | 0x200 })
             {
                 // Any refusal will do, as long as it comes back: opening a FIFO without a peer would block the daemon.
-                Assert.NotEqual(0, c.Call(FuseOpcode.Open, node, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)flags })).Error);
+                Assert.NotEqual(0, c.Call(FuseOpcode.Open, node, FuseBytes.Of(new FuseOpenIn { Flags = (uint)flags })).Error);
             }
             // SETATTR and GETXATTR work on the node itself without opening it (chmod of a FIFO is legal).
-            Assert.Equal(0, c.Call(FuseOpcode.SetAttr, node, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrMode, Mode = 0b110_000_000 })).Error);
+            Assert.Equal(0, c.Call(FuseOpcode.SetAttr, node, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrMode, Mode = 0b110_000_000 })).Error);
             Assert.Equal(0b110_000_000u, Stat(share.Host(special)).Mode & 0xfffu);
-            int getxattr = c.Call(FuseOpcode.GetXattr, node, [.. FuseDeviceClient.Bytes(new FuseGetXattrIn { Size = 64 }), .. N("user.x")]).Error;
+            int getxattr = c.Call(FuseOpcode.GetXattr, node, [.. FuseBytes.Of(new FuseGetXattrIn { Size = 64 }), .. N("user.x")]).Error;
             Assert.True(getxattr is -Errno.ENODATA or -Errno.EPERM or -Errno.EOPNOTSUPP, $"GETXATTR on {special}: {getxattr}");
-            Assert.NotEqual(0, c.Call(FuseOpcode.SetAttr, node, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrSize })).Error);
+            Assert.NotEqual(0, c.Call(FuseOpcode.SetAttr, node, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrSize })).Error);
         }
 
         // A regular file swapped for a FIFO between LOOKUP and OPEN: OPEN must not open (and block on) the FIFO.
@@ -167,17 +167,17 @@ public class DeviceEscapeTests
         ulong swapped = c.Call(FuseOpcode.Lookup, 1, N("swap")).NodeId;
         File.Delete(share.Host("swap"));
         Assert.Equal(0, Libc.Mknodat(Libc.AT_FDCWD, P(share.Host("swap")), Libc.S_IFIFO | 0b110_110_110, 0));
-        FuseAnswer open = c.Call(FuseOpcode.Open, swapped, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)Libc.O_RDWR }));
+        FuseReply open = c.Call(FuseOpcode.Open, swapped, FuseBytes.Of(new FuseOpenIn { Flags = (uint)Libc.O_RDWR }));
         if (open.Error == 0)
         {
             // Then it is the file LOOKUP found (still open as the node's O_PATH), never the FIFO.
-            FuseAnswer read = c.Call(FuseOpcode.Read, swapped, FuseDeviceClient.Bytes(new FuseReadIn { Fh = open.Fh, Size = 64 }));
+            FuseReply read = c.Call(FuseOpcode.Read, swapped, FuseBytes.Of(new FuseReadIn { Fh = open.Fh, Size = 64 }));
             Assert.Equal(0, read.Error);
             Assert.Equal("regular"u8.ToArray(), read.Body);
         }
         // And a fresh LOOKUP sees the FIFO, which OPEN refuses.
         ulong fifo = c.Call(FuseOpcode.Lookup, 1, N("swap")).NodeId;
-        Assert.NotEqual(0, c.Call(FuseOpcode.Open, fifo, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)Libc.O_RDONLY })).Error);
+        Assert.NotEqual(0, c.Call(FuseOpcode.Open, fifo, FuseBytes.Of(new FuseOpenIn { Flags = (uint)Libc.O_RDONLY })).Error);
         share.AssertOutsideUntouched();
     }
 

@@ -26,12 +26,12 @@ public class DevicePrivilegeTests
         using var d = DeviceUnderTest.Start(kind, share.Share);
         FuseDeviceClient c = d.Client;
         // mkdir -m 03777 d (mkdir(2) ignores S_ISGID, so coreutils chmods afterwards; so does this).
-        ulong dir = c.Call(FuseOpcode.Mkdir, 1, [.. FuseDeviceClient.Bytes(new FuseMkdirIn { Mode = 0b111_111_111 }), .. N("sgid")]).NodeId;
-        Assert.Equal(0, c.Call(FuseOpcode.SetAttr, dir, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrMode, Mode = 0b011_111_111_111 })).Error);
+        ulong dir = c.Call(FuseOpcode.Mkdir, 1, [.. FuseBytes.Of(new FuseMkdirIn { Mode = 0b111_111_111 }), .. N("sgid")]).NodeId;
+        Assert.Equal(0, c.Call(FuseOpcode.SetAttr, dir, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrMode, Mode = 0b011_111_111_111 })).Error);
         Assert.Equal(0u, Stat(share.Host("sgid")).Gid);
         // As uid/gid 1000 with no supplementary groups: open(d/x, O_CREAT|O_EXCL, 02755).
-        FuseAnswer create = c.Call(FuseOpcode.Create, dir,
-            [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)(Libc.O_RDWR | 0x40 | 0x80), Mode = Libc.S_IFREG | 0b010_111_101_101 }), .. N("x")],
+        FuseReply create = c.Call(FuseOpcode.Create, dir,
+            [.. FuseBytes.Of(new FuseCreateIn { Flags = (uint)(Libc.O_RDWR | 0x40 | 0x80), Mode = Libc.S_IFREG | 0b010_111_101_101 }), .. N("x")],
             uid: User, gid: User);
         Assert.Equal(0, create.Error);
         Statx st = Stat(share.Host("sgid/x"));
@@ -63,18 +63,18 @@ public class DevicePrivilegeTests
             {
                 case "write":
                 {
-                    ulong fh = c.Call(FuseOpcode.Open, node, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)Libc.O_RDWR }), uid: User, gid: User).Fh;
+                    ulong fh = c.Call(FuseOpcode.Open, node, FuseBytes.Of(new FuseOpenIn { Flags = (uint)Libc.O_RDWR }), uid: User, gid: User).Fh;
                     // FUSE_WRITE_KILL_SUIDGID: what the guest kernel sets for a writer without CAP_FSETID.
                     Assert.Equal(0, c.Call(FuseOpcode.Write, node,
-                        [.. FuseDeviceClient.Bytes(new FuseWriteIn { Fh = fh, Size = 2, WriteFlags = FuseConstants.WriteKillSuidgid }), .. "x\n"u8],
+                        [.. FuseBytes.Of(new FuseWriteIn { Fh = fh, Size = 2, WriteFlags = FuseConstants.WriteKillSuidgid }), .. "x\n"u8],
                         uid: User, gid: User).Error);
                     break;
                 }
                 case "truncate":
-                    Assert.Equal(0, c.Call(FuseOpcode.SetAttr, node, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrSize, Size = 1 }), uid: User, gid: User).Error);
+                    Assert.Equal(0, c.Call(FuseOpcode.SetAttr, node, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrSize, Size = 1 }), uid: User, gid: User).Error);
                     break;
                 default:
-                    Assert.Equal(0, c.Call(FuseOpcode.SetAttr, node, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrGid, Gid = User }), uid: User, gid: User).Error);
+                    Assert.Equal(0, c.Call(FuseOpcode.SetAttr, node, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrGid, Gid = User }), uid: User, gid: User).Error);
                     break;
             }
             Statx st = Stat(path);
@@ -94,29 +94,29 @@ public class DevicePrivilegeTests
         FuseDeviceClient c = d.Client;
         ulong f = c.Call(FuseOpcode.Lookup, 1, N("f")).NodeId;
         ulong dir = c.Call(FuseOpcode.Lookup, 1, N("d")).NodeId;
-        ulong fh = c.Call(FuseOpcode.Open, f, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)Libc.O_RDONLY })).Fh;
+        ulong fh = c.Call(FuseOpcode.Open, f, FuseBytes.Of(new FuseOpenIn { Flags = (uint)Libc.O_RDONLY })).Fh;
         var writes = new (string Name, FuseOpcode Op, ulong Node, byte[] Body)[]
         {
-            ("SETATTR mode", FuseOpcode.SetAttr, f, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrMode, Mode = 0b111_111_111 })),
-            ("SETATTR size", FuseOpcode.SetAttr, f, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrSize })),
-            ("SETATTR times", FuseOpcode.SetAttr, f, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrAtimeNow | FuseConstants.FattrMtimeNow })),
+            ("SETATTR mode", FuseOpcode.SetAttr, f, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrMode, Mode = 0b111_111_111 })),
+            ("SETATTR size", FuseOpcode.SetAttr, f, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrSize })),
+            ("SETATTR times", FuseOpcode.SetAttr, f, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrAtimeNow | FuseConstants.FattrMtimeNow })),
             ("SYMLINK", FuseOpcode.Symlink, 1, [.. N("l"), .. N("f")]),
-            ("MKNOD", FuseOpcode.Mknod, 1, [.. FuseDeviceClient.Bytes(new FuseMknodIn { Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("n")]),
-            ("MKDIR", FuseOpcode.Mkdir, 1, [.. FuseDeviceClient.Bytes(new FuseMkdirIn { Mode = 0b111_101_101 }), .. N("m")]),
+            ("MKNOD", FuseOpcode.Mknod, 1, [.. FuseBytes.Of(new FuseMknodIn { Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("n")]),
+            ("MKDIR", FuseOpcode.Mkdir, 1, [.. FuseBytes.Of(new FuseMkdirIn { Mode = 0b111_101_101 }), .. N("m")]),
             ("UNLINK", FuseOpcode.Unlink, 1, N("f")),
             ("RMDIR", FuseOpcode.Rmdir, 1, N("d")),
-            ("RENAME", FuseOpcode.Rename, 1, [.. FuseDeviceClient.Bytes(new FuseRenameIn { NewDir = 1 }), .. N("f"), .. N("g")]),
-            ("RENAME2", FuseOpcode.Rename2, 1, [.. FuseDeviceClient.Bytes(new FuseRename2In { NewDir = dir }), .. N("f"), .. N("g")]),
-            ("LINK", FuseOpcode.Link, 1, [.. FuseDeviceClient.Bytes(new FuseLinkIn { OldNodeId = f }), .. N("h")]),
-            ("CREATE", FuseOpcode.Create, 1, [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)(Libc.O_RDWR | 0x40), Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("c")]),
-            ("TMPFILE", FuseOpcode.Tmpfile, 1, [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("t")]),
-            ("OPEN write", FuseOpcode.Open, f, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)Libc.O_WRONLY })),
-            ("OPEN rdwr", FuseOpcode.Open, f, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)Libc.O_RDWR })),
-            ("OPEN trunc", FuseOpcode.Open, f, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)(Libc.O_RDONLY | 0x200) })),
-            ("WRITE", FuseOpcode.Write, f, [.. FuseDeviceClient.Bytes(new FuseWriteIn { Fh = fh, Size = 1 }), (byte)'x']),
-            ("FALLOCATE", FuseOpcode.Fallocate, f, FuseDeviceClient.Bytes(new FuseFallocateIn { Fh = fh, Length = 4096 })),
-            ("COPY_FILE_RANGE", FuseOpcode.CopyFileRange, f, FuseDeviceClient.Bytes(new FuseCopyFileRangeIn { FhIn = fh, NodeIdOut = f, FhOut = fh, Len = 4 })),
-            ("SETXATTR", FuseOpcode.SetXattr, f, [.. FuseDeviceClient.Bytes(new FuseSetXattrIn { Size = 1 }), .. N("user.new"), (byte)'v']),
+            ("RENAME", FuseOpcode.Rename, 1, [.. FuseBytes.Of(new FuseRenameIn { NewDir = 1 }), .. N("f"), .. N("g")]),
+            ("RENAME2", FuseOpcode.Rename2, 1, [.. FuseBytes.Of(new FuseRename2In { NewDir = dir }), .. N("f"), .. N("g")]),
+            ("LINK", FuseOpcode.Link, 1, [.. FuseBytes.Of(new FuseLinkIn { OldNodeId = f }), .. N("h")]),
+            ("CREATE", FuseOpcode.Create, 1, [.. FuseBytes.Of(new FuseCreateIn { Flags = (uint)(Libc.O_RDWR | 0x40), Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("c")]),
+            ("TMPFILE", FuseOpcode.Tmpfile, 1, [.. FuseBytes.Of(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("t")]),
+            ("OPEN write", FuseOpcode.Open, f, FuseBytes.Of(new FuseOpenIn { Flags = (uint)Libc.O_WRONLY })),
+            ("OPEN rdwr", FuseOpcode.Open, f, FuseBytes.Of(new FuseOpenIn { Flags = (uint)Libc.O_RDWR })),
+            ("OPEN trunc", FuseOpcode.Open, f, FuseBytes.Of(new FuseOpenIn { Flags = (uint)(Libc.O_RDONLY | 0x200) })),
+            ("WRITE", FuseOpcode.Write, f, [.. FuseBytes.Of(new FuseWriteIn { Fh = fh, Size = 1 }), (byte)'x']),
+            ("FALLOCATE", FuseOpcode.Fallocate, f, FuseBytes.Of(new FuseFallocateIn { Fh = fh, Length = 4096 })),
+            ("COPY_FILE_RANGE", FuseOpcode.CopyFileRange, f, FuseBytes.Of(new FuseCopyFileRangeIn { FhIn = fh, NodeIdOut = f, FhOut = fh, Len = 4 })),
+            ("SETXATTR", FuseOpcode.SetXattr, f, [.. FuseBytes.Of(new FuseSetXattrIn { Size = 1 }), .. N("user.new"), (byte)'v']),
             ("REMOVEXATTR", FuseOpcode.RemoveXattr, f, N("user.keep")),
         };
         var wrong = new List<string>();
@@ -130,7 +130,7 @@ public class DevicePrivilegeTests
         }
         Assert.Empty(wrong);
         // Reads still work.
-        Assert.Equal("file content"u8.ToArray(), c.Call(FuseOpcode.Read, f, FuseDeviceClient.Bytes(new FuseReadIn { Fh = fh, Size = 64 })).Body);
+        Assert.Equal("file content"u8.ToArray(), c.Call(FuseOpcode.Read, f, FuseBytes.Of(new FuseReadIn { Fh = fh, Size = 64 })).Body);
         Assert.Equal(before, Tree(share));
     }
 
@@ -146,9 +146,9 @@ public class DevicePrivilegeTests
         foreach ((FuseOpcode op, byte[] body) in new (FuseOpcode, byte[])[]
         {
             (FuseOpcode.Lookup, N("f")),
-            (FuseOpcode.GetAttr, FuseDeviceClient.Bytes(new FuseGetAttrIn())),
-            (FuseOpcode.Mkdir, [.. FuseDeviceClient.Bytes(new FuseMkdirIn { Mode = 0b111_101_101 }), .. N("m")]),
-            (FuseOpcode.Create, [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)(Libc.O_RDWR | 0x40), Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("c")]),
+            (FuseOpcode.GetAttr, FuseBytes.Of(new FuseGetAttrIn())),
+            (FuseOpcode.Mkdir, [.. FuseBytes.Of(new FuseMkdirIn { Mode = 0b111_101_101 }), .. N("m")]),
+            (FuseOpcode.Create, [.. FuseBytes.Of(new FuseCreateIn { Flags = (uint)(Libc.O_RDWR | 0x40), Mode = Libc.S_IFREG | 0b110_100_100 }), .. N("c")]),
             (FuseOpcode.Unlink, N("f")),
             (FuseOpcode.StatFs, []),
         })
@@ -160,14 +160,14 @@ public class DevicePrivilegeTests
         // INIT without POSIX_LOCKS and FLOCK_LOCKS: the lock opcodes were not agreed on.
         Assert.Equal(0, c.Init(DeviceUnderTest.GuestFlags & ~(FuseInitFlags.PosixLocks | FuseInitFlags.FlockLocks)).Error);
         ulong f = c.Call(FuseOpcode.Lookup, 1, N("f")).NodeId;
-        ulong fh = c.Call(FuseOpcode.Open, f, FuseDeviceClient.Bytes(new FuseOpenIn { Flags = (uint)Libc.O_RDWR })).Fh;
+        ulong fh = c.Call(FuseOpcode.Open, f, FuseBytes.Of(new FuseOpenIn { Flags = (uint)Libc.O_RDWR })).Fh;
         var lk = new FuseLkIn { Fh = fh, Owner = 1, Lk = new FuseFileLock { End = 9, Type = 1 } };
-        Assert.Equal(-Errno.ENOSYS, c.Call(FuseOpcode.GetLk, f, FuseDeviceClient.Bytes(lk)).Error);
-        Assert.Equal(-Errno.ENOSYS, c.Call(FuseOpcode.SetLk, f, FuseDeviceClient.Bytes(lk)).Error);
+        Assert.Equal(-Errno.ENOSYS, c.Call(FuseOpcode.GetLk, f, FuseBytes.Of(lk)).Error);
+        Assert.Equal(-Errno.ENOSYS, c.Call(FuseOpcode.SetLk, f, FuseBytes.Of(lk)).Error);
         lk.LkFlags = FuseConstants.LkFlock;
-        Assert.Equal(-Errno.ENOSYS, c.Call(FuseOpcode.SetLk, f, FuseDeviceClient.Bytes(lk)).Error);
+        Assert.Equal(-Errno.ENOSYS, c.Call(FuseOpcode.SetLk, f, FuseBytes.Of(lk)).Error);
         // Extended attributes are off (no --xattr), and an opcode nobody defined is unknown.
-        Assert.NotEqual(0, c.Call(FuseOpcode.SetXattr, f, [.. FuseDeviceClient.Bytes(new FuseSetXattrIn { Size = 1 }), .. N("user.x"), (byte)'v']).Error);
+        Assert.NotEqual(0, c.Call(FuseOpcode.SetXattr, f, [.. FuseBytes.Of(new FuseSetXattrIn { Size = 1 }), .. N("user.x"), (byte)'v']).Error);
         Assert.Equal(-Errno.ENODATA, Libc.Getxattr(P(share.Host("f")), P("user.x"), new byte[8]));
         Assert.Equal(-Errno.ENOSYS, c.Call((FuseOpcode)4242, 1, []).Error);
     }

@@ -1,11 +1,10 @@
-using Serilog;
 using VirtioFsd.Device;
 using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.Passthrough;
 using VirtioFsd.Fuse.Server;
 using VirtioFsd.Linux;
+using VirtioFsd.Tests.Engine;
 using VirtioFsd.Tests.Process;
-using VirtioFsd.VhostUser.Server;
 using VirtioFsd.VhostUserFrontend;
 
 namespace VirtioFsd.Tests.Escape;
@@ -39,9 +38,8 @@ internal sealed class DeviceUnderTest : IDisposable
 
     private readonly GuestRam _ram;
     private readonly DaemonProcess? _daemon;
-    private readonly Thread? _serverThread;
-    private readonly PassthroughFileSystem? _fs;
-    private readonly string? _socketDir;
+    private readonly InProcessDevice? _inProcess;
+    private readonly TempDirectory? _socketDir;
     private readonly bool _ownsDaemon = true;
 
     private DeviceUnderTest(DeviceKind kind, string share, bool readOnly, bool xattr, IReadOnlyList<string>? extraArgs, UnprivilegedUser? user)
@@ -51,29 +49,20 @@ internal sealed class DeviceUnderTest : IDisposable
         VhostUserFrontend.VhostUserFrontend frontend;
         if (kind == DeviceKind.InProcess)
         {
-            ILogger log = new LoggerConfiguration().MinimumLevel.Warning().CreateLogger();
-            _fs = new PassthroughFileSystem(new PassthroughOptions
-            {
-                SharedDirectory = share,
-                Xattr = xattr,
-                DeviceNodes = DeviceNodePolicy.AllowForRoot,
-            }, log);
-            var server = new FuseServer(_fs, new FuseServerOptions { Xattr = xattr, PosixLocks = true, FlockLocks = true, ReadOnly = readOnly }, log);
-            var device = new VirtioFsDevice(server, new DeviceOptions { IoEngine = IoEngineKind.Sync }, log);
-            Assert.Equal(0, Libc.SocketPair(Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, out int serverFd, out int frontendFd));
-            var vhost = new VhostUserServer(device, log);
-            _serverThread = new Thread(() => vhost.Serve(new UnixFd(serverFd))) { IsBackground = true, Name = "escape-vhost-user" };
-            _serverThread.Start();
-            frontend = new VhostUserFrontend.VhostUserFrontend(new FrontendSocket(frontendFd), _ram);
+            _inProcess = new InProcessDevice(
+                new PassthroughOptions { SharedDirectory = share, Xattr = xattr, DeviceNodes = DeviceNodePolicy.AllowForRoot },
+                new FuseServerOptions { Xattr = xattr, PosixLocks = true, FlockLocks = true, ReadOnly = readOnly },
+                (server, log) => new VirtioFsDevice(server, new DeviceOptions { IoEngine = IoEngineKind.Sync }, log));
+            frontend = new VhostUserFrontend.VhostUserFrontend(new FrontendSocket(_inProcess.FrontendFd), _ram);
         }
         else
         {
-            _socketDir = Directory.CreateTempSubdirectory("device-under-test-sock-").FullName;
+            _socketDir = new TempDirectory("virtiofsd-device-socket-");
             if (user is not null)
             {
-                Assert.Equal(0, Libc.Chown(_socketDir, user.Uid, user.Gid));
+                Assert.Equal(0, Libc.Chown(_socketDir.Path, user.Uid, user.Gid));
             }
-            string socket = Path.Combine(_socketDir, "vfs.sock");
+            string socket = _socketDir.Combine("vfs.sock");
             List<string> args = ["--shared-dir", share, "--socket-path", socket, "--sandbox", kind == DeviceKind.SandboxNone ? "none" : "namespace"];
             if (readOnly)
             {
@@ -137,10 +126,7 @@ internal sealed class DeviceUnderTest : IDisposable
     public void Dispose()
     {
         Client.Dispose();
-        if (_serverThread is not null)
-        {
-            Assert.True(_serverThread.Join(TimeSpan.FromSeconds(60)), "the in-process device did not end after the frontend left");
-        }
+        _inProcess?.Dispose();
         if (_daemon is not null)
         {
             // The daemon ends when its one frontend leaves; a crash shows as a non-zero exit.
@@ -150,11 +136,7 @@ internal sealed class DeviceUnderTest : IDisposable
                 _daemon.Dispose();
             }
         }
-        _fs?.Dispose();
         _ram.Dispose();
-        if (_socketDir is not null)
-        {
-            Directory.Delete(_socketDir, recursive: true);
-        }
+        _socketDir?.Dispose();
     }
 }

@@ -11,9 +11,10 @@ namespace VirtioFsd.Tests.Escape;
 /// </summary>
 internal sealed class EscapeShare : IDisposable
 {
+    private readonly TempDirectory _root = new("virtiofsd-escape-");
+
     public EscapeShare()
     {
-        Root = Directory.CreateTempSubdirectory("escape-fuzz-").FullName;
         Share = Path.Combine(Root, "share");
         string outside = Path.Combine(Root, "outside");
         Directory.CreateDirectory(Share);
@@ -32,12 +33,22 @@ internal sealed class EscapeShare : IDisposable
         File.CreateSymbolicLink(Host("proc-root"), "/proc/self/root");
         File.CreateSymbolicLink(Host("proc-cwd"), "/proc/self/cwd");
         Outside = new OutsideWatch(Root, outside);
-        EtcPasswd = Describe("/etc/passwd");
+        // Released in Dispose: no test of this suite adds a user while /etc/passwd is watched.
+        Process.UnprivilegedUser.AccountFiles.Wait();
+        try
+        {
+            EtcPasswd = Describe("/etc/passwd");
+        }
+        catch
+        {
+            Process.UnprivilegedUser.AccountFiles.Release();
+            throw;
+        }
     }
 
     private const uint S_IFSOCK = 0xC000;
 
-    public string Root { get; }
+    public string Root => _root.Path;
 
     public string Share { get; }
 
@@ -48,8 +59,8 @@ internal sealed class EscapeShare : IDisposable
 
     public string Host(string relative) => Path.Combine(Share, relative);
 
-    /// <summary>A name as the kernel sends it: its bytes and a NUL.</summary>
-    public static byte[] N(string name) => [.. Encoding.UTF8.GetBytes(name), 0];
+    /// <summary>A name as the kernel sends it: its bytes and a NUL (short, for the tables of bad names).</summary>
+    public static byte[] N(string name) => FuseBytes.Name(name);
 
     /// <summary>A host path for the Libc wrappers (which add the NUL themselves).</summary>
     public static byte[] P(string path) => Encoding.UTF8.GetBytes(path);
@@ -75,16 +86,7 @@ internal sealed class EscapeShare : IDisposable
 
     public void Dispose()
     {
-        try
-        {
-            Directory.Delete(Root, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A name a test created that .NET cannot delete: leave it to the temp cleaner.
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
+        Process.UnprivilegedUser.AccountFiles.Release();
+        _root.Dispose();
     }
 }

@@ -1,23 +1,8 @@
-using System.Runtime.InteropServices;
+using System.Diagnostics.CodeAnalysis;
 using VirtioFsd.Fuse.Abi;
 using VirtioFsd.VhostUserFrontend;
 
 namespace VirtioFsd.Tests.Escape;
-
-/// <summary>A FUSE reply as the guest sees it: the out header's error and the body after it.</summary>
-internal readonly record struct FuseAnswer(int Error, byte[] Body)
-{
-    public T Read<T>(int offset = 0)
-        where T : unmanaged
-    {
-        Assert.True(Error == 0 && Body.Length >= offset + Marshal.SizeOf<T>(), $"no {typeof(T).Name} in a reply of error {Error}, {Body.Length} bytes");
-        return MemoryMarshal.Read<T>(Body.AsSpan(offset));
-    }
-
-    public ulong NodeId => Read<FuseEntryOut>().NodeId;
-
-    public ulong Fh => Read<FuseOpenOut>().Fh;
-}
 
 /// <summary>
 /// A guest driver speaking raw FUSE to a virtio-fs device through a QEMU-like vhost-user frontend:
@@ -31,7 +16,6 @@ internal sealed class FuseDeviceClient : IDisposable
     private const ushort QueueSize = 256;
     private const int SlotRequest = 4096;
     private const int SlotReply = 8192;
-    private static readonly int InHeaderSize = Marshal.SizeOf<FuseInHeader>();
     private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(90);
 
     private readonly GuestRam _ram;
@@ -69,10 +53,10 @@ internal sealed class FuseDeviceClient : IDisposable
     public VhostUserFrontend.VhostUserFrontend Frontend => _frontend;
 
     /// <summary>INIT as a Linux 6.12 guest sends it, offering <paramref name="flags"/>.</summary>
-    public FuseAnswer Init(FuseInitFlags flags)
-        => Call(FuseOpcode.Init, 0, Bytes(new FuseInitIn { Major = 7, Minor = 40, MaxReadahead = 128 * 1024, Flags = (uint)flags, Flags2 = (uint)((ulong)flags >> 32) }));
+    public FuseReply Init(FuseInitFlags flags)
+        => Call(FuseOpcode.Init, 0, FuseBytes.Of(FuseRequestBuilder.InitIn(flags)));
 
-    public FuseAnswer Call(FuseOpcode opcode, ulong node, byte[] body, uint uid = 0, uint gid = 0, int replyBytes = 8192, int queue = 1)
+    public FuseReply Call(FuseOpcode opcode, ulong node, byte[] body, uint uid = 0, uint gid = 0, int replyBytes = 8192, int queue = 1)
         => Start(opcode, node, body, uid, gid, replyBytes, queue).Wait();
 
     /// <summary>A request with no reply (FORGET, BATCH_FORGET, on the high-priority queue); returns once the device used it.</summary>
@@ -84,20 +68,7 @@ internal sealed class FuseDeviceClient : IDisposable
         byte[]? extensions = null)
     {
         ulong unique = (ulong)Interlocked.Increment(ref _unique);
-        extensions ??= [];
-        body = [.. body, .. extensions];
-        var header = new FuseInHeader
-        {
-            TotalExtLen = (ushort)(extensions.Length / 8),
-            Len = (uint)(InHeaderSize + body.Length),
-            Opcode = (uint)opcode,
-            Unique = unique,
-            NodeId = node,
-            Uid = uid,
-            Gid = gid,
-            Pid = 4242,
-        };
-        byte[] request = [.. Bytes(header), .. body];
+        byte[] request = new FuseRequestBuilder(opcode, node, unique).AsCaller(uid, gid).AddBytes(body).AddEncodedExtension(extensions ?? []).ToBytes();
         ulong req, reply;
         ulong? slot = null;
         if (request.Length <= SlotRequest && replyBytes <= SlotReply)
@@ -155,23 +126,18 @@ internal sealed class FuseDeviceClient : IDisposable
         }
     }
 
-    private FuseAnswer Answer(ulong reply, ulong unique, uint length)
+    private FuseReply Answer(ulong reply, ulong unique, uint length)
     {
         if (length == 0)
         {
-            return new FuseAnswer(0, []);
+            return new FuseReply(0, []);
         }
         FuseOutHeader header = _ram.Read<FuseOutHeader>(reply);
         Assert.Equal(unique, header.Unique);
-        Assert.Equal(header.Len, length);
-        byte[] body = new byte[length - 16];
-        _ram.Read(reply + 16, body);
-        return new FuseAnswer(header.Error, body);
+        byte[] bytes = new byte[length];
+        _ram.Read(reply, bytes);
+        return new FuseReply(length, bytes);
     }
-
-    public static byte[] Bytes<T>(in T value)
-        where T : unmanaged
-        => MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value)).ToArray();
 
     public void Dispose()
     {
@@ -186,15 +152,15 @@ internal sealed class FuseDeviceClient : IDisposable
     internal sealed class Pending(FuseDeviceClient client, int queue, ulong reply, ulong unique, ulong? slot)
     {
         private int _length = -1;
-        private FuseAnswer? _answer;
+        private FuseReply? _answer;
 
         internal void Returned(uint length) => Volatile.Write(ref _length, (int)length);
 
         /// <summary>True once the device returned the chain (without waiting).</summary>
-        public bool TryGet(out FuseAnswer answer)
+        public bool TryGet([NotNullWhen(true)] out FuseReply? answer)
         {
-            answer = default;
-            if (_answer is FuseAnswer known)
+            answer = null;
+            if (_answer is FuseReply known)
             {
                 answer = known;
                 return true;
@@ -216,12 +182,12 @@ internal sealed class FuseDeviceClient : IDisposable
         }
 
         /// <summary>Waits for the answer; a device that never answers fails the test after the hang guard.</summary>
-        public FuseAnswer Wait()
+        public FuseReply Wait()
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
             while (true)
             {
-                if (TryGet(out FuseAnswer answer))
+                if (TryGet(out FuseReply? answer))
                 {
                     return answer;
                 }

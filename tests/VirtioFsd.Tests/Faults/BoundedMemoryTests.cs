@@ -20,7 +20,7 @@ public class BoundedMemoryTests
     [InlineData("sync")]
     public void Huge_directory_reads_many_at_once_keep_the_daemon_memory_bounded(string engine)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-bounded-memory-");
         string big = Path.Combine(t.Share, "big");
         Directory.CreateDirectory(big);
         for (int i = 0; i < 2000; i++)
@@ -29,10 +29,10 @@ public class BoundedMemoryTests
             File.WriteAllBytes(Path.Combine(big, $"{i:D6}-" + new string('n', 180)), []);
         }
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
-        using var device = new ProcessDevice(t.Socket, 2, InFlight, Buffer);
+        using var device = QueueFrontend.Connect(t.Socket, 2, InFlight, Buffer);
         QueueDriver first = device.Drivers[0];
-        EngineStressTests.Init(first);
-        (int e, ulong dir) = FaultCalls.Lookup(first, 1, "big");
+        FuseCalls.Init(first);
+        (int e, ulong dir) = FuseCalls.Lookup(first, 1, "big");
         Assert.Equal(0, e);
 
         Round(device, dir, 0);
@@ -50,14 +50,14 @@ public class BoundedMemoryTests
     }
 
     /// <summary>Per queue: 32 OPENDIRs, then 32 READDIR(PLUS) at once, then RELEASEDIR of each handle.</summary>
-    private static void Round(ProcessDevice device, ulong dir, int round)
+    private static void Round(QueueFrontend device, ulong dir, int round)
     {
         var threads = device.Drivers.Select((q, index) => new Thread(() =>
         {
             var handles = new ulong[InFlight];
             for (int i = 0; i < InFlight; i++)
             {
-                (int e, byte[] a) = FaultCalls.Call(q, FuseOpcode.OpenDir, dir, FuseCall.Bytes(new FuseOpenIn()), Marshal.SizeOf<FuseOpenOut>());
+                (int e, byte[] a) = FuseCalls.Call(q, FuseOpcode.OpenDir, dir, FuseBytes.Of(new FuseOpenIn()), Marshal.SizeOf<FuseOpenOut>());
                 Assert.Equal(0, e);
                 handles[i] = MemoryMarshal.Read<FuseOpenOut>(a).Fh;
             }
@@ -66,7 +66,7 @@ public class BoundedMemoryTests
                 Opcode = (i + round + index) % 2 == 0 ? FuseOpcode.ReadDirPlus : FuseOpcode.ReadDir,
                 Node = dir,
                 // Sizes up to u32 max: the reply is bounded by the guest's buffer, not by what it asks.
-                Args = FuseCall.Bytes(new FuseReadIn { Fh = fh, Size = i % 3 == 0 ? uint.MaxValue : Buffer }),
+                Args = FuseBytes.Of(new FuseReadIn { Fh = fh, Size = i % 3 == 0 ? uint.MaxValue : Buffer }),
                 ReplyPayloadBytes = Buffer,
                 Verify = (h, _, data) =>
                 {
@@ -77,7 +77,7 @@ public class BoundedMemoryTests
             Assert.Equal(InFlight, answered);
             foreach (ulong fh in handles)
             {
-                Assert.Equal(0, FaultCalls.Release(q, dir, fh, directory: true));
+                Assert.Equal(0, FuseCalls.Release(q, dir, fh, directory: true));
             }
         }));
         List<Thread> started = [.. threads];

@@ -35,7 +35,7 @@ public class DisconnectTests
     [InlineData(Cut.BodyAfterFds, "namespace")]
     public void Frontend_closing_inside_a_message_ends_the_daemon_cleanly(Cut cut, string sandbox)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-disconnect-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", sandbox], selfCheck: false);
         using (GuestRam ram = GuestRam.Single(2 << 20))
         {
@@ -82,26 +82,26 @@ public class DisconnectTests
     public void Frontend_closing_with_reads_writes_and_fsyncs_in_flight_on_two_queues_ends_the_daemon_cleanly(string sandbox)
     {
         const int Size = 256 * 1024;
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-disconnect-");
         var content = new byte[64 * Size];
         new Random(3).NextBytes(content);
         File.WriteAllBytes(Path.Combine(t.Share, "big"), content);
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", sandbox], selfCheck: false);
-        using (var device = new ProcessDevice(t.Socket, 2, 64, Size))
+        using (var device = QueueFrontend.Connect(t.Socket, 2, 64, Size))
         {
             QueueDriver reads = device.Drivers[0], writes = device.Drivers[1];
-            EngineStressTests.Init(reads);
-            ulong big = EngineStressTests.Lookup(reads, "big");
-            ulong fh = EngineStressTests.Open(reads, big);
-            (int e, ulong node, ulong wfh) = FaultCalls.Create(writes, 1, "written");
+            FuseCalls.Init(reads);
+            ulong big = FuseCalls.Ok(FuseCalls.Lookup(reads, 1, "big"));
+            ulong fh = FuseCalls.Ok(FuseCalls.Open(reads, big, Libc.O_RDONLY));
+            (int e, ulong node, ulong wfh) = FuseCalls.Create(writes, 1, "written");
             Assert.Equal(0, e);
 
             // Fill both queues and leave: nothing is reaped, the daemon is mid-request on both.
-            Assert.Equal(64, reads.Launch(Enumerable.Range(0, 64).Select(i => EngineStressTests.Read((big, fh), (ulong)(i * Size), Size, _ => { }))));
+            Assert.Equal(64, reads.Launch(Enumerable.Range(0, 64).Select(i => FuseCalls.ReadCall((big, fh), (ulong)(i * Size), Size, _ => { }))));
             var data = new byte[Size];
             Assert.Equal(64, writes.Launch(Enumerable.Range(0, 64).Select(i => i % 4 == 3
-                ? FaultCalls.FsyncCall(node, wfh, _ => { })
-                : FaultCalls.WriteCall(node, wfh, (ulong)(i * Size), data, (_, _) => { }))));
+                ? FuseCalls.FsyncCall(node, wfh, _ => { })
+                : FuseCalls.WriteCall(node, wfh, (ulong)(i * Size), data, (_, _) => { }))));
         }
         Assert.Equal(0, d.WaitForExit());
         Assert.Contains("disconnected", d.Stderr, StringComparison.Ordinal);

@@ -19,19 +19,19 @@ public class ExhaustionTests
     public void Guest_opening_past_its_fd_quota_gets_enfile_others_are_served_and_release_recovers(string engine)
     {
         const int Limit = 640;
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-exhaustion-");
         for (int i = 0; i < 2 * Limit; i++)
         {
             File.WriteAllText(Path.Combine(t.Share, $"f{i}"), $"file {i}");
         }
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none",
             "--rlimit-nofile", Limit.ToString(System.Globalization.CultureInfo.InvariantCulture), "--io-engine", engine], selfCheck: false);
-        using var device = new ProcessDevice(t.Socket, 2, 8, 4096);
+        using var device = QueueFrontend.Connect(t.Socket, 2, 8, 4096);
         QueueDriver greedy = device.Drivers[0], other = device.Drivers[1];
-        EngineStressTests.Init(greedy);
-        (int e, ulong aFile) = FaultCalls.Lookup(other, 1, "a-file");
+        FuseCalls.Init(greedy);
+        (int e, ulong aFile) = FuseCalls.Lookup(other, 1, "a-file");
         Assert.Equal(0, e);
-        (e, ulong aFh) = FaultCalls.Open(other, aFile, Libc.O_RDONLY);
+        (e, ulong aFh) = FuseCalls.Open(other, aFile, Libc.O_RDONLY);
         Assert.Equal(0, e);
 
         // LOOKUP + OPEN until the daemon runs out: each known inode holds an O_PATH fd, each open file one more.
@@ -40,14 +40,14 @@ public class ExhaustionTests
         int failure = 0;
         for (int i = 0; i < 2 * Limit && failure == 0; i++)
         {
-            (int le, ulong node) = FaultCalls.Lookup(greedy, 1, $"f{i}");
+            (int le, ulong node) = FuseCalls.Lookup(greedy, 1, $"f{i}");
             if (le != 0)
             {
                 failure = le;
                 break;
             }
             looked.Add(node);
-            (int oe, ulong fh) = FaultCalls.Open(greedy, node, Libc.O_RDONLY);
+            (int oe, ulong fh) = FuseCalls.Open(greedy, node, Libc.O_RDONLY);
             if (oe != 0)
             {
                 failure = oe;
@@ -60,9 +60,9 @@ public class ExhaustionTests
         Assert.True(held.Count > Limit / 4, $"only {held.Count} files opened under a limit of {Limit}");
 
         // Still serving: the other queue's open file reads, its node answers GETATTR, and so do the greedy one's.
-        EngineStressTests.RunOne(other, EngineStressTests.Read((aFile, aFh), 0, 16, data => Assert.Equal("x"u8.ToArray(), data)));
-        Assert.Equal(0, FaultCalls.Getattr(other, 1));
-        Assert.Equal(0, FaultCalls.Getattr(greedy, held[^1].Node));
+        FuseCalls.RunOne(other, FuseCalls.ReadCall((aFile, aFh), 0, 16, data => Assert.Equal("x"u8.ToArray(), data)));
+        Assert.Equal(0, FuseCalls.Getattr(other, 1));
+        Assert.Equal(0, FuseCalls.Getattr(greedy, held[^1].Node));
 
         // The reserve is the daemon's own: with the quota used up, stopping and starting the queues (a new ring and
         // eventfds each with io_uring) still works, and the restarted queues serve.
@@ -70,26 +70,26 @@ public class ExhaustionTests
         {
             device.RestartQueue(q, device.Frontend.GetVringBase(q));
         }
-        Assert.Equal(0, FaultCalls.Getattr(other, 1));
-        Assert.Equal(0, FaultCalls.Getattr(greedy, held[^1].Node));
+        Assert.Equal(0, FuseCalls.Getattr(other, 1));
+        Assert.Equal(0, FuseCalls.Getattr(greedy, held[^1].Node));
         Assert.DoesNotContain("setup failed", d.Stderr, StringComparison.Ordinal);
 
         // The guest lets go (RELEASE, then FORGET as its dentries go): opening works again, as often as before.
         foreach ((ulong node, ulong fh) in held)
         {
-            Assert.Equal(0, FaultCalls.Release(greedy, node, fh));
+            Assert.Equal(0, FuseCalls.Release(greedy, node, fh));
         }
         foreach (ulong[] batch in looked.Chunk(64))
         {
-            device.SendHiprio(FaultCalls.BatchForget(batch, 1));
+            device.SendHiprio(FuseCalls.BatchForget(batch, 1));
         }
         for (int i = 0; i < held.Count; i++)
         {
-            (int le, ulong node) = FaultCalls.Lookup(greedy, 1, $"f{i}");
+            (int le, ulong node) = FuseCalls.Lookup(greedy, 1, $"f{i}");
             Assert.Equal(0, le);
-            (int oe, ulong fh) = FaultCalls.Open(greedy, node, Libc.O_RDONLY);
+            (int oe, ulong fh) = FuseCalls.Open(greedy, node, Libc.O_RDONLY);
             Assert.Equal(0, oe);
-            Assert.Equal(0, FaultCalls.Release(greedy, node, fh));
+            Assert.Equal(0, FuseCalls.Release(greedy, node, fh));
         }
         Assert.False(d.HasExited);
     }
@@ -106,7 +106,7 @@ public class ExhaustionTests
         int entries = int.TryParse(Environment.GetEnvironmentVariable("VIRTIOFSD_WALK_ENTRIES"), out int n) ? n
             : ProcUse.LongTests ? 1_000_000 : 10_000;
         const int PerDir = 10_000;
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-exhaustion-");
         for (int dir = 0; dir * PerDir < entries; dir++)
         {
             string path = Path.Combine(t.Share, $"d{dir}");
@@ -120,9 +120,9 @@ public class ExhaustionTests
             }
         }
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none"], selfCheck: false);
-        using var device = new ProcessDevice(t.Socket, 1, 32, 4096);
+        using var device = QueueFrontend.Connect(t.Socket, 1, 32, 4096);
         QueueDriver q = device.Drivers[0];
-        EngineStressTests.Init(q);
+        FuseCalls.Init(q);
 
         // Warm-up: a small walk, so the baseline includes the runtime's one-time allocations.
         Walk(device, q, 1, Math.Min(entries, 2000), PerDir);
@@ -147,12 +147,12 @@ public class ExhaustionTests
     }
 
     /// <summary>LOOKUP + GETATTR of each entry of the d* directories, a BATCH_FORGET of every node after each directory.</summary>
-    private static void Walk(ProcessDevice device, QueueDriver q, ulong root, int entries, int perDir)
+    private static void Walk(QueueFrontend device, QueueDriver q, ulong root, int entries, int perDir)
     {
         ulong unique = 1UL << 40;
         for (int dir = 0; dir * perDir < entries; dir++)
         {
-            (int e, ulong dirNode) = FaultCalls.Lookup(q, root, $"d{dir}");
+            (int e, ulong dirNode) = FuseCalls.Lookup(q, root, $"d{dir}");
             Assert.Equal(0, e);
             int count = Math.Min(perDir, entries - (dir * perDir));
             var nodes = new ulong[count];
@@ -160,9 +160,9 @@ public class ExhaustionTests
             Assert.Equal(count, q.Run(nodes.Select(GetattrCall), 32));
             foreach (ulong[] batch in nodes.Chunk(250))
             {
-                device.SendHiprio(FaultCalls.BatchForget(batch, unique++));
+                device.SendHiprio(FuseCalls.BatchForget(batch, unique++));
             }
-            device.SendHiprio(FaultCalls.Forget(dirNode, 1, unique++));
+            device.SendHiprio(FuseCalls.Forget(dirNode, 1, unique++));
         }
     }
 
@@ -170,7 +170,7 @@ public class ExhaustionTests
     {
         Opcode = FuseOpcode.Lookup,
         Node = parent,
-        Args = FaultCalls.Name(name),
+        Args = FuseBytes.Name(name),
         ReplyArgBytes = Marshal.SizeOf<FuseEntryOut>(),
         Verify = (h, a, _) =>
         {
@@ -183,7 +183,7 @@ public class ExhaustionTests
     {
         Opcode = FuseOpcode.GetAttr,
         Node = node,
-        Args = FuseCall.Bytes(new FuseGetAttrIn()),
+        Args = FuseBytes.Of(new FuseGetAttrIn()),
         ReplyArgBytes = Marshal.SizeOf<FuseAttrOut>(),
         Verify = (h, _, _) => Assert.Equal(0, h.Error),
     };

@@ -18,42 +18,42 @@ public class HostErrorTests
     [InlineData("sync")]
     public void Full_tmpfs_gives_enospc_for_write_fallocate_and_create_and_recovers_after_unlink(string engine)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-host-error-");
         string share = Path.Combine(t.Root, "small");
         Directory.CreateDirectory(share);
         using var mount = SmallTmpfs.Mount(share, "size=1m,nr_inodes=24");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
-        using var device = new ProcessDevice(t.Socket, 1, 8, 256 * 1024);
+        using var device = QueueFrontend.Connect(t.Socket, 1, 8, 256 * 1024);
         QueueDriver q = device.Drivers[0];
-        EngineStressTests.Init(q);
+        FuseCalls.Init(q);
 
         // WRITE until the 1 MiB filesystem is full: the last one fails with ENOSPC (after a short write or not).
-        (int e, ulong node, ulong fh) = FaultCalls.Create(q, 1, "big");
+        (int e, ulong node, ulong fh) = FuseCalls.Create(q, 1, "big");
         Assert.Equal(0, e);
         var chunk = new byte[256 * 1024];
         ulong written = 0;
         int error = 0;
         for (int i = 0; i < 16 && error == 0; i++)
         {
-            (error, uint n) = FaultCalls.Write(q, node, fh, written, chunk);
+            (error, uint n) = FuseCalls.Write(q, node, fh, written, chunk);
             written += n;
         }
         Assert.Equal(-Errno.ENOSPC, error);
         Assert.InRange(written, 1UL, 1UL << 20);
 
         // FALLOCATE past the size, and CREATE past nr_inodes.
-        (e, ulong other, ulong otherFh) = FaultCalls.Create(q, 1, "other");
+        (e, ulong other, ulong otherFh) = FuseCalls.Create(q, 1, "other");
         Assert.Equal(0, e);
-        Assert.Equal(-Errno.ENOSPC, FaultCalls.Fallocate(q, other, otherFh, 0, 4 << 20));
+        Assert.Equal(-Errno.ENOSPC, FuseCalls.Fallocate(q, other, otherFh, 0, 4 << 20));
         int createError = 0;
         var created = 0;
         for (int i = 0; i < 64 && createError == 0; i++)
         {
-            (createError, ulong n, ulong h) = FaultCalls.Create(q, 1, $"n{i}");
+            (createError, ulong n, ulong h) = FuseCalls.Create(q, 1, $"n{i}");
             if (createError == 0)
             {
                 created++;
-                Assert.Equal(0, FaultCalls.Release(q, n, h));
+                Assert.Equal(0, FuseCalls.Release(q, n, h));
             }
         }
         Assert.Equal(-Errno.ENOSPC, createError);
@@ -61,11 +61,11 @@ public class HostErrorTests
 
         // The guest frees space (UNLINK, and the FORGET that lets the daemon close its O_PATH fd of the
         // unlinked inode, which keeps the blocks allocated until then): writing works again.
-        Assert.Equal(0, FaultCalls.Release(q, node, fh));
-        Assert.Equal(0, FaultCalls.Call(q, FuseOpcode.Unlink, 1, FaultCalls.Name("big"), 0).Error);
-        device.SendHiprio(FaultCalls.Forget(node, 1, 1000));
-        Assert.Equal((0, (uint)chunk.Length), FaultCalls.Write(q, other, otherFh, 0, chunk));
-        Assert.Equal(0, FaultCalls.Fsync(q, other, otherFh));
+        Assert.Equal(0, FuseCalls.Release(q, node, fh));
+        Assert.Equal(0, FuseCalls.Call(q, FuseOpcode.Unlink, 1, FuseBytes.Name("big"), 0).Error);
+        device.SendHiprio(FuseCalls.Forget(node, 1, 1000));
+        Assert.Equal((0, (uint)chunk.Length), FuseCalls.Write(q, other, otherFh, 0, chunk));
+        Assert.Equal(0, FuseCalls.Fsync(q, other, otherFh));
         Assert.False(d.HasExited);
     }
 
@@ -80,7 +80,7 @@ public class HostErrorTests
     [InlineData("sync")]
     public void Eio_from_the_host_file_reaches_the_guest_and_the_daemon_keeps_serving(string engine)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-host-error-");
         string mem = Path.Combine(t.Share, "mem");
         File.WriteAllBytes(mem, []);
         // Without capabilities of its own: opening another process's mem needs the opener's permitted set to
@@ -92,31 +92,31 @@ public class HostErrorTests
             try
             {
                 using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
-                using var device = new ProcessDevice(t.Socket, 1, 8, 64 * 1024);
+                using var device = QueueFrontend.Connect(t.Socket, 1, 8, 64 * 1024);
                 QueueDriver q = device.Drivers[0];
-                EngineStressTests.Init(q);
-                (int e, ulong node) = FaultCalls.Lookup(q, 1, "mem");
+                FuseCalls.Init(q);
+                (int e, ulong node) = FuseCalls.Lookup(q, 1, "mem");
                 Assert.Equal(0, e);
-                (e, ulong fh) = FaultCalls.Open(q, node, Libc.O_RDWR);
+                (e, ulong fh) = FuseCalls.Open(q, node, Libc.O_RDWR);
                 Assert.Equal(0, e);
 
                 int readError = 1;
-                EngineStressTests.RunOne(q, new FuseCall
+                FuseCalls.RunOne(q, new FuseCall
                 {
                     Opcode = FuseOpcode.Read,
                     Node = node,
-                    Args = FuseCall.Bytes(new FuseReadIn { Fh = fh, Offset = 0, Size = 4096 }),
+                    Args = FuseBytes.Of(new FuseReadIn { Fh = fh, Offset = 0, Size = 4096 }),
                     ReplyPayloadBytes = 4096,
                     Verify = (h, _, _) => readError = h.Error,
                 });
                 Assert.Equal(-Errno.EIO, readError);
-                Assert.Equal(-Errno.EIO, FaultCalls.Write(q, node, fh, 0, new byte[4096]).Error);
+                Assert.Equal(-Errno.EIO, FuseCalls.Write(q, node, fh, 0, new byte[4096]).Error);
 
                 // Other files are served as before.
-                Assert.Equal(0, FaultCalls.Release(q, node, fh));
-                (e, ulong a) = FaultCalls.Lookup(q, 1, "a-file");
+                Assert.Equal(0, FuseCalls.Release(q, node, fh));
+                (e, ulong a) = FuseCalls.Lookup(q, 1, "a-file");
                 Assert.Equal(0, e);
-                Assert.Equal(0, FaultCalls.Getattr(q, a));
+                Assert.Equal(0, FuseCalls.Getattr(q, a));
                 Assert.False(d.HasExited);
             }
             finally
@@ -136,20 +136,20 @@ public class HostErrorTests
     [InlineData("sync")]
     public void Data_fsynced_before_the_daemon_is_killed_is_on_the_host(string engine)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-host-error-");
         var data = new byte[1 << 20];
         new Random(11).NextBytes(data);
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
-        using (var device = new ProcessDevice(t.Socket, 1, 8, 256 * 1024))
+        using (var device = QueueFrontend.Connect(t.Socket, 1, 8, 256 * 1024))
         {
             QueueDriver q = device.Drivers[0];
-            EngineStressTests.Init(q);
-            (int e, ulong node, ulong fh) = FaultCalls.Create(q, 1, "durable");
+            FuseCalls.Init(q);
+            (int e, ulong node, ulong fh) = FuseCalls.Create(q, 1, "durable");
             Assert.Equal(0, e);
-            int answered = q.Run(Enumerable.Range(0, 4).Select(i => FaultCalls.WriteCall(node, fh, (ulong)(i * 256 * 1024),
+            int answered = q.Run(Enumerable.Range(0, 4).Select(i => FuseCalls.WriteCall(node, fh, (ulong)(i * 256 * 1024),
                 data.AsSpan(i * 256 * 1024, 256 * 1024).ToArray(), (err, n) => Assert.Equal((0, 256u * 1024), (err, n)))), 4);
             Assert.Equal(4, answered);
-            Assert.Equal(0, FaultCalls.Fsync(q, node, fh));
+            Assert.Equal(0, FuseCalls.Fsync(q, node, fh));
 
             // No RELEASE, no FLUSH, no DESTROY: the process dies at once.
             d.Signal(Libc.SIGKILL);

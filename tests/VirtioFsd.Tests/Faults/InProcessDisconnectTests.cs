@@ -1,3 +1,4 @@
+using VirtioFsd.Linux;
 using VirtioFsd.Tests.Engine;
 
 namespace VirtioFsd.Tests.Faults;
@@ -19,34 +20,32 @@ public class InProcessDisconnectTests
     {
         // The first run opens what the runtime keeps afterwards (assembly mappings, thread-pool fds).
         Scenario(engine);
-        Dictionary<string, string> before = VirtioFsd.Fuzz.Support.FdTable.Snapshot();
+        Dictionary<string, string> before = FdTable.Snapshot();
 
         Scenario(engine);
 
-        var added = VirtioFsd.Fuzz.Support.FdTable.Snapshot().Where(kv => !before.ContainsKey(kv.Key) && !kv.Value.EndsWith(".dll", StringComparison.Ordinal)
-            && !kv.Value.EndsWith(".so", StringComparison.Ordinal)).Select(kv => $"{kv.Key} -> {kv.Value}").ToList();
-        Assert.True(added.Count == 0, $"leaked fds: {string.Join(", ", added)}");
+        FdTable.AssertNoneAdded(before);
     }
 
     private static void Scenario(DaemonEngine engine)
     {
         const int Size = 128 * 1024, Depth = 32;
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("virtiofsd-in-process-disconnect-");
         var content = new byte[Depth * Size];
         new Random(17).NextBytes(content);
-        File.WriteAllBytes(Path.Combine(dir.Path, "data"), content);
+        File.WriteAllBytes(dir.Combine("data"), content);
         using var h = new DeviceHarness(dir.Path, engine, 2, Depth, Size);
         QueueDriver reads = h.Drivers[0], writes = h.Drivers[1];
-        EngineStressTests.Init(reads);
-        ulong node = EngineStressTests.Lookup(reads, "data");
-        ulong fh = EngineStressTests.Open(reads, node);
-        (int e, ulong wnode, ulong wfh) = FaultCalls.Create(writes, 1, "written");
+        FuseCalls.Init(reads);
+        ulong node = FuseCalls.Ok(FuseCalls.Lookup(reads, 1, "data"));
+        ulong fh = FuseCalls.Ok(FuseCalls.Open(reads, node, Libc.O_RDONLY));
+        (int e, ulong wnode, ulong wfh) = FuseCalls.Create(writes, 1, "written");
         Assert.Equal(0, e);
-        Assert.Equal(Depth, reads.Launch(Enumerable.Range(0, Depth).Select(i => EngineStressTests.Read((node, fh), (ulong)(i * Size), Size, _ => { }))));
+        Assert.Equal(Depth, reads.Launch(Enumerable.Range(0, Depth).Select(i => FuseCalls.ReadCall((node, fh), (ulong)(i * Size), Size, _ => { }))));
         var data = new byte[Size];
         Assert.Equal(Depth, writes.Launch(Enumerable.Range(0, Depth).Select(i => i % 4 == 3
-            ? FaultCalls.FsyncCall(wnode, wfh, _ => { })
-            : FaultCalls.WriteCall(wnode, wfh, (ulong)(i * Size), data, (_, _) => { }))));
+            ? FuseCalls.FsyncCall(wnode, wfh, _ => { })
+            : FuseCalls.WriteCall(wnode, wfh, (ulong)(i * Size), data, (_, _) => { }))));
         // Leaving the using block disposes the harness: the frontend closes its socket first, mid-I/O.
     }
 }

@@ -20,11 +20,11 @@ public class MemoryChangeTests
     [InlineData("sync")]
     public void Hot_plug_and_a_new_table_while_reads_are_in_flight_leave_every_read_answered_correctly(string engine)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-memory-change-");
         byte[] content = Content();
         File.WriteAllBytes(Path.Combine(t.Share, "data"), content);
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false);
-        using var device = new ProcessDevice(t.Socket, 2, Reads, Size);
+        using var device = QueueFrontend.Connect(t.Socket, 2, Reads, Size);
         (ulong node, ulong fh) = OpenData(device);
 
         for (int round = 0; round < 5; round++)
@@ -41,7 +41,7 @@ public class MemoryChangeTests
             }
         }
         // And the device still takes new work afterwards.
-        Assert.Equal(0, FaultCalls.Getattr(device.Drivers[1], node));
+        Assert.Equal(0, FuseCalls.Getattr(device.Drivers[1], node));
         Assert.False(d.HasExited);
         Assert.DoesNotContain("ERROR", d.Stderr, StringComparison.Ordinal);
     }
@@ -49,11 +49,11 @@ public class MemoryChangeTests
     [SkippableFact]
     public void Removing_the_region_that_holds_the_rings_while_reads_are_in_flight_does_not_crash_the_daemon()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-memory-change-");
         byte[] content = Content();
         File.WriteAllBytes(Path.Combine(t.Share, "data"), content);
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none"], selfCheck: false);
-        using (var device = new ProcessDevice(t.Socket, 2, Reads, Size))
+        using (var device = QueueFrontend.Connect(t.Socket, 2, Reads, Size))
         {
             (ulong node, ulong fh) = OpenData(device);
             // Every read is checked if answered: before the region goes, answers must be right.
@@ -75,18 +75,18 @@ public class MemoryChangeTests
         return content;
     }
 
-    private static (ulong Node, ulong Fh) OpenData(ProcessDevice device)
+    private static (ulong Node, ulong Fh) OpenData(QueueFrontend device)
     {
-        EngineStressTests.Init(device.Drivers[0]);
-        ulong node = EngineStressTests.Lookup(device.Drivers[0], "data");
-        return (node, EngineStressTests.Open(device.Drivers[0], node));
+        FuseCalls.Init(device.Drivers[0]);
+        ulong node = FuseCalls.Ok(FuseCalls.Lookup(device.Drivers[0], 1, "data"));
+        return (node, FuseCalls.Ok(FuseCalls.Open(device.Drivers[0], node, Libc.O_RDONLY)));
     }
 
-    private static void LaunchReads(ProcessDevice device, ulong node, ulong fh, byte[] content)
+    private static void LaunchReads(QueueFrontend device, ulong node, ulong fh, byte[] content)
     {
         foreach (QueueDriver q in device.Drivers)
         {
-            Assert.Equal(Reads, q.Launch(Enumerable.Range(0, Reads).Select(i => EngineStressTests.Read((node, fh), (ulong)(i * Size), Size,
+            Assert.Equal(Reads, q.Launch(Enumerable.Range(0, Reads).Select(i => FuseCalls.ReadCall((node, fh), (ulong)(i * Size), Size,
                 data => Assert.Equal(content.AsSpan(i * Size, Size).ToArray(), data)))));
         }
     }

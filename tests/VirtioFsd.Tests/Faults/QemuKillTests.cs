@@ -20,7 +20,8 @@ public class QemuKillTests(ITestOutputHelper log)
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void Daemon_exits_cleanly_when_qemu_is_killed_during_guest_io()
     {
-        string work = Directory.CreateTempSubdirectory("virtiofsd-qemu-kill-").FullName;
+        var workDir = new TempDirectory("virtiofsd-qemu-kill-");
+        string work = workDir.Path;
         try
         {
             string share = Path.Combine(work, "share"), logs = Path.Combine(work, "logs"), status = Path.Combine(work, "daemon-status");
@@ -89,7 +90,7 @@ public class QemuKillTests(ITestOutputHelper log)
         }
         finally
         {
-            Directory.Delete(work, recursive: true);
+            workDir.Dispose();
         }
     }
 

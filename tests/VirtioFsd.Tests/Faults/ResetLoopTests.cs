@@ -30,12 +30,12 @@ public class ResetLoopTests(ITestOutputHelper output)
     {
         int cycles = int.TryParse(Environment.GetEnvironmentVariable("VIRTIOFSD_RESET_CYCLES"), out int n) ? n
             : ProcUse.LongTests ? 3000 : 100;
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-reset-loop-");
         var content = new byte[16 * Payload];
         new Random(5).NextBytes(content);
         File.WriteAllBytes(Path.Combine(t.Share, "data"), content);
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--io-engine", engine], selfCheck: false, LargeCacheGc);
-        using var device = new ProcessDevice(t.Socket, 2, 16, Payload);
+        using var device = QueueFrontend.Connect(t.Socket, 2, 16, Payload);
 
         for (int i = 0; i < 20; i++)
         {
@@ -74,18 +74,18 @@ public class ResetLoopTests(ITestOutputHelper output)
     /// stopped (GET_VRING_BASE) and started again at the index it returned, and drained; DESTROY; every third
     /// cycle a RESET_DEVICE with SET_FEATURES and the queues set up again (QEMU's vhost_dev_start after a reset).
     /// </summary>
-    private static void Cycle(ProcessDevice device, byte[] content, int i)
+    private static void Cycle(QueueFrontend device, byte[] content, int i)
     {
         QueueDriver q1 = device.Drivers[0], q2 = device.Drivers[1];
-        EngineStressTests.Init(q1);
-        ulong node = EngineStressTests.Lookup(q2, "data");
-        ulong fh = EngineStressTests.Open(q2, node);
+        FuseCalls.Init(q1);
+        ulong node = FuseCalls.Ok(FuseCalls.Lookup(q2, 1, "data"));
+        ulong fh = FuseCalls.Ok(FuseCalls.Open(q2, node, Libc.O_RDONLY));
         bool reset = i % 3 == 2;
         int launched = q1.Launch(Enumerable.Range(0, 8).Select(k => new FuseCall
         {
             Opcode = FuseOpcode.Read,
             Node = node,
-            Args = FuseCall.Bytes(new FuseReadIn { Fh = fh, Offset = (ulong)(k * Payload), Size = Payload }),
+            Args = FuseBytes.Of(new FuseReadIn { Fh = fh, Offset = (ulong)(k * Payload), Size = Payload }),
             ReplyPayloadBytes = Payload,
             Verify = (header, _, data) =>
             {
@@ -122,8 +122,8 @@ public class ResetLoopTests(ITestOutputHelper output)
             // A reset device has forgotten every node (fs.Destroy): the session starts again with INIT.
             return;
         }
-        Assert.Equal(0, FaultCalls.Release(q2, node, fh));
-        device.SendHiprio(FaultCalls.Forget(node, 1, (ulong)i));
-        Assert.Equal(0, FaultCalls.Destroy(q1));
+        Assert.Equal(0, FuseCalls.Release(q2, node, fh));
+        device.SendHiprio(FuseCalls.Forget(node, 1, (ulong)i));
+        Assert.Equal(0, FuseCalls.Destroy(q1));
     }
 }

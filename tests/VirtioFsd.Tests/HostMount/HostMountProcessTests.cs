@@ -66,14 +66,16 @@ public sealed class HostMountProcessTests
     /// <summary>A share holding file.txt and an empty mount point; Dispose lazily unmounts whatever is left.</summary>
     private sealed class Dirs : IDisposable
     {
+        private readonly TempDirectory share = new("virtiofsd-hostmount-process-share-");
+
         public Dirs()
         {
-            Share = Directory.CreateTempSubdirectory("hostmount-proc-share-").FullName;
-            MountPoint = Directory.CreateTempSubdirectory("hostmount-proc-mnt-").FullName;
+            // Removed with rmdir only, never recursively: were it still mounted, that would empty the share through it.
+            MountPoint = Directory.CreateTempSubdirectory("virtiofsd-hostmount-process-mnt-").FullName;
             File.WriteAllText(Path.Combine(Share, "file.txt"), "shared");
         }
 
-        public string Share { get; }
+        public string Share => share.Path;
 
         public string MountPoint { get; }
 
@@ -106,7 +108,7 @@ public sealed class HostMountProcessTests
                 Libc.Umount2(MountPoint, Libc.MNT_DETACH);
             }
             Directory.Delete(MountPoint);
-            Directory.Delete(Share, recursive: true);
+            share.Dispose();
         }
     }
 }

@@ -20,10 +20,11 @@ public sealed class HostMountScriptTests
     [MemberData(nameof(Transports))]
     public void Fs_test_then_fs_verify_pass_and_leave_the_expected_tree(FuseTransportKind transport)
     {
-        using var tree = new SharedTree();
+        using var tree = new SharedTree("virtiofsd-hostmount-fs-test-");
         // The VM matrix's smaller sizes (8 MiB each way, 1,000 entries): the same operations, less CI time.
         tree.PrepareHostFiles(bigMib: 8, manyEntries: 1000);
-        string bin = Directory.CreateTempSubdirectory("hostmount-bin-").FullName;
+        var binDir = new TempDirectory("virtiofsd-hostmount-busybox-");
+        string bin = binDir.Path;
         try
         {
             BusyboxPath(bin);
@@ -38,7 +39,7 @@ public sealed class HostMountScriptTests
         }
         finally
         {
-            Directory.Delete(bin, recursive: true);
+            binDir.Dispose();
         }
     }
 

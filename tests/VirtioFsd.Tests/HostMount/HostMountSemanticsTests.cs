@@ -141,7 +141,7 @@ public sealed class HostMountSemanticsTests
             Assert.False(s.Mount.UringActive);
             Assert.Equal(0, s.Mount.UringRequests);
             Assert.True(s.Mount.DevRequests > 1);
-            Assert.Contains(s.Lines.All, l => l.Contains("did not offer FUSE_OVER_IO_URING", StringComparison.Ordinal));
+            Assert.Contains(s.Logged.Lines, l => l.Contains("did not offer FUSE_OVER_IO_URING", StringComparison.Ordinal));
         }
         finally
         {

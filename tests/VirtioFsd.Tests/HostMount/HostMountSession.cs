@@ -15,7 +15,7 @@ namespace VirtioFsd.Tests.HostMount;
 internal sealed class HostMountSession : IDisposable
 {
     private readonly PassthroughFileSystem fs;
-    private readonly bool ownsShare;
+    private readonly TempDirectory? ownShare;
 
     public HostMountSession(FuseTransportKind transport, string? share = null, bool enableUring = true)
     {
@@ -23,10 +23,11 @@ internal sealed class HostMountSession : IDisposable
         {
             UringSwitch.EnableOrSkip();
         }
-        ownsShare = share is null;
-        Share = share ?? Directory.CreateTempSubdirectory("hostmount-share-").FullName;
-        MountPoint = Directory.CreateTempSubdirectory("hostmount-mnt-").FullName;
-        Log = new LoggerConfiguration().WriteTo.Sink(Lines).CreateLogger();
+        ownShare = share is null ? new TempDirectory("virtiofsd-hostmount-share-") : null;
+        Share = share ?? ownShare!.Path;
+        // Removed with rmdir only, never recursively: were it still mounted, that would empty the share through it.
+        MountPoint = Directory.CreateTempSubdirectory("virtiofsd-hostmount-mnt-").FullName;
+        Log = new LoggerConfiguration().WriteTo.Sink(Logged).CreateLogger();
         fs = new PassthroughFileSystem(new PassthroughOptions { SharedDirectory = Share, Xattr = true }, Log);
         Mount = FuseMount.HostMount.Start(fs, new FuseServerOptions { Xattr = true },
             new HostMountOptions { MountPoint = MountPoint, Source = Share, Transport = transport }, Log);
@@ -40,7 +41,8 @@ internal sealed class HostMountSession : IDisposable
 
     public Logger Log { get; }
 
-    public LogLines Lines { get; } = new();
+    /// <summary>What the mount logged.</summary>
+    public LogCollector Logged { get; } = new();
 
     /// <summary>
     /// Asserts that the requests went through the transport asked for. A uring session exists only where the
@@ -56,7 +58,7 @@ internal sealed class HostMountSession : IDisposable
         }
         else
         {
-            Assert.True(Mount.UringActive, string.Join('\n', Lines.All));
+            Assert.True(Mount.UringActive, string.Join('\n', Logged.Lines));
             Assert.True(Mount.UringRequests > 0);
         }
     }
@@ -67,35 +69,7 @@ internal sealed class HostMountSession : IDisposable
         fs.Dispose();
         Log.Dispose();
         Directory.Delete(MountPoint);
-        if (ownsShare)
-        {
-            Directory.Delete(Share, recursive: true);
-        }
-    }
-}
-
-/// <summary>Collects rendered log lines.</summary>
-internal sealed class LogLines : Serilog.Core.ILogEventSink
-{
-    private readonly List<string> lines = [];
-
-    public IReadOnlyList<string> All
-    {
-        get
-        {
-            lock (lines)
-            {
-                return [.. lines];
-            }
-        }
-    }
-
-    public void Emit(Serilog.Events.LogEvent logEvent)
-    {
-        lock (lines)
-        {
-            lines.Add(logEvent.RenderMessage(System.Globalization.CultureInfo.InvariantCulture));
-        }
+        ownShare?.Dispose();
     }
 }
 

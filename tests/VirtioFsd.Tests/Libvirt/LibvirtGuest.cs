@@ -3,6 +3,7 @@ using System.Security;
 using System.Text;
 using System.Text.RegularExpressions;
 using VirtioFsd.Linux;
+using VirtioFsd.Tests.Process;
 using VirtioFsd.Tests.Vm;
 
 namespace VirtioFsd.Tests.Libvirt;
@@ -22,11 +23,12 @@ internal sealed partial class LibvirtGuest : IDisposable
     public static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(300);
 
     private readonly string _token = Guid.NewGuid().ToString("N");
+    private readonly TempDirectory _work;
 
     public LibvirtGuest(string mode)
     {
         Name = $"virtiofsd-cs-test-{mode}-{_token[..8]}";
-        Work = Directory.CreateTempSubdirectory("virtiofsd-libvirt-").FullName;
+        _work = new TempDirectory("virtiofsd-libvirt-");
         // QEMU of the system instance runs as libvirt-qemu: it must reach the kernel and initramfs (libvirt's DAC
         // driver relabels the files it names, not the directories above them).
         Assert.Equal(0, Libc.Chmod(Work, 0b111_101_101)); // 0755
@@ -48,7 +50,7 @@ internal sealed partial class LibvirtGuest : IDisposable
 
     public string Name { get; }
 
-    public string Work { get; }
+    public string Work => _work.Path;
 
     public string Share { get; }
 
@@ -180,16 +182,7 @@ internal sealed partial class LibvirtGuest : IDisposable
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Name} in {Work}");
 
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Work, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _work.Dispose();
 
     // scripts/guest/init's last word; keep in sync with it (and with run_vm.sh's MARKER_RE).
     [GeneratedRegex("@@VIRTIOFSD-GUEST-EXIT=([0-9]+)@@")]

@@ -27,7 +27,7 @@ public class CapabilityTests
     public void Every_thread_of_the_daemon_keeps_exactly_the_serving_set_and_the_runtime_still_works(string mode)
     {
         Assert.Equal(0u, Libc.GetEuid());
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-capabilities-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", mode]);
         Dictionary<string, string> report = d.WaitForLine("self-check ready");
         // Pool threads, a full GC and finalizers ran after the drop; threads made then inherit the kept set.
@@ -56,7 +56,7 @@ public class CapabilityTests
             Assert.Equal(0, control.WaitForExit());
             Assert.Equal("Groups:\t4 24", control.Output.Single().Trim());
         }
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-capabilities-");
         using DaemonProcess d = DaemonProcess.Start("setpriv", [.. withGroups, DaemonProcess.Executable, "--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", mode], selfCheck: true);
         d.WaitForLine("self-check ready");
         foreach (int pid in new[] { d.Pid, ServingPid(d.Pid, mode) }.Distinct())
@@ -74,7 +74,7 @@ public class CapabilityTests
     [Fact]
     public void Modcaps_adds_and_removes_capabilities_of_the_serving_process()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-capabilities-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--modcaps=+sys_admin:-mknod"]);
         d.WaitForLine("self-check ready");
         AssertEveryThreadHolds(ServingPid(d.Pid, "namespace"), (Serving | SysAdmin) & ~Mknod);
@@ -85,7 +85,7 @@ public class CapabilityTests
     [Fact]
     public void Dac_read_search_can_be_removed_only_without_inode_file_handles()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-capabilities-");
         (int code, string stdout, string stderr) = DaemonProcess.RunToExit("--shared-dir", t.Share, "--socket-path", t.Socket,
             "--sandbox", "none", "--modcaps=-dac_read_search");
         Assert.NotEqual(0, code);
@@ -104,7 +104,7 @@ public class CapabilityTests
     {
         // CAP_SYS_RESOURCE where the machine's bounding set lacks it (this project's test machines), else a
         // launch that drops it first: either way the daemon must refuse rather than run with less than asked.
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-capabilities-");
         bool have = Libc.CapBoundingRead(24) == 1;
         string[] args = ["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--modcaps=+sys_resource"];
         (int code, string stdout, string stderr) = have
@@ -123,7 +123,7 @@ public class CapabilityTests
         using var d = DeviceUnderTest.Start(DeviceKind.SandboxNamespace, share.Share, extraArgs: removeChown ? ["--modcaps=-chown"] : []);
         FuseDeviceClient c = d.Client;
         ulong node = c.Call(FuseOpcode.Lookup, 1, EscapeShare.N("f")).NodeId;
-        int error = c.Call(FuseOpcode.SetAttr, node, FuseDeviceClient.Bytes(new FuseSetAttrIn { Valid = FuseConstants.FattrUid, Uid = 1000 })).Error;
+        int error = c.Call(FuseOpcode.SetAttr, node, FuseBytes.Of(new FuseSetAttrIn { Valid = FuseConstants.FattrUid, Uid = 1000 })).Error;
         Assert.Equal(removeChown ? -Errno.EPERM : 0, error);
         Assert.Equal(removeChown ? 0u : 1000u, EscapeShare.Stat(share.Host("f")).Uid);
     }

@@ -26,7 +26,7 @@ public class LaunchLineTests
     public void Kata_starts_the_daemon_as_root_on_a_listening_socket_it_passes_as_fd_3()
     {
         Assert.Equal(0u, Libc.GetEuid());
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-launch-line-");
         // Kata's runtime binds and listens itself and hands the socket over as fd 3 (cmd.ExtraFiles), logs to syslog.
         int fd = Libc.Socket(Libc.AF_UNIX, Libc.SOCK_STREAM, 0);
         using var listening = new UnixFd(fd);
@@ -49,7 +49,7 @@ public class LaunchLineTests
     [Fact]
     public void Podman_machine_starts_the_daemon_as_the_user_in_the_shared_directory()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-launch-line-");
         t.GiveTo(_user.Uid, _user.Gid);
         // podman machine (qemu provider): the user's own daemon, `--shared-dir .` from the mount's directory.
         using DaemonProcess d = DaemonProcess.Start("setpriv",
@@ -71,14 +71,14 @@ public class LaunchLineTests
     private static void WriteAndReadBack(FuseDeviceClient c, string name, uint uid, uint gid)
     {
         byte[] text = "hello from the guest\n"u8.ToArray();
-        byte[] create = [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = 0x81a4 }), .. N(name)];
-        FuseAnswer made = c.Call(FuseOpcode.Create, 1, create, uid: uid, gid: gid);
+        byte[] create = [.. FuseBytes.Of(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = 0x81a4 }), .. N(name)];
+        FuseReply made = c.Call(FuseOpcode.Create, 1, create, uid: uid, gid: gid);
         ulong node = made.NodeId;
         ulong fh = made.Read<FuseOpenOut>(System.Runtime.InteropServices.Marshal.SizeOf<FuseEntryOut>()).Fh;
-        Assert.Equal(0, c.Call(FuseOpcode.Write, node, [.. FuseDeviceClient.Bytes(new FuseWriteIn { Fh = fh, Size = (uint)text.Length }), .. text], uid: uid, gid: gid).Error);
-        FuseAnswer read = c.Call(FuseOpcode.Read, node, FuseDeviceClient.Bytes(new FuseReadIn { Fh = fh, Size = 4096 }), uid: uid, gid: gid);
+        Assert.Equal(0, c.Call(FuseOpcode.Write, node, [.. FuseBytes.Of(new FuseWriteIn { Fh = fh, Size = (uint)text.Length }), .. text], uid: uid, gid: gid).Error);
+        FuseReply read = c.Call(FuseOpcode.Read, node, FuseBytes.Of(new FuseReadIn { Fh = fh, Size = 4096 }), uid: uid, gid: gid);
         Assert.Equal(0, read.Error);
         Assert.Equal(text, read.Body);
-        Assert.Equal(0, c.Call(FuseOpcode.Release, node, FuseDeviceClient.Bytes(new FuseReleaseIn { Fh = fh })).Error);
+        Assert.Equal(0, c.Call(FuseOpcode.Release, node, FuseBytes.Of(new FuseReleaseIn { Fh = fh })).Error);
     }
 }

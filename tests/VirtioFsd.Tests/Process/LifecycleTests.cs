@@ -35,7 +35,7 @@ public class LifecycleTests
     [Fact]
     public void Missing_shared_directory_is_refused()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-lifecycle-");
         (int code, _, string stderr) = DaemonProcess.RunToExit("--shared-dir", Path.Combine(t.Root, "nope"), "--socket-path", t.Socket, "--sandbox", "none");
         Assert.Equal(1, code);
         Assert.Contains("does not exist", stderr, StringComparison.Ordinal);
@@ -45,7 +45,7 @@ public class LifecycleTests
     [Fact]
     public void Second_instance_on_the_same_socket_refuses_and_sigterm_cleans_up()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-lifecycle-");
         string[] args = ["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none"];
         using DaemonProcess first = DaemonProcess.Start(args);
         Dictionary<string, string> report = first.WaitForLine("self-check ready");
@@ -71,7 +71,7 @@ public class LifecycleTests
     [InlineData(Libc.SIGHUP)]
     public void Sigint_and_sighup_stop_cleanly_too(int signal)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-lifecycle-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none"]);
         d.WaitForLine("self-check ready");
         d.Signal(signal);
@@ -82,7 +82,7 @@ public class LifecycleTests
     [Fact]
     public void Stale_socket_and_pid_file_from_a_dead_instance_are_reused()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-lifecycle-");
         File.WriteAllText(t.PidFile, "999999\n");
         // A dead daemon's socket: bound, then closed without unlinking, so nobody accepts on it.
         int stale = Libc.Socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
@@ -101,7 +101,7 @@ public class LifecycleTests
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void Socket_group_sets_group_and_mode()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-lifecycle-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--socket-group", "daemon"]);
         d.WaitForLine("self-check ready");
         UnixFileMode mode = File.GetUnixFileMode(t.Socket);
@@ -114,7 +114,7 @@ public class LifecycleTests
     [Fact]
     public void Unknown_socket_group_is_refused()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-lifecycle-");
         (int code, _, string stderr) = DaemonProcess.RunToExit("--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--socket-group", "no-such-group-d2");
         Assert.Equal(1, code);
         Assert.Contains("no-such-group-d2", stderr, StringComparison.Ordinal);
@@ -124,7 +124,7 @@ public class LifecycleTests
     [Fact]
     public void Log_level_off_prints_nothing()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-lifecycle-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--log-level", "off"]);
         d.WaitForLine("self-check ready");
         d.Signal(Libc.SIGTERM);
@@ -135,7 +135,7 @@ public class LifecycleTests
     [Fact]
     public void Log_lines_have_the_rust_daemon_format()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-lifecycle-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--log-level", "debug"]);
         d.WaitForLine("self-check ready");
         d.Signal(Libc.SIGTERM);

@@ -12,7 +12,7 @@ public class RealDaemonTests
     [InlineData("namespace")]
     public void Sigterm_while_waiting_for_the_frontend_exits_zero_and_cleans_up(string mode)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-real-daemon-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", mode], selfCheck: false);
         d.WaitForLog(Waiting);
         d.Signal(Libc.SIGTERM);
@@ -26,7 +26,7 @@ public class RealDaemonTests
     [InlineData("namespace")]
     public void Frontend_disconnect_ends_the_daemon(string mode)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-real-daemon-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", mode], selfCheck: false);
         d.WaitForLog(Waiting);
         int fd = Libc.Socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
@@ -43,7 +43,7 @@ public class RealDaemonTests
     [Fact]
     public void Sigterm_right_after_start_still_stops_the_sandboxed_daemon_cleanly()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-real-daemon-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "namespace", "--log-level", "debug"], selfCheck: false);
         // As soon as the launch stage has its child (before the child can have a handler), not after "Waiting".
         d.WaitForLog("launched Namespace child");

@@ -15,7 +15,7 @@ public class SandboxTests
     public void The_share_is_the_root_of_every_thread_and_the_runtime_still_works(string mode)
     {
         Assert.Equal(0u, Libc.GetEuid());
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-sandbox-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", mode]);
         Dictionary<string, string> report = d.WaitForLine("self-check ready");
 
@@ -50,7 +50,7 @@ public class SandboxTests
     [Fact]
     public void Namespace_sandbox_hides_host_network_and_mounts()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-sandbox-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket]);
         d.WaitForLine("self-check ready");
         int daemon = SandboxedPid(d.Pid, "namespace");
@@ -66,7 +66,7 @@ public class SandboxTests
     [Fact]
     public void Inherited_listening_fd_reaches_the_sandboxed_daemon()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-sandbox-");
         int fd = Libc.Socket(Libc.AF_UNIX, Libc.SOCK_STREAM, 0); // no CLOEXEC: inherited like libvirt's --fd
         Assert.True(fd > 2);
         using var owned = new UnixFd(fd);
@@ -85,7 +85,7 @@ public class SandboxTests
     [Fact]
     public void Sandboxed_daemon_stops_when_the_launch_stage_is_killed()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-sandbox-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "chroot"]);
         d.WaitForLine("self-check ready");
         int daemon = SandboxedPid(d.Pid, "chroot");
@@ -99,7 +99,7 @@ public class SandboxTests
     [InlineData("namespace")]
     public void Seccomp_log_filters_every_thread_and_the_runtime_keeps_working(string mode)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-sandbox-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", mode, "--seccomp=log"]);
         Dictionary<string, string> report = d.WaitForLine("self-check ready");
         Assert.Equal("ok", report["runtime"]);
@@ -125,7 +125,7 @@ public class SandboxTests
     [InlineData("log", 0)]
     public void A_call_outside_the_allow_list_ends_the_daemon_by_sigsys_unless_only_logged(string action, int exitCode)
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-sandbox-");
         // personality(2), harmless and not in the list; the self-check makes it once the filter is on.
         var environment = new Dictionary<string, string> { [VirtioFsd.Sandbox.SandboxSelfCheck.SyscallVariable] = "135" };
         string[] args = ["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", .. action == "kill" ? (string[])[] : ["--seccomp", action]];
@@ -142,7 +142,7 @@ public class SandboxTests
     [Fact]
     public void Without_seccomp_no_filter_is_installed()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-sandbox-");
         using DaemonProcess d = DaemonProcess.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, "--sandbox", "none", "--seccomp", "none"]);
         d.WaitForLine("self-check ready");
         Assert.Equal(FilterCount("/proc/self/status"), FilterCount($"/proc/{d.Pid}/status"));

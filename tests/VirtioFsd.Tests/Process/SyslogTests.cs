@@ -13,7 +13,7 @@ public class SyslogTests
     [Fact]
     public void Syslog_receives_the_log_from_both_stages_and_after_the_pivot_and_stderr_stays_empty()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-syslog-");
         string dev = Path.Combine(t.Root, "dev");
         Directory.CreateDirectory(dev);
         foreach (string node in new[] { "log", "null", "urandom" })
@@ -52,7 +52,7 @@ public class SyslogTests
     [Fact]
     public void Without_a_dev_log_the_daemon_warns_on_stderr_and_serves_with_seccomp_on()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-syslog-");
         string dev = Path.Combine(t.Root, "dev");
         Directory.CreateDirectory(dev);
         foreach (string node in new[] { "null", "urandom" })

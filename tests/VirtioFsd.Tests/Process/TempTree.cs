@@ -3,9 +3,12 @@ namespace VirtioFsd.Tests.Process;
 /// <summary>A temporary share (with a few entries) and a separate run directory for the socket and pid file.</summary>
 internal sealed class TempTree : IDisposable
 {
-    public TempTree()
+    private readonly TempDirectory _root;
+
+    /// <param name="prefix">Says what the test runs the daemon for, e.g. "virtiofsd-sandbox-".</param>
+    public TempTree(string prefix)
     {
-        Root = Directory.CreateTempSubdirectory("virtiofsd-d2-").FullName;
+        _root = new TempDirectory(prefix);
         Share = Path.Combine(Root, "share");
         Run = Path.Combine(Root, "run");
         Directory.CreateDirectory(Share);
@@ -14,7 +17,7 @@ internal sealed class TempTree : IDisposable
         Directory.CreateDirectory(Path.Combine(Share, "b-dir"));
     }
 
-    public string Root { get; }
+    public string Root => _root.Path;
 
     public string Share { get; }
 
@@ -37,16 +40,7 @@ internal sealed class TempTree : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Root, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _root.Dispose();
 }
 
 /// <summary>Reads a file with plain open/read: .NET's File APIs take a flock and would fail on the daemon's locked pid file.</summary>

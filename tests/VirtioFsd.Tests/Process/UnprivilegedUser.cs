@@ -18,8 +18,14 @@ public sealed class UnprivilegedUser : IDisposable
 
     public const uint SubordinateCount = 65_536;
 
+    /// <summary>
+    /// Held while this suite edits /etc/passwd (useradd, usermod, userdel) and, by the escape tests, while they watch
+    /// /etc/passwd for a change a daemon must never make: otherwise a test user made meanwhile looks like an escape.
+    /// </summary>
+    public static readonly SemaphoreSlim AccountFiles = new(1, 1);
+
     private readonly bool _created;
-    private readonly string _binDir;
+    private readonly TempDirectory _binDir;
 
     public UnprivilegedUser()
     {
@@ -38,17 +44,17 @@ public sealed class UnprivilegedUser : IDisposable
         }
         (Uid, Gid) = Lookup() ?? throw new InvalidOperationException($"useradd made no {Name}");
 
-        _binDir = Directory.CreateTempSubdirectory("virtiofsd-userns-bin-").FullName;
-        Assert.Equal(0, Libc.Chmod(_binDir, 0b111_101_101)); // 0755
+        _binDir = new TempDirectory("virtiofsd-userns-bin-");
+        Assert.Equal(0, Libc.Chmod(_binDir.Path, 0b111_101_101)); // 0755
         string source = Path.GetDirectoryName(DaemonProcess.Executable)!;
         foreach (string file in Environment.GetEnvironmentVariable("VIRTIOFSD_BINARY") is { Length: > 0 }
             ? [DaemonProcess.Executable] : Directory.GetFiles(source))
         {
-            string copy = Path.Combine(_binDir, Path.GetFileName(file));
+            string copy = _binDir.Combine(Path.GetFileName(file));
             File.Copy(file, copy);
             Assert.Equal(0, Libc.Chmod(copy, 0b111_101_101));
         }
-        Executable = Path.Combine(_binDir, Path.GetFileName(DaemonProcess.Executable));
+        Executable = _binDir.Combine(Path.GetFileName(DaemonProcess.Executable));
     }
 
     public uint Uid { get; }
@@ -70,7 +76,7 @@ public sealed class UnprivilegedUser : IDisposable
 
     public void Dispose()
     {
-        Directory.Delete(_binDir, recursive: true);
+        _binDir.Dispose();
         if (_created)
         {
             // userdel also removes the subordinate ranges.
@@ -92,6 +98,19 @@ public sealed class UnprivilegedUser : IDisposable
     }
 
     private static void Run(string file, params string[] args)
+    {
+        AccountFiles.Wait();
+        try
+        {
+            RunUnlocked(file, args);
+        }
+        finally
+        {
+            AccountFiles.Release();
+        }
+    }
+
+    private static void RunUnlocked(string file, string[] args)
     {
         var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardError = true };
         foreach (string a in args)

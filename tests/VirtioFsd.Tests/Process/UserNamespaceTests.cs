@@ -33,7 +33,7 @@ public class UserNamespaceTests
     [Fact]
     public void A_user_gets_the_namespace_sandbox_by_default_in_a_user_namespace_of_their_own_ids()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-user-namespace-");
         t.GiveTo(_user.Uid, _user.Gid);
         using DaemonProcess d = _user.Start(["--shared-dir", t.Share, "--socket-path", t.Socket], selfCheck: true);
         Dictionary<string, string> report = d.WaitForLine("self-check ready");
@@ -59,7 +59,7 @@ public class UserNamespaceTests
     [Fact]
     public void With_only_the_users_own_ids_everything_the_guest_creates_belongs_to_the_user()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-user-namespace-");
         t.GiveTo(_user.Uid, _user.Gid);
         File.WriteAllText(Path.Combine(t.Share, "by-host-root"), "x"); // root's, which the namespace cannot name
         using (var dev = DeviceUnderTest.Start(DeviceKind.SandboxNamespace, t.Share, user: _user))
@@ -77,7 +77,7 @@ public class UserNamespaceTests
     [Fact]
     public void Libvirt_session_maps_make_the_user_the_guests_root_and_give_other_guest_ids_the_subordinate_range()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-user-namespace-");
         t.GiveTo(_user.Uid, _user.Gid);
         File.WriteAllText(Path.Combine(t.Share, "by-host-root"), "x");
         string open = Path.Combine(t.Share, "open");
@@ -105,7 +105,7 @@ public class UserNamespaceTests
     [Fact]
     public void Translate_uid_and_gid_apply_to_the_ids_of_the_user_namespace()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-user-namespace-");
         t.GiveTo(_user.Uid, _user.Gid);
         string uid = _user.Uid.ToString(CultureInfo.InvariantCulture);
         string gid = _user.Gid.ToString(CultureInfo.InvariantCulture);
@@ -124,7 +124,7 @@ public class UserNamespaceTests
     [Fact]
     public void A_map_outside_the_users_subordinate_ids_stops_the_daemon_with_newuidmaps_reason()
     {
-        using var t = new TempTree();
+        using var t = new TempTree("virtiofsd-user-namespace-");
         t.GiveTo(_user.Uid, _user.Gid);
         using DaemonProcess d = _user.Start(["--shared-dir", t.Share, "--socket-path", t.Socket, $"--uid-map=:0:{_user.Uid}:1:", "--uid-map=:1:5000000:10:"]);
         Assert.Equal(1, d.WaitForExit());
@@ -144,7 +144,7 @@ public class UserNamespaceTests
     /// <summary>CREATE as the guest caller uid/gid; 0 or -errno.</summary>
     private static int Create(FuseDeviceClient c, string name, uint uid, uint gid, ulong parent = 1)
     {
-        byte[] body = [.. FuseDeviceClient.Bytes(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = 0x81a4 }), .. N(name)];
+        byte[] body = [.. FuseBytes.Of(new FuseCreateIn { Flags = (uint)Libc.O_RDWR, Mode = 0x81a4 }), .. N(name)];
         return c.Call(FuseOpcode.Create, parent, body, uid: uid, gid: gid).Error;
     }
 

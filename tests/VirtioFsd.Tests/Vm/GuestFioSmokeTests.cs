@@ -19,32 +19,23 @@ public sealed class GuestFioSmokeTests(ITestOutputHelper log) : IDisposable
     private static readonly (string Name, int Jobs)[] Workloads =
         [("randread-4k-qd16", 1), ("seqwrite-1m", 1), ("randrw70-4k-qd1-j4", 4)];
 
-    private readonly string _root = Directory.CreateTempSubdirectory("virtiofsd-guestbench-smoke-").FullName;
+    private readonly TempDirectory _root = new("virtiofsd-guest-fio-smoke-");
 
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _root.Dispose();
 
     [Fact]
     public void Fio_in_the_guest_completes_its_io_against_our_daemon_and_reports_json()
     {
         // The host writes the data files (fio would otherwise lay them out through FUSE); 4 MiB is
         // enough for 200 I/Os of 1 MiB, since a sequential job wraps around.
-        string share = Path.Combine(_root, "share");
+        string share = _root.Combine("share");
         Directory.CreateDirectory(Path.Combine(share, "fio-data"));
         byte[] data = new byte[4 << 20];
         new Random(6).NextBytes(data);
         File.WriteAllBytes(Path.Combine(share, "fio-data", "read"), data);
         File.WriteAllBytes(Path.Combine(share, "fio-data", "write"), data);
 
-        string script = Path.Combine(_root, "fio_smoke.sh");
+        string script = _root.Combine("fio_smoke.sh");
         File.WriteAllText(script, string.Create(CultureInfo.InvariantCulture,
             $"FIO_WORKLOADS=\"{string.Join(' ', Workloads.Select(w => w.Name))}\"\nFIO_IOS={IosPerJob}\nFIO_SIZE=4m\nFIO_RESULTS=fio-results\n")
             + File.ReadAllText(VmRun.Script("scripts/guest/fio_bench.sh")));

@@ -16,12 +16,15 @@ public sealed record HostEntry(string Type, string Mode, int Uid, int Gid, int L
 /// </summary>
 internal sealed class SharedTree : IDisposable
 {
-    public SharedTree()
+    private readonly TempDirectory _root;
+
+    /// <param name="prefix">Says who runs the scripts over it, e.g. "virtiofsd-vm-fs-test-".</param>
+    public SharedTree(string prefix)
     {
-        Root = Directory.CreateTempSubdirectory("virtiofsd-vm-").FullName;
+        _root = new TempDirectory(prefix);
     }
 
-    public string Root { get; }
+    public string Root => _root.Path;
 
     public string Out => Path.Combine(Root, "out");
 
@@ -129,18 +132,5 @@ internal sealed class SharedTree : IDisposable
 #pragma warning restore CA5351
     }
 
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Root, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Leave it for the OS temp cleaner; a failed delete must not hide the test's own result.
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
+    public void Dispose() => _root.Dispose();
 }

@@ -61,7 +61,7 @@ public class VmFileSystemTests(ITestOutputHelper log)
         {
             Skip.IfNot(VmRun.HasTrixieRoot, "no Debian 13 root with QEMU 10 and the Rust virtiofsd (scripts/setup.sh makes it as root; see .cache/trixie.log)");
         }
-        using var tree = new SharedTree();
+        using var tree = new SharedTree("virtiofsd-vm-fs-test-");
         // Time budget (TCG costs milliseconds per FUSE request; measured with the C daemon on a loaded
         // 2-core host: cache=auto 75 s, cache=never 236 s for the full sizes). The full 64 MiB each
         // way and 10000 entries run with the default cache=auto for every daemon and queue count;

@@ -12,7 +12,7 @@ namespace VirtioFsd.Tests.Vm;
 /// </summary>
 public sealed class VmInodeHandleTests(ITestOutputHelper log) : IDisposable
 {
-    private readonly Process.TempTree _tree = new();
+    private readonly Process.TempTree _tree = new("virtiofsd-vm-inode-handles-");
 
     public void Dispose() => _tree.Dispose();
 

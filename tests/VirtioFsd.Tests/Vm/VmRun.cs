@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Text;
 
 namespace VirtioFsd.Tests.Vm;
 
@@ -40,46 +38,7 @@ internal static class VmRun
     public static string Script(string relative) => Path.Combine(RepoRoot, relative);
 
     public static (int ExitCode, string Output) Run(IEnumerable<string> args)
-    {
-        var psi = new ProcessStartInfo(Script("scripts/run_vm.sh"))
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-        };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        var output = new StringBuilder();
-        using var process = new System.Diagnostics.Process { StartInfo = psi };
-        process.OutputDataReceived += (_, e) => Append(output, e.Data);
-        process.ErrorDataReceived += (_, e) => Append(output, e.Data);
-        process.Start();
-        process.StandardInput.Close();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        process.WaitForExit();
-        lock (output)
-        {
-            return (process.ExitCode, output.ToString());
-        }
-    }
-
-    private static void Append(StringBuilder output, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (output)
-        {
-            output.AppendLine(line);
-        }
-    }
+        => Process.Command.Run(Script("scripts/run_vm.sh"), args, Timeout.InfiniteTimeSpan);
 
     /// <summary>
     /// The test assembly usually sits under the repository (bin/ or artifacts/), but a build with

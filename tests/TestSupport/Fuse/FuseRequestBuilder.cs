@@ -1,16 +1,17 @@
 using System.Runtime.InteropServices;
-using System.Text;
 using VirtioFsd.Fuse.Abi;
 
-namespace VirtioFsd.Fuse.Tests.Server;
+namespace VirtioFsd.TestSupport;
 
 /// <summary>
 /// Encodes a FUSE request as the guest kernel does: fuse_in_header, the opcode's struct, names
-/// and data, then request extensions. Reusable by any test that needs to speak FUSE (the
-/// passthrough tests, the daemon's tests, a benchmark).
+/// and data, then request extensions (linux/fuse.h). The one encoder of the tests: the server's
+/// tests, the fuzz targets and the guest drivers of the daemon's tests all build their bytes here.
 /// </summary>
 public sealed class FuseRequestBuilder
 {
+    private static readonly int InHeaderSize = Marshal.SizeOf<FuseInHeader>();
+
     private readonly List<byte> body = [];
     private readonly List<byte> extensions = [];
     private uint? lengthOverride;
@@ -36,16 +37,25 @@ public sealed class FuseRequestBuilder
 
     /// <summary>The INIT a 7.40 guest (Linux 6.12) sends, offering <paramref name="flags"/>.</summary>
     public static FuseRequestBuilder Init(FuseInitFlags flags, uint minor = 40, ulong unique = 1)
+        => new FuseRequestBuilder(FuseOpcode.Init, 0, unique).Add(InitIn(flags, minor));
+
+    /// <summary>fuse_init_in as a 7.<paramref name="minor"/> guest fills it: 128 KiB readahead, <paramref name="flags"/> in flags and flags2.</summary>
+    public static FuseInitIn InitIn(FuseInitFlags flags, uint minor = 40) => new()
     {
-        var init = new FuseInitIn
-        {
-            Major = 7,
-            Minor = minor,
-            MaxReadahead = 128 * 1024,
-            Flags = (uint)flags,
-            Flags2 = (uint)((ulong)flags >> 32),
-        };
-        return new FuseRequestBuilder(FuseOpcode.Init, 0, unique).Add(init);
+        Major = 7,
+        Minor = minor,
+        MaxReadahead = 128 * 1024,
+        Flags = (uint)flags,
+        Flags2 = (uint)((ulong)flags >> 32),
+    };
+
+    /// <summary>The caller the header names (the kernel's view of the guest process; FORGET comes from no one: 0).</summary>
+    public FuseRequestBuilder AsCaller(uint uid, uint gid, uint? pid = null)
+    {
+        Uid = uid;
+        Gid = gid;
+        Pid = pid ?? Pid;
+        return this;
     }
 
     /// <summary>Appends a wire struct.</summary>
@@ -55,25 +65,27 @@ public sealed class FuseRequestBuilder
 
     public FuseRequestBuilder AddBytes(ReadOnlySpan<byte> bytes)
     {
-        foreach (byte b in bytes)
-        {
-            body.Add(b);
-        }
-
+        body.AddRange(bytes);
         return this;
     }
 
     /// <summary>Appends a name as the kernel sends it: its bytes and a NUL.</summary>
-    public FuseRequestBuilder AddName(string name) => AddBytes(Encoding.UTF8.GetBytes(name)).AddBytes([0]);
+    public FuseRequestBuilder AddName(string name) => AddBytes(FuseBytes.Name(name));
 
     /// <summary>Appends a request extension (fuse_ext_header + payload, padded to 8 bytes).</summary>
     public FuseRequestBuilder AddExtension(uint type, ReadOnlySpan<byte> payload)
     {
         int size = (8 + payload.Length + 7) & ~7;
-        var header = new FuseExtHeader { Size = (uint)size, Type = type };
-        extensions.AddRange(MemoryMarshal.AsBytes(new ReadOnlySpan<FuseExtHeader>(in header)).ToArray());
-        extensions.AddRange(payload.ToArray());
-        extensions.AddRange(new byte[size - 8 - payload.Length]);
+        byte[] record = new byte[size];
+        MemoryMarshal.Write(record, new FuseExtHeader { Size = (uint)size, Type = type });
+        payload.CopyTo(record.AsSpan(8));
+        return AddEncodedExtension(record);
+    }
+
+    /// <summary>Appends extension records encoded elsewhere (a multiple of 8 bytes; counted in total_extlen).</summary>
+    public FuseRequestBuilder AddEncodedExtension(ReadOnlySpan<byte> records)
+    {
+        extensions.AddRange(records);
         return this;
     }
 
@@ -98,10 +110,9 @@ public sealed class FuseRequestBuilder
 
     public byte[] ToBytes()
     {
-        int headerSize = Marshal.SizeOf<FuseInHeader>();
         var header = new FuseInHeader
         {
-            Len = lengthOverride ?? (uint)(headerSize + body.Count + extensions.Count),
+            Len = lengthOverride ?? (uint)(InHeaderSize + body.Count + extensions.Count),
             Opcode = (uint)Opcode,
             Unique = Unique,
             NodeId = NodeId,
@@ -110,9 +121,10 @@ public sealed class FuseRequestBuilder
             Pid = Pid,
             TotalExtLen = (ushort)(extensions.Count / 8),
         };
-        var bytes = new List<byte>(MemoryMarshal.AsBytes(new ReadOnlySpan<FuseInHeader>(in header)).ToArray());
-        bytes.AddRange(body);
-        bytes.AddRange(extensions);
-        return bytes.ToArray();
+        byte[] bytes = new byte[InHeaderSize + body.Count + extensions.Count];
+        MemoryMarshal.Write(bytes, header);
+        CollectionsMarshal.AsSpan(body).CopyTo(bytes.AsSpan(InHeaderSize));
+        CollectionsMarshal.AsSpan(extensions).CopyTo(bytes.AsSpan(InHeaderSize + body.Count));
+        return bytes;
     }
 }

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace VirtioFsd.Tests.Libvirt;
+namespace VirtioFsd.Tests.Process;
 
-/// <summary>Runs a program to completion, stdout and stderr interleaved into one text, with a hang guard.</summary>
+/// <summary>Runs a program to completion, stdout and stderr interleaved into one text, with a hang guard (or none: infinite).</summary>
 internal static class Command
 {
     public static (int ExitCode, string Output) Run(string file, IEnumerable<string> args, TimeSpan hangGuard,

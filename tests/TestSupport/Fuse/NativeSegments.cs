@@ -1,15 +1,21 @@
 using System.Runtime.InteropServices;
 using VirtioFsd.Linux;
 
-namespace VirtioFsd.Fuse.Tests.Server;
+namespace VirtioFsd.TestSupport;
 
 /// <summary>
 /// Native memory cut into separately allocated segments, standing in for guest buffers that a
-/// descriptor chain scatters over memory. Each segment is its own allocation, so a reader that
-/// strays past a segment end reads unrelated memory rather than the next segment's bytes.
+/// descriptor chain scatters over memory. Each segment is its own allocation, fenced on both sides
+/// by canary bytes: a reader that strays past a segment end reads the fence rather than the next
+/// segment's bytes, and a writer that strays is caught by <see cref="FencesIntact"/>.
 /// </summary>
 public sealed unsafe class NativeSegments : IDisposable
 {
+    /// <summary>Canary bytes before and after every segment.</summary>
+    public const int Fence = 64;
+
+    private const byte Canary = 0xA5;
+
     private readonly IoVec[] segments;
 
     private NativeSegments(int[] sizes)
@@ -17,9 +23,11 @@ public sealed unsafe class NativeSegments : IDisposable
         segments = new IoVec[sizes.Length];
         for (int i = 0; i < sizes.Length; i++)
         {
-            // Alloc(0) may return null; keep one byte so every segment has a real address.
-            void* memory = NativeMemory.AllocZeroed((nuint)Math.Max(sizes[i], 1));
-            segments[i] = new IoVec((nint)memory, (nuint)sizes[i]);
+            // Sound: Fence + size + Fence bytes, freed once in Dispose; the segment is the middle part, zeroed.
+            byte* block = (byte*)NativeMemory.Alloc((nuint)(Fence + sizes[i] + Fence));
+            new Span<byte>(block, Fence + sizes[i] + Fence).Fill(Canary);
+            new Span<byte>(block + Fence, sizes[i]).Clear();
+            segments[i] = new IoVec((nint)(block + Fence), (nuint)sizes[i]);
         }
     }
 
@@ -73,11 +81,28 @@ public sealed unsafe class NativeSegments : IDisposable
     public bool Contains(nint address, nuint length)
         => segments.Any(s => address >= s.Base && (nuint)(address - s.Base) + length <= s.Length);
 
+    /// <summary>True when every fence byte around the segments is still the canary (nothing was written outside them).</summary>
+    public bool FencesIntact()
+    {
+        foreach (IoVec segment in segments)
+        {
+            // Sound: the fences are the first and last Fence bytes of the segment's own allocation.
+            byte* block = (byte*)segment.Base - Fence;
+            if (new ReadOnlySpan<byte>(block, Fence).IndexOfAnyExcept(Canary) >= 0
+                || new ReadOnlySpan<byte>(block + Fence + (int)segment.Length, Fence).IndexOfAnyExcept(Canary) >= 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     public void Dispose()
     {
         foreach (IoVec segment in segments)
         {
-            NativeMemory.Free((void*)segment.Base);
+            NativeMemory.Free((byte*)segment.Base - Fence);
         }
     }
 }
