@@ -55,6 +55,28 @@ public static class ProcStats
         return (peak, MappedRssKb(peakPid, "/memfd:" + guestRamName));
     }
 
+    /// <summary>
+    /// Resets VmHWM to the current resident set in every process of the tree (proc(5): writing 5 to
+    /// /proc/PID/clear_refs), so that a later <see cref="PeakRssKb"/> is the peak of what ran in between and not
+    /// of start-up. Returns false where the kernel refused it (before Linux 4.0).
+    /// </summary>
+    public static bool ResetPeak(int pid)
+    {
+        bool ok = true;
+        foreach (int p in Tree(pid))
+        {
+            try
+            {
+                File.WriteAllText($"/proc/{p}/clear_refs", "5");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                ok = false;
+            }
+        }
+        return ok;
+    }
+
     /// <summary>Rss (kB) of the mappings in /proc/PID/smaps whose path starts with <paramref name="prefix"/>.</summary>
     public static long MappedRssKb(int pid, string prefix)
     {

@@ -14,8 +14,11 @@ namespace VirtioFsd.Device;
 /// </summary>
 public static class VirtioFsDaemon
 {
-    /// <summary>Serves until the frontend disconnects or <paramref name="stop"/> fires; returns the process exit code.</summary>
-    public static int Run(DaemonOptions options, ILogger log, CancellationToken stop)
+    /// <summary>
+    /// Serves until the frontend disconnects or <paramref name="stop"/> fires; returns the process exit code.
+    /// <paramref name="beforeAccept"/> runs once start-up is done, just before the daemon waits for its frontend.
+    /// </summary>
+    public static int Run(DaemonOptions options, ILogger log, CancellationToken stop, Action? beforeAccept = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(log);
@@ -48,8 +51,10 @@ public static class VirtioFsDaemon
             {
                 return 1;
             }
+            var vhostUser = new VhostUserServer(device, log);
             log.Information("Waiting for vhost-user socket connection...");
-            ConnectionEnd? end = new VhostUserServer(device, log).AcceptAndServe(listener, stopEvent.Value);
+            beforeAccept?.Invoke();
+            ConnectionEnd? end = vhostUser.AcceptAndServe(listener, stopEvent.Value);
             switch (end)
             {
                 case null when stop.IsCancellationRequested:

@@ -27,6 +27,8 @@ internal static class DaemonHost
             return 1;
         }
         options = options with { FileSystem = options.FileSystem with { SharedDirectory = sharedDir } };
+        // Before any sandbox hides /proc: the trims after start-up need it to tell page-cache pages from private copies.
+        WorkingSet.OpenPageMap();
         return LaunchStage.IsChild ? RunChild(options, log) : RunHost(options, args, log);
     }
 
@@ -186,9 +188,11 @@ internal static class DaemonHost
             }
             log.Information("Seccomp filter installed on all threads: calls outside the allow-list are {Action:l}", options.Seccomp.ToString().ToLowerInvariant());
         }
+        // Start-up is over once the daemon waits for its frontend: what it touched is given back, and from then on
+        // again whenever the daemon goes idle after work (docs/benchmark.md "One native binary").
         int code = SandboxSelfCheck.Requested
             ? SandboxSelfCheck.Run(options, signals.Token)
-            : VirtioFsDaemon.Run(options, log, signals.Token);
+            : VirtioFsDaemon.Run(options, log, signals.Token, beforeAccept: IdleTrimmer.Start);
         if (signals.Received is { } signal)
         {
             log.Information("Stopped by {Signal}", signal);

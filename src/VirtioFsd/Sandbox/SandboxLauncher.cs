@@ -17,7 +17,7 @@ namespace VirtioFsd.Sandbox;
 /// of the new pid namespace) with the listening socket inherited, forwards stop signals to it, and returns
 /// its exit code. The host-side duties (pid file, socket file removal) stay here, outside the sandbox.
 /// </summary>
-internal static class SandboxLauncher
+internal static partial class SandboxLauncher
 {
     /// <summary>How long a child gets to stop after a forwarded signal before it is killed.</summary>
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
@@ -138,6 +138,7 @@ internal static class SandboxLauncher
                 Volatile.Write(ref lastSignal, SignalNumber(signal));
                 Forward(child.Id, mode, SignalNumber(signal), log);
             };
+            WaitForExitOrStop(child, signals);
             TimeSpan waited = TimeSpan.Zero;
             // A signal that arrived while the child was being started is forwarded by the first pass below.
             while (!child.WaitForExit(signals.Token.IsCancellationRequested ? TimeSpan.Zero : ResendInterval))
@@ -169,6 +170,40 @@ internal static class SandboxLauncher
             return child.ExitCode;
         }
     }
+
+    /// <summary>
+    /// From here the launch stage only waits, so what its start-up touched (the runtime's, the parser's and libc's
+    /// code, garbage) is given back (<see cref="WorkingSet"/>), and it blocks until the child exits or a stop signal
+    /// arrives without waking up in between: poll(2) on a pidfd of the child (readable once it has exited) and on
+    /// an eventfd the stop signal writes. Without pidfds (Linux before 5.3) it returns after the trim, and the
+    /// caller's one-second loop does the waiting.
+    /// </summary>
+    private static void WaitForExitOrStop(Process child, StopSignals signals)
+    {
+        int pidfd = (int)PidfdOpen(SysPidfdOpen, child.Id, 0);
+        using var exited = new UnixFd(pidfd);
+        int efd = Libc.EventFd(0, Libc.EFD_CLOEXEC);
+        using var stop = new UnixFd(efd);
+        using CancellationTokenRegistration onStop = signals.Token.Register(() => Libc.EventFdWrite(efd));
+        Span<Libc.PollFd> fds = stackalloc Libc.PollFd[2];
+        fds[0] = new Libc.PollFd { Fd = pidfd, Events = Libc.POLLIN };
+        fds[1] = new Libc.PollFd { Fd = efd, Events = Libc.POLLIN };
+        // Last, so that the set-up above is not mapped again by the wait.
+        WorkingSet.Trim();
+        // Not reaped yet, so the pid was still the child's when the pidfd was taken.
+        if (pidfd < 0 || efd < 0 || child.HasExited)
+        {
+            return;
+        }
+        while (Libc.Poll(fds, -1) == -Errno.EINTR)
+        {
+        }
+    }
+
+    private const long SysPidfdOpen = 434;
+
+    [LibraryImport("libc", EntryPoint = "syscall")]
+    private static partial long PidfdOpen(long number, long pid, long flags);
 
     /// <summary>Once the child runs, this process only waits, forwards signals and removes its files: it keeps DAC_OVERRIDE at most.</summary>
     private static bool DropOwnCapabilities(ILogger log)
