@@ -120,12 +120,13 @@ public sealed partial class PassthroughFileSystem
                 return $"{failures.Count} node(s) or handle(s) cannot be restored and --migration-on-error is abort; the first: {failures[0]}";
             }
             Commit(inodes, opened, files);
+            (int nodes, int reopened) = (opened.Count, files.Count);
             opened.Clear();
             files.Clear();
             _inodes.ReserveIds(inodes.Count == 0 ? 1 : inodes.Keys.Max());
             _handles.ReserveIds(handles.Count == 0 ? 0 : handles.Keys.Max());
             _log.Information("Migration: {Nodes} nodes and {Handles} open handles restored ({Mode}); {Failed} could not be (the guest gets errors for them)",
-                inodes.Count, handles.Count, mode, failures.Count);
+                nodes, reopened, mode, failures.Count);
             return null;
         }
         finally
