@@ -152,43 +152,36 @@ public sealed partial class PassthroughFileSystem
 
     /// <summary>
     /// Locks the guest holds cannot move: the destination daemon is another process, and the source's locks stay until
-    /// it exits, so the destination could not take them anyway. abort refuses the migration while any is held (the
-    /// guest keeps running with them); guest-error migrates without them, saying so: the guest believes it holds locks
-    /// nothing enforces any more.
+    /// it exits, so the destination could not take them anyway. abort refuses the migration while any file the guest
+    /// has open is locked (the guest keeps running with its locks); guest-error migrates without them, saying so: the
+    /// guest then believes it holds locks nothing enforces any more. A lock needs an open FUSE handle (SETLK and flock
+    /// come with one), so the files with open handles are all there is to ask about (<see cref="LockProbe"/>).
     /// </summary>
     private string? CheckLocks(List<(ulong Id, OpenFile File)> handles, MigrationErrorPolicy onError)
     {
-        var fds = new List<int>();
-        fds.AddRange(handles.Select(h => h.File.Fd));
-        foreach ((NodeId id, _, Inode? inode, _, _) in _inodes.SnapshotBorrowed())
+        int locked = 0;
+        foreach (OpenFile file in handles.Select(h => h.File).Where(f => !f.IsDirectory).DistinctBy(f => f.Node))
         {
-            if (inode is not null)
+            // A private description of the file (the handle's own would not see its own locks as conflicts).
+            int probe = ReopenFd(file.Fd, Libc.O_RDONLY | Libc.O_NONBLOCK);
+            if (probe < 0)
             {
-                fds.AddRange(inode.Locks.OwnerFds());
-                _inodes.Return(inode);
-            }
-        }
-        int held = 0;
-        foreach (int fd in fds)
-        {
-            int n = HeldLocks.Count(_procSelfFd, fd);
-            if (n < 0)
-            {
-                _log.Warning("Migration: cannot tell whether fd {Fd} holds locks ({Errno}); assuming it does not", fd, Errno.Describe(n));
+                _log.Warning("Migration: cannot ask whether node {Node} is locked ({Errno}); assuming it is not", file.Node.Value, Errno.Describe(probe));
                 continue;
             }
-            held += n;
+            locked += LockProbe.IsLocked(probe) ? 1 : 0;
+            Libc.Close(probe);
         }
-        if (held == 0)
+        if (locked == 0)
         {
             return null;
         }
         if (onError == MigrationErrorPolicy.Abort)
         {
-            return $"the guest holds {held} POSIX/flock lock(s), which cannot move to another daemon; --migration-on-error is abort";
+            return $"{locked} file(s) the guest has open hold POSIX or flock locks, which cannot move to another daemon; --migration-on-error is abort";
         }
-        _log.Warning("Migration: the guest holds {Held} POSIX/flock lock(s); they are not migrated (--migration-on-error guest-error): " +
-            "the destination does not enforce them", held);
+        _log.Warning("Migration: {Locked} file(s) the guest has open hold POSIX or flock locks; they are not migrated (--migration-on-error " +
+            "guest-error): the destination does not enforce them", locked);
         return null;
     }
 

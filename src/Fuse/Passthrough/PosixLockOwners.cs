@@ -17,7 +17,7 @@ namespace VirtioFsd.Fuse.Passthrough;
 /// Limits: no deadlock detection (EDEADLK) across owners, as OFD locks have none; a write lock
 /// needs the daemon to be able to open the file read-write.
 /// </remarks>
-internal sealed partial class PosixLockOwners
+internal sealed class PosixLockOwners
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, Owner> _owners = new();

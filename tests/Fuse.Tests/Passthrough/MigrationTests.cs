@@ -176,10 +176,25 @@ public sealed class MigrationTests : IDisposable
         NodeId l = _s.Lookup(NodeId.Root, "l.txt").Node;
         HandleId h = _s.Open(l, Libc.O_RDWR);
         var exclusive = new FileLock { Type = (uint)Libc.F_WRLCK, End = long.MaxValue };
-        Assert.Equal(0, _s.Fs.SetLock(Root, l, h, 7, exclusive, wait: false, isFlock: true));
+        _s.WriteHost("p.txt", "p");
+        NodeId p = _s.Lookup(NodeId.Root, "p.txt").Node;
+        HandleId ph = _s.Open(p, Libc.O_RDWR);
+        Assert.NotNull(SaveFrom(_s, new MigrationOptions(), out _)); // open, unlocked: fine
+
+        // A POSIX record lock (held on the daemon's description for that lock owner) and a flock on the handle.
+        var range = new FileLock { Type = (uint)Libc.F_RDLCK, Start = 10, End = 20 };
+        Assert.Equal(0, _s.Fs.SetLock(Root, p, ph, 9, range, wait: false, isFlock: false));
         Assert.Null(SaveFrom(_s, new MigrationOptions(), out string? problem));
-        Assert.Contains("lock", problem, StringComparison.Ordinal);
+        Assert.Contains("1 file(s)", problem, StringComparison.Ordinal);
+        Assert.Equal(0, _s.Fs.SetLock(Root, l, h, 7, exclusive, wait: false, isFlock: true));
+        Assert.Null(SaveFrom(_s, new MigrationOptions(), out problem));
+        Assert.Contains("2 file(s)", problem, StringComparison.Ordinal);
         Assert.NotNull(SaveFrom(_s, new MigrationOptions { OnError = MigrationErrorPolicy.GuestError }, out _));
+
+        // Unlocked again (the probe itself left nothing behind): the migration may go.
+        Assert.Equal(0, _s.Fs.SetLock(Root, l, h, 7, exclusive with { Type = (uint)Libc.F_UNLCK }, wait: false, isFlock: true));
+        Assert.Equal(0, _s.Fs.SetLock(Root, p, ph, 9, range with { Type = (uint)Libc.F_UNLCK }, wait: false, isFlock: false));
+        Assert.NotNull(SaveFrom(_s, new MigrationOptions(), out problem));
     }
 
     [Fact]
