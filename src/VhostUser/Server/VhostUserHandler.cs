@@ -307,6 +307,8 @@ public sealed partial class VhostUserHandler : IDisposable
     /// <summary>RESET_OWNER (deprecated) and RESET_DEVICE: rings and features back to initial; memory stays mapped.</summary>
     private int ResetDevice()
     {
+        // A transfer still under way finishes first: a state loaded after the reset would revive what it dropped.
+        EndStateTransfer();
         StopAll();
         foreach (VringSlot slot in _vrings)
         {
