@@ -159,23 +159,13 @@ public sealed partial class PassthroughFileSystem
         }
         foreach ((HandleState state, int fd) in files)
         {
-            var node = new NodeId(state.NodeId);
-            Inode? pinned = null;
-            if (_handleMode != InodeFileHandleMode.Never)
-            {
-                pinned = _inodes.Borrow(node);
-                if (pinned is { Handle: null })
-                {
-                    _inodes.Return(pinned);
-                    pinned = null;
-                }
-            }
-            var file = new OpenFile(node, fd, state.Flags, state.IsDirectory) { Pinned = pinned };
+            // An open file needs no pin of its inode: its own fd keeps the inode, and a handle inode deleted while
+            // open is found again through the handle table (HandleTable.ReopenAnyOf).
+            var file = new OpenFile(new NodeId(state.NodeId), fd, state.Flags, state.IsDirectory);
             if (!_handles.Restore(state.Fh, file))
             {
                 // Duplicates were refused while reading: cannot happen, but never leak the fd.
                 Libc.Close(fd);
-                ReturnPinned(file);
             }
         }
     }

@@ -1,3 +1,4 @@
+using VirtioFsd.TestSupport;
 using VirtioFsd.Virtio.Migration;
 using VirtioFsd.Virtio.Tests.Virtqueue;
 using VirtioFsd.Virtio.Virtqueue;
@@ -12,7 +13,7 @@ namespace VirtioFsd.Virtio.Tests.Migration;
 /// </summary>
 public sealed class DirtyPageLogTests : IDisposable
 {
-    private readonly CollectingLog _sink = new();
+    private readonly LogCollector _sink = new();
     private readonly DirtyPageLog _log;
 
     public DirtyPageLogTests() => _log = new DirtyPageLog(_sink.Logger);

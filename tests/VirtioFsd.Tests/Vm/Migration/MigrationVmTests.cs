@@ -16,7 +16,7 @@ namespace VirtioFsd.Tests.Vm.Migration;
 /// </summary>
 public sealed class MigrationVmTests(ITestOutputHelper log) : IDisposable
 {
-    private readonly Process.TempTree _tree = new();
+    private readonly Process.TempTree _tree = new("virtiofsd-migration-vm-");
     private readonly byte[] _ro = RandomNumberGenerator.GetBytes(256 * 1024);
 
     public void Dispose() => _tree.Dispose();
