@@ -26,6 +26,12 @@ public interface IVhostUserBackend
     /// <summary>The device config space for GET_CONFIG, or null when the CONFIG protocol feature is not offered.</summary>
     ReadOnlyMemory<byte>? ConfigSpace => null;
 
+    /// <summary>
+    /// The device's internal state for live migration, or null: VHOST_USER_PROTOCOL_F_DEVICE_STATE is then not offered
+    /// (and QEMU refuses to migrate a device that needs it).
+    /// </summary>
+    IDeviceState? DeviceState => null;
+
     /// <summary>The driver acknowledged these virtio features (SET_FEATURES).</summary>
     void SetNegotiatedFeatures(ulong features)
     {

@@ -34,6 +34,8 @@ public static class Req
     public const uint RemMemReg = 38;
     public const uint SetStatus = 39;
     public const uint GetStatus = 40;
+    public const uint SetDeviceStateFd = 42;
+    public const uint CheckDeviceState = 43;
 }
 
 /// <summary>Header flags, feature bits and payload flags.</summary>
@@ -60,10 +62,20 @@ public static class Proto
     public const ulong ProtoResetDevice = 1UL << 13;
     public const ulong ProtoConfigureMemSlots = 1UL << 15;
     public const ulong ProtoStatus = 1UL << 16;
+    public const ulong ProtoDeviceState = 1UL << 19;
 
-    /// <summary>Protocol features QEMU 7.2's vhost-user frontend knows (VHOST_USER_PROTOCOL_FEATURE_MASK-ish).</summary>
+    /// <summary>VHOST_F_LOG_ALL: the backend logs the guest pages it writes while this is acked.</summary>
+    public const ulong FeatureLogAll = 1UL << 26;
+
+    /// <summary>VHOST_VRING_F_LOG in SET_VRING_ADDR's flags.</summary>
+    public const uint VringFlagLog = 1;
+
+    /// <summary>
+    /// Protocol features QEMU's vhost-user frontend knows (VHOST_USER_PROTOCOL_FEATURE_MASK-ish): 7.2's, plus
+    /// DEVICE_STATE, which QEMU takes since 8.2 (its migration of vhost-user-fs).
+    /// </summary>
     public const ulong QemuProtocolFeatures = ProtoMq | ProtoLogShmfd | ProtoReplyAck | ProtoBackendReq | ProtoConfig
-        | ProtoBackendSendFd | ProtoInflightShmfd | ProtoResetDevice | ProtoConfigureMemSlots | ProtoStatus;
+        | ProtoBackendSendFd | ProtoInflightShmfd | ProtoResetDevice | ProtoConfigureMemSlots | ProtoStatus | ProtoDeviceState;
 }
 
 /// <summary>The frontend saw something a correct backend would not do (or the backend went away).</summary>

@@ -10,7 +10,7 @@ namespace VirtioFsd.Fuse.Passthrough;
 /// reused by another open: each request borrows the handle and the last one out closes it. A borrow
 /// lent to an I/O engine as an <see cref="FdLease"/> ends when the engine releases the lease.
 /// </summary>
-internal sealed class HandleTable : IFdLeaseOwner, IDisposable
+internal sealed partial class HandleTable : IFdLeaseOwner, IDisposable
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, OpenFile> _handles = new();

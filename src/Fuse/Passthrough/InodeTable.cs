@@ -14,7 +14,7 @@ namespace VirtioFsd.Fuse.Passthrough;
 /// <c>cacheSize</c> fds (least recently used closed first); a borrow of one without an fd opens it again by
 /// handle. So the daemon's fds grow with the requests in flight and the cache, not with the inodes the guest knows.
 /// </remarks>
-internal sealed class InodeTable : IDisposable
+internal sealed partial class InodeTable : IDisposable
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, Inode> _byId = new();

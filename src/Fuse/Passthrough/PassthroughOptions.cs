@@ -67,6 +67,9 @@ public sealed record PassthroughOptions
     /// <summary>--inode-file-handles: Prefer by default, as the Rust virtiofsd since 1.13.3 (Kata passes it).</summary>
     public InodeFileHandleMode InodeFileHandles { get; init; } = InodeFileHandleMode.Prefer;
 
+    /// <summary>--migration-mode, --migration-on-error, --migration-verify-handles, --migration-confirm-paths.</summary>
+    public Migration.MigrationOptions Migration { get; init; } = new();
+
     /// <summary>With file handles: how many open fds of inodes no request uses are kept, most recently used first.</summary>
     public int InodeFdCacheSize { get; init; } = DefaultInodeFdCacheSize;
 

@@ -58,7 +58,12 @@ public static class MessageRules
         new(VhostUserRequest.AddMemReg, SingleMemoryRegionWire.Size, FdRule.One, false),
         new(VhostUserRequest.RemMemReg, SingleMemoryRegionWire.Size, FdRule.NoneOrOne, false),
         new(VhostUserRequest.SetStatus, 8, FdRule.None, false),
-        new(VhostUserRequest.GetStatus, 0, FdRule.None, true));
+        new(VhostUserRequest.GetStatus, 0, FdRule.None, true),
+        // vhost-user.rst "Communication": SET_LOG_BASE is answered when LOG_SHMFD is negotiated (it must be, to be sent).
+        new(VhostUserRequest.SetLogBase, LogWire.Size, FdRule.One, true),
+        new(VhostUserRequest.SetLogFd, 0, FdRule.One, false),
+        new(VhostUserRequest.SetDeviceStateFd, DeviceStateTransferWire.Size, FdRule.One, true),
+        new(VhostUserRequest.CheckDeviceState, 0, FdRule.None, true));
 
     /// <summary>The rule for a request this backend implements, or null (unknown or unsupported).</summary>
     public static RequestRule? Lookup(uint request)

@@ -3,6 +3,12 @@ namespace VirtioFsd.VhostUser.Protocol;
 /// <summary>Virtio feature bits the transport itself offers (virtio spec 1.2 §6 "Reserved Feature Bits").</summary>
 public static class VirtioFeatures
 {
+    /// <summary>
+    /// VHOST_F_LOG_ALL (26, a vhost feature in the virtio transport range): the back-end logs the guest pages it writes
+    /// while the front-end acks it (vhost-user.rst "Migration"); QEMU blocks migration of a back-end without it.
+    /// </summary>
+    public const ulong LogAll = 1UL << 26;
+
     /// <summary>VIRTIO_RING_F_INDIRECT_DESC (28): descriptors may point at indirect tables.</summary>
     public const ulong RingIndirectDesc = 1UL << 28;
 
@@ -16,7 +22,7 @@ public static class VirtioFeatures
     public const ulong Version1 = 1UL << 32;
 
     /// <summary>Everything the transport offers on top of the backend's device bits.</summary>
-    public const ulong TransportOffered = RingIndirectDesc | RingEventIdx | ProtocolFeatures | Version1;
+    public const ulong TransportOffered = LogAll | RingIndirectDesc | RingEventIdx | ProtocolFeatures | Version1;
 }
 
 /// <summary>vhost-user protocol feature bits (vhost-user.rst "Protocol features").</summary>
@@ -37,8 +43,8 @@ public static class ProtocolFeatures
 
     /// <summary>
     /// What this backend implements. CONFIG is added only when the device has a config space (QEMU
-    /// 7.1-8.0 abort on a vhost-user-fs backend offering it); LOG_SHMFD, INFLIGHT_SHMFD and DEVICE_STATE
-    /// are not implemented and therefore never offered.
+    /// 7.1-8.0 abort on a vhost-user-fs backend offering it), DEVICE_STATE only when the device can save and
+    /// load its state; INFLIGHT_SHMFD is not implemented and therefore never offered.
     /// </summary>
-    public const ulong Implemented = Mq | ReplyAck | BackendReq | BackendSendFd | ConfigureMemSlots | ResetDevice | Status;
+    public const ulong Implemented = Mq | LogShmfd | ReplyAck | BackendReq | BackendSendFd | ConfigureMemSlots | ResetDevice | Status;
 }

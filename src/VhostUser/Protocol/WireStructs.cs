@@ -44,7 +44,7 @@ public struct VringAddressWire
 {
     public const int Size = 40;
 
-    /// <summary>VHOST_VRING_F_LOG (bit 0): log used-ring writes (dirty logging, not implemented).</summary>
+    /// <summary>VHOST_VRING_F_LOG (bit 0): log used-ring writes at <see cref="LogGuestAddr"/> while dirty logging is on.</summary>
     public const uint FlagLog = 1;
 
     public uint Index;
@@ -113,6 +113,37 @@ public struct ConfigHeaderWire
 
     public readonly bool IsValid => PayloadSize <= VhostUserLimits.MaxConfigSize
         && Offset <= VhostUserLimits.MaxConfigSize && Offset + PayloadSize <= VhostUserLimits.MaxConfigSize;
+}
+
+/// <summary>SET_LOG_BASE body (VhostUserLog): the dirty log's size and where it starts in the fd that comes with it.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct LogWire
+{
+    public const int Size = 16;
+
+    public ulong MmapSize;
+    public ulong MmapOffset;
+}
+
+/// <summary>SET_DEVICE_STATE_FD body (VhostUserTransferDeviceState): which way the state goes, and in which phase.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct DeviceStateTransferWire
+{
+    public const int Size = 8;
+
+    /// <summary>VHOST_TRANSFER_STATE_DIRECTION_SAVE: back-end to front-end (the source).</summary>
+    public const uint DirectionSave = 0;
+
+    /// <summary>VHOST_TRANSFER_STATE_DIRECTION_LOAD: front-end to back-end (the destination).</summary>
+    public const uint DirectionLoad = 1;
+
+    /// <summary>VHOST_TRANSFER_STATE_PHASE_STOPPED: the only phase defined: the device and all its rings are stopped.</summary>
+    public const uint PhaseStopped = 0;
+
+    public uint Direction;
+    public uint Phase;
+
+    public readonly bool IsValid => Direction is DirectionSave or DirectionLoad && Phase == PhaseStopped;
 }
 
 /// <summary>Typed access to wire structs in a message body.</summary>

@@ -38,11 +38,9 @@ public sealed partial class VhostUserHandler
                 address.Index, address.Flags);
             return -Errno.EINVAL;
         }
-        if ((address.Flags & VringAddressWire.FlagLog) != 0)
+        if (TrySwitchRingLogging(slot, address))
         {
-            // Dirty logging needs LOG_SHMFD, which we do not offer.
-            _log.Warning("vhost-user: SET_VRING_ADDR {Queue}: VHOST_VRING_F_LOG without dirty logging support", address.Index);
-            return -Errno.ENOTSUP;
+            return 0;
         }
         // With memory mapped and the size known, the addresses must translate now (QEMU sends the memory table
         // first); otherwise they are checked when the ring starts.
@@ -212,6 +210,8 @@ public sealed partial class VhostUserHandler
             Size = slot.Size,
             Rings = rings,
             UsedRingGuestAddress = a.LogGuestAddr,
+            LogUsedRing = (a.Flags & VringAddressWire.FlagLog) != 0,
+            DirtyLog = _dirtyLog,
             EventIdx = (_ackedFeatures & VirtioFeatures.RingEventIdx) != 0,
             LastAvailIndex = slot.Base,
             KickFd = slot.Kick?.Value ?? -1,

@@ -33,6 +33,7 @@ public sealed partial class VhostUserHandler : IDisposable
     private readonly IVhostUserBackend _backend;
     private readonly ILogger _log;
     private readonly VringSlot[] _vrings;
+    private readonly Virtio.Migration.DirtyPageLog _dirtyLog;
     private GuestMemory _memory = GuestMemory.Empty;
     private ulong _ackedFeatures;
     private ulong _ackedProtocolFeatures;
@@ -45,6 +46,7 @@ public sealed partial class VhostUserHandler : IDisposable
         ArgumentNullException.ThrowIfNull(log);
         _backend = backend;
         _log = log.ForContext<VhostUserHandler>();
+        _dirtyLog = new Virtio.Migration.DirtyPageLog(log);
         int queues = backend.QueueCount;
         if (queues < 1 || queues > (int)VhostUserLimits.VringIndexMask + 1)
         {
@@ -62,7 +64,8 @@ public sealed partial class VhostUserHandler : IDisposable
 
     /// <summary>Protocol features offered with GET_PROTOCOL_FEATURES.</summary>
     public ulong OfferedProtocolFeatures
-        => ProtocolFeatures.Implemented | (_backend.ConfigSpace.HasValue ? ProtocolFeatures.Config : 0);
+        => ProtocolFeatures.Implemented | (_backend.ConfigSpace.HasValue ? ProtocolFeatures.Config : 0)
+            | (_backend.DeviceState is not null ? ProtocolFeatures.DeviceState : 0);
 
     public ulong AckedFeatures => _ackedFeatures;
 
@@ -108,7 +111,7 @@ public sealed partial class VhostUserHandler : IDisposable
         }
         if (rule.HasReply)
         {
-            byte[]? reply = HandleWithReply(rule.Request, message.Body);
+            byte[]? reply = HandleWithReply(rule.Request, message);
             message.Dispose();
             if (reply == null)
             {
@@ -151,12 +154,14 @@ public sealed partial class VhostUserHandler : IDisposable
     /// <summary>The connection ended: stop every queue, reset the device, drop memory and fds.</summary>
     public void Dispose()
     {
+        EndStateTransfer();
         StopAll();
         foreach (VringSlot slot in _vrings)
         {
             slot.Reset();
         }
         _backend.Reset();
+        _dirtyLog.Dispose();
         _memory.Dispose();
         _memory = GuestMemory.Empty;
         if (BackendChannel != null)
@@ -176,20 +181,25 @@ public sealed partial class VhostUserHandler : IDisposable
         VhostUserRequest.ResetDevice => HasProtocol(ProtocolFeatures.ResetDevice),
         VhostUserRequest.SetStatus or VhostUserRequest.GetStatus => HasProtocol(ProtocolFeatures.Status),
         VhostUserRequest.GetQueueNum => HasProtocol(ProtocolFeatures.Mq),
+        VhostUserRequest.SetLogBase => HasProtocol(ProtocolFeatures.LogShmfd),
+        VhostUserRequest.SetDeviceStateFd or VhostUserRequest.CheckDeviceState => HasProtocol(ProtocolFeatures.DeviceState),
         _ => true,
     };
 
     private bool HasProtocol(ulong bit) => (_ackedProtocolFeatures & bit) != 0;
 
-    private byte[]? HandleWithReply(VhostUserRequest request, ReadOnlySpan<byte> body) => request switch
+    private byte[]? HandleWithReply(VhostUserRequest request, VhostUserMessage message) => request switch
     {
         VhostUserRequest.GetFeatures => U64(OfferedFeatures),
         VhostUserRequest.GetProtocolFeatures => U64(OfferedProtocolFeatures),
         VhostUserRequest.GetQueueNum => U64((ulong)_vrings.Length),
         VhostUserRequest.GetMaxMemSlots => U64(GuestMemory.MaxRegions),
         VhostUserRequest.GetStatus => U64(_status),
-        VhostUserRequest.GetVringBase => GetVringBase(Wire.Read<VringStateWire>(body)),
-        VhostUserRequest.GetConfig => GetConfig(body),
+        VhostUserRequest.GetVringBase => GetVringBase(Wire.Read<VringStateWire>(message.Body)),
+        VhostUserRequest.GetConfig => GetConfig(message.Body),
+        VhostUserRequest.SetLogBase => SetLogBase(message),
+        VhostUserRequest.SetDeviceStateFd => SetDeviceStateFd(message),
+        VhostUserRequest.CheckDeviceState => CheckDeviceState(),
         _ => null,
     };
 
@@ -214,6 +224,7 @@ public sealed partial class VhostUserHandler : IDisposable
             VhostUserRequest.SetBackendReqFd => SetBackendReqFd(message),
             VhostUserRequest.SetConfig => -Errno.EPERM, // virtio-fs config space is read-only (virtio 1.2 §5.11.4)
             VhostUserRequest.SetStatus => SetStatus(Wire.ReadU64(body)),
+            VhostUserRequest.SetLogFd => SetLogFd(),
             _ => -Errno.ENOSYS,
         };
     }
@@ -225,6 +236,10 @@ public sealed partial class VhostUserHandler : IDisposable
         {
             _log.Warning("vhost-user: SET_FEATURES acks bits 0x{Bits:x} that were never offered", unknown);
             return -Errno.EINVAL;
+        }
+        if (TrySwitchLogging(features))
+        {
+            return 0;
         }
         // EVENT_IDX changes how a running queue signals: rebuild running queues under the new features.
         StopAll();
@@ -292,6 +307,8 @@ public sealed partial class VhostUserHandler : IDisposable
     /// <summary>RESET_OWNER (deprecated) and RESET_DEVICE: rings and features back to initial; memory stays mapped.</summary>
     private int ResetDevice()
     {
+        // A transfer still under way finishes first: a state loaded after the reset would revive what it dropped.
+        EndStateTransfer();
         StopAll();
         foreach (VringSlot slot in _vrings)
         {
@@ -300,6 +317,7 @@ public sealed partial class VhostUserHandler : IDisposable
         _ackedFeatures = 0;
         _featuresSet = false;
         _status = 0;
+        _dirtyLog.SetLogAll(false);
         _backend.Reset();
         return 0;
     }

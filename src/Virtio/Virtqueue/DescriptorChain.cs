@@ -12,8 +12,10 @@ namespace VirtioFsd.Virtio.Virtqueue;
 public sealed class DescriptorChain
 {
     private IoVec[] _segments = new IoVec[8];
+    private Migration.GuestRange[] _writableRanges = new Migration.GuestRange[4];
     private int _readableCount;
     private int _count;
+    private int _writableRangeCount;
 
     public ushort HeadIndex { get; private set; }
 
@@ -22,6 +24,12 @@ public sealed class DescriptorChain
 
     /// <summary>Device-writable buffers (room for the reply), in order.</summary>
     public ReadOnlySpan<IoVec> Writable => _segments.AsSpan(_readableCount, _count - _readableCount);
+
+    /// <summary>
+    /// The writable descriptors as the guest gave them (guest physical address and length), in order: what dirty page
+    /// logging marks once the reply's length is known.
+    /// </summary>
+    public ReadOnlySpan<Migration.GuestRange> WritableGuestRanges => _writableRanges.AsSpan(0, _writableRangeCount);
 
     /// <summary>Total bytes of <see cref="Readable"/>.</summary>
     public uint ReadableLength { get; private set; }
@@ -34,11 +42,12 @@ public sealed class DescriptorChain
         HeadIndex = head;
         _readableCount = 0;
         _count = 0;
+        _writableRangeCount = 0;
         ReadableLength = 0;
         WritableLength = 0;
     }
 
-    /// <summary>Appends the host segments of one readable descriptor (all readable ones come first).</summary>
+    /// <summary>Appends the host segments of one descriptor (all readable ones come first).</summary>
     internal bool TryAppend(Memory.GuestMemory memory, ulong guestPhysAddr, uint length, bool writable)
     {
         if (!memory.TryAppendIoVecs(guestPhysAddr, length, ref _segments, ref _count))
@@ -48,6 +57,11 @@ public sealed class DescriptorChain
         if (writable)
         {
             WritableLength += length;
+            if (_writableRangeCount == _writableRanges.Length)
+            {
+                Array.Resize(ref _writableRanges, _writableRanges.Length * 2);
+            }
+            _writableRanges[_writableRangeCount++] = new Migration.GuestRange(guestPhysAddr, length);
         }
         else
         {

@@ -36,12 +36,14 @@ public sealed partial class SplitVirtqueue
                 return false;
             }
             _lastAvail = unchecked((ushort)(_lastAvail + 1));
+            KeepWrites(head, into);
             if (_eventIdx && _notificationsEnabled)
             {
                 // Keep avail_event current so the driver kicks for the next buffer it adds
                 // (virtio 1.2 §2.7.10; libvhost-user's vu_queue_pop does the same). A plain store: no
                 // ordering is owed here; the full fence in EnableNotifications covers the sleep/kick race.
                 _ring.WriteAvailEvent(_lastAvail);
+                LogUsedRingWrite(AvailEventOffset, 2);
             }
             return true;
         }
@@ -49,6 +51,28 @@ public sealed partial class SplitVirtqueue
         {
             ExitConsumer();
         }
+    }
+
+    /// <summary>
+    /// Remembers where the chain's reply may land, for dirty logging when it is used. Always, not only while logging:
+    /// logging may start between this pop and its AddUsed, and the reply's pages must be marked then too.
+    /// </summary>
+    private void KeepWrites(ushort head, DescriptorChain chain)
+    {
+        if (_writesByHead is null)
+        {
+            return;
+        }
+        ReadOnlySpan<Migration.GuestRange> ranges = chain.WritableGuestRanges;
+        Migration.GuestRange[]? kept = _writesByHead[head];
+        if (kept is null || kept.Length < ranges.Length)
+        {
+            kept = new Migration.GuestRange[Math.Max(4, ranges.Length)];
+            _writesByHead[head] = kept;
+        }
+        ranges.CopyTo(kept);
+        // The count is published with a release store after the ranges; AddUsed (any thread) reads it with acquire.
+        Volatile.Write(ref _writeCountByHead![head], ranges.Length);
     }
 
     /// <summary>

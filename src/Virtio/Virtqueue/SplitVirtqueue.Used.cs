@@ -24,11 +24,58 @@ public sealed partial class SplitVirtqueue
                     Index, headIndex, Size);
                 return;
             }
-            _ring.WriteUsedElement(_nextUsed & (Size - 1), headIndex, bytesWritten);
+            int slot = _nextUsed & (Size - 1);
+            _ring.WriteUsedElement(slot, headIndex, bytesWritten);
             _nextUsed = unchecked((ushort)(_nextUsed + 1));
             // Release: the element above becomes visible to the driver before the index that
             // publishes it (virtio 1.2 §2.7.14 step 3; virtio_wmb in Linux's virtqueue_get_buf pairs).
             _ring.WriteUsedIdxRelease(_nextUsed);
+            LogUsed(headIndex, bytesWritten, slot);
+        }
+    }
+
+    /// <summary>
+    /// While dirty logging is on: marks the pages the reply wrote (the first <paramref name="bytesWritten"/> bytes of
+    /// the chain's writable buffers) and, with VHOST_VRING_F_LOG, the used element and used->idx (vhost-user.rst
+    /// "Migration": used ring writes are logged at log_guest_addr + their offset in the ring). Under the used lock.
+    /// </summary>
+    private void LogUsed(ushort headIndex, uint bytesWritten, int slot)
+    {
+        Migration.DirtyPageLog? log = _dirtyLog;
+        if (log is null || !log.IsActive)
+        {
+            return;
+        }
+        int count = Volatile.Read(ref _writeCountByHead![headIndex]);
+        Migration.GuestRange[]? kept = _writesByHead![headIndex];
+        if (kept is not null && bytesWritten > 0)
+        {
+            log.MarkWritten(kept.AsSpan(0, Math.Min(count, kept.Length)), bytesWritten);
+        }
+        if (_logUsedRing)
+        {
+            log.Mark(_usedRingGuestAddress + 4 + ((ulong)SplitRingLayout.UsedElementSize * (ulong)slot), SplitRingLayout.UsedElementSize);
+            log.Mark(_usedRingGuestAddress + 2, 2);
+        }
+    }
+
+    /// <summary>Offset of avail_event in the used ring: after the flags, the index and Size elements.</summary>
+    private ulong AvailEventOffset => 4 + ((ulong)SplitRingLayout.UsedElementSize * Size);
+
+    /// <summary>used->flags or avail_event changed: logged like the rest of the used ring (offset in the ring, length).</summary>
+    private void LogUsedRingWrite(ulong offset, ulong length)
+    {
+        Migration.DirtyPageLog? log = _dirtyLog;
+        if (log is null || !log.IsActive)
+        {
+            return;
+        }
+        lock (_usedLock)
+        {
+            if (_logUsedRing)
+            {
+                log.Mark(_usedRingGuestAddress + offset, length);
+            }
         }
     }
 
@@ -108,6 +155,7 @@ public sealed partial class SplitVirtqueue
             {
                 // A plain store: a kick the driver sends anyway costs a wake-up, never a lost buffer.
                 _ring.WriteUsedFlags(SplitRingLayout.UsedFlagNoNotify);
+                LogUsedRingWrite(0, 2);
             }
         }
         finally
@@ -152,10 +200,12 @@ public sealed partial class SplitVirtqueue
             if (_eventIdx)
             {
                 _ring.WriteAvailEvent(_lastAvail);
+                LogUsedRingWrite(AvailEventOffset, 2);
             }
             else
             {
                 _ring.WriteUsedFlags(0);
+                LogUsedRingWrite(0, 2);
             }
             // Full fence: the store above must be visible before we re-read avail->idx, else a driver
             // that added a buffer and read the old flags/avail_event skips its kick while we miss the

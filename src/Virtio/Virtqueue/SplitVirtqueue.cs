@@ -41,6 +41,12 @@ public sealed partial class SplitVirtqueue : IDisposable
     private readonly ILogger _log;
     private readonly bool _eventIdx;
     private readonly Lock _usedLock = new();
+    private readonly Migration.DirtyPageLog? _dirtyLog;
+
+    // Per head index, the writable guest ranges of the chain popped with that head (a head is in flight at most once:
+    // the driver reuses it only after it was used), kept until AddUsed marks what the reply wrote. Only with a log.
+    private readonly Migration.GuestRange[][]? _writesByHead;
+    private readonly int[]? _writeCountByHead;
 
     // Pop side: touched by the single consumer thread only (no lock; see the remarks).
     private ushort _lastAvail;
@@ -48,6 +54,8 @@ public sealed partial class SplitVirtqueue : IDisposable
     private bool _notificationsEnabled = true;
 
     // Used side (under _usedLock).
+    private bool _logUsedRing;
+    private ulong _usedRingGuestAddress;
     private ushort _nextUsed;
     private ushort _signalledUsed;
     private bool _signalledUsedValid;
@@ -78,7 +86,14 @@ public sealed partial class SplitVirtqueue : IDisposable
         Size = config.Size;
         KickFd = config.KickFd;
         CallFd = config.CallFd;
-        UsedRingGuestAddress = config.UsedRingGuestAddress;
+        _usedRingGuestAddress = config.UsedRingGuestAddress;
+        _logUsedRing = config.LogUsedRing;
+        _dirtyLog = config.DirtyLog;
+        if (_dirtyLog is not null)
+        {
+            _writesByHead = new Migration.GuestRange[config.Size][];
+            _writeCountByHead = new int[config.Size];
+        }
         _lastAvail = config.LastAvailIndex;
         _shadowAvail = config.LastAvailIndex;
         // The used index continues from what is in the ring: the device wrote it last (before a
@@ -97,7 +112,41 @@ public sealed partial class SplitVirtqueue : IDisposable
     public int CallFd { get; }
 
     /// <summary>Guest physical address of the used ring, for dirty logging of used ring writes.</summary>
-    public ulong UsedRingGuestAddress { get; }
+    public ulong UsedRingGuestAddress
+    {
+        get
+        {
+            lock (_usedLock)
+            {
+                return _usedRingGuestAddress;
+            }
+        }
+    }
+
+    /// <summary>Whether used ring writes are logged (VHOST_VRING_F_LOG) while dirty logging is on.</summary>
+    public bool LogsUsedRing
+    {
+        get
+        {
+            lock (_usedLock)
+            {
+                return _logUsedRing;
+            }
+        }
+    }
+
+    /// <summary>
+    /// SET_VRING_ADDR that changes only VHOST_VRING_F_LOG or log_guest_addr (QEMU sends one per ring when migration
+    /// starts and ends): applied to the running queue, which goes on serving; the next used entry is logged (or not).
+    /// </summary>
+    public void SetUsedRingLogging(bool enabled, ulong usedRingGuestAddress)
+    {
+        lock (_usedLock)
+        {
+            _logUsedRing = enabled;
+            _usedRingGuestAddress = usedRingGuestAddress;
+        }
+    }
 
     public bool EventIdx => _eventIdx;
 

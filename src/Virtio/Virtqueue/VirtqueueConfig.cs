@@ -20,6 +20,12 @@ public sealed record VirtqueueConfig
     /// <summary>Guest physical address of the used ring (vhost_vring_addr.log_guest_addr), for dirty logging.</summary>
     public ulong UsedRingGuestAddress { get; init; }
 
+    /// <summary>VHOST_VRING_F_LOG: used ring writes are logged (relative to <see cref="UsedRingGuestAddress"/>) while logging is on.</summary>
+    public bool LogUsedRing { get; init; }
+
+    /// <summary>The connection's dirty page log the queue marks its writes in while logging is on; null: never logs.</summary>
+    public Migration.DirtyPageLog? DirtyLog { get; init; }
+
     /// <summary>VIRTIO_RING_F_EVENT_IDX (bit 29) was negotiated.</summary>
     public bool EventIdx { get; init; }
 

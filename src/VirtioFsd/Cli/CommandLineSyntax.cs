@@ -59,16 +59,10 @@ internal sealed class CommandLineSyntax
     public Option<string[]> UidMap { get; } = new("--uid-map") { Description = "Map a range of host UIDs into the user namespace of an unprivileged --sandbox namespace, as :namespace_uid:host_uid:count: (newuidmap(1) checks /etc/subuid); repeatable" };
     public Option<string[]> GidMap { get; } = new("--gid-map") { Description = "Same as --uid-map, for GIDs (newgidmap(1), /etc/subgid)" };
 
-    /// <summary>Rust virtiofsd options this daemon does not implement: accepted by the grammar, then refused by name.</summary>
-    public IReadOnlyList<Option<string[]>> Unimplemented { get; } =
-    [
-        new("--migration-mode"), new("--migration-on-error"),
-    ];
-
-    public IReadOnlyList<Option<bool>> UnimplementedFlags { get; } =
-    [
-        new("--migration-verify-handles"), new("--migration-confirm-paths"),
-    ];
+    public Option<string> MigrationMode { get; } = new("--migration-mode") { Description = "How the inodes the guest knows are described to the migration destination: find-paths (their paths below the shared directory, found and checked at switch-over) or file-handles (their file handles: the same filesystem on both sides, and CAP_DAC_READ_SEARCH on the destination) [default: find-paths]" };
+    public Option<string> MigrationOnError { get; } = new("--migration-on-error") { Description = "What an inode or lock that cannot be migrated does: abort (the migration fails, the guest keeps running on the source) or guest-error (the migration goes on; the guest gets errors for what could not be moved) [default: abort]" };
+    public Option<bool> MigrationVerifyHandles { get; } = new("--migration-verify-handles") { Description = "find-paths only: the source sends each inode's file handle too, and the destination refuses a path that leads to another inode (the same filesystem on both sides)" };
+    public Option<bool> MigrationConfirmPaths { get; } = new("--migration-confirm-paths") { Description = "find-paths only: check each path at switch-over (this daemon always finds and checks paths at switch-over, so this changes nothing)" };
 
     /// <summary>An enumerated value as the command line spells it.</summary>
     private static string Name<T>(T value)
@@ -90,20 +84,10 @@ internal sealed class CommandLineSyntax
             AllowMmap, NoReadDirPlus, Writeback, AllowDirectIo, PrintCapabilities, ModCaps, LogLevel, Syslog,
             RlimitNofile, Compat, CompatDebug, CompatForeground, KillPrivV2, NoKillPrivV2, SecurityLabel,
             PreserveNoatime, Version, IoEngine, QueuePollUs, InodeFdCacheSize, TranslateUid, TranslateGid, UidMap, GidMap,
+            MigrationMode, MigrationOnError, MigrationVerifyHandles, MigrationConfirmPaths,
         ];
         foreach (Option o in all)
         {
-            Root.Options.Add(o);
-        }
-        foreach (Option o in Unimplemented)
-        {
-            o.Hidden = true;
-            o.AllowMultipleArgumentsPerToken = false;
-            Root.Options.Add(o);
-        }
-        foreach (Option o in UnimplementedFlags)
-        {
-            o.Hidden = true;
             Root.Options.Add(o);
         }
     }

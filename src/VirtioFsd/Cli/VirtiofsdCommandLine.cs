@@ -61,13 +61,6 @@ internal static class VirtiofsdCommandLine
 
     private static CliResult Validate(CommandLineSyntax s, ParseResult r, bool isRoot)
     {
-        foreach (Option o in s.Unimplemented.Cast<Option>().Concat(s.UnimplementedFlags))
-        {
-            if (Given(r, o))
-            {
-                return CliResult.Failed($"{o.Name} is not implemented");
-            }
-        }
         var warnings = new List<string>();
         var parsed = new Parsed(new DaemonOptions { FileSystem = new PassthroughOptions { SharedDirectory = "" } });
         string? error = ParseFlags(s, r, parsed, warnings) ?? ParseValues(s, r, parsed) ?? ParseLists(s, r, parsed);
@@ -309,7 +302,53 @@ internal static class VirtiofsdCommandLine
             }
             p.FileSystem = p.FileSystem with { InodeFdCacheSize = n };
         }
-        return r.GetValue(s.XattrMap) is { } xattrMap ? p.SetXattrMap(xattrMap, "--xattrmap") : null;
+        return ParseMigration(s, r, p) ?? (r.GetValue(s.XattrMap) is { } xattrMap ? p.SetXattrMap(xattrMap, "--xattrmap") : null);
+    }
+
+    /// <summary>The Rust virtiofsd's migration options, same values and defaults.</summary>
+    private static string? ParseMigration(CommandLineSyntax s, ParseResult r, Parsed p)
+    {
+        Fuse.Passthrough.Migration.MigrationOptions migration = p.FileSystem.Migration;
+        if (r.GetValue(s.MigrationMode) is { } mode)
+        {
+            Fuse.Passthrough.Migration.MigrationMode? parsed = mode switch
+            {
+                "find-paths" => Fuse.Passthrough.Migration.MigrationMode.FindPaths,
+                "file-handles" => Fuse.Passthrough.Migration.MigrationMode.FileHandles,
+                _ => null,
+            };
+            if (parsed is null)
+            {
+                return $"invalid value '{mode}' for --migration-mode (expected find-paths or file-handles)";
+            }
+            migration = migration with { Mode = parsed.Value };
+        }
+        if (r.GetValue(s.MigrationOnError) is { } onError)
+        {
+            Fuse.Passthrough.Migration.MigrationErrorPolicy? parsed = onError switch
+            {
+                "abort" => Fuse.Passthrough.Migration.MigrationErrorPolicy.Abort,
+                "guest-error" => Fuse.Passthrough.Migration.MigrationErrorPolicy.GuestError,
+                _ => null,
+            };
+            if (parsed is null)
+            {
+                return $"invalid value '{onError}' for --migration-on-error (expected abort or guest-error)";
+            }
+            migration = migration with { OnError = parsed.Value };
+        }
+        migration = migration with
+        {
+            VerifyHandles = r.GetValue(s.MigrationVerifyHandles),
+            ConfirmPaths = r.GetValue(s.MigrationConfirmPaths),
+        };
+        if ((migration.VerifyHandles || migration.ConfirmPaths) && migration.Mode != Fuse.Passthrough.Migration.MigrationMode.FindPaths)
+        {
+            // As the Rust daemon: both checks are for find-paths; file handles need neither.
+            return "--migration-verify-handles and --migration-confirm-paths need --migration-mode find-paths";
+        }
+        p.FileSystem = p.FileSystem with { Migration = migration };
+        return null;
     }
 
     private static string? ParseLists(CommandLineSyntax s, ParseResult r, Parsed p)

@@ -45,7 +45,10 @@ public static class VirtioFsDaemon
         using (fs)
         {
             var server = new FuseServer(fs, options.Fuse, log);
-            var device = new VirtioFsDevice(server, options.Device, log);
+            var device = new VirtioFsDevice(server, options.Device, log)
+            {
+                DeviceState = new Migration.VirtioFsDeviceState(server, fs, log),
+            };
             using VhostUserListener? listener = Listen(options, log);
             if (listener is null)
             {

@@ -69,6 +69,9 @@ internal sealed class VirtioFsDevice : IVhostUserBackend
         log.Information("I/O engine: {Engine}", engine);
     }
 
+    /// <summary>The state a live migration moves (null: DEVICE_STATE is not offered, e.g. in tests without a filesystem).</summary>
+    public VhostUser.IDeviceState? DeviceState { get; init; }
+
     /// <summary>The engine the request queues really use.</summary>
     public IoEngineKind Engine { get; }
 

@@ -95,7 +95,7 @@ public sealed class MessageRulesTests
     [Fact]
     public void Unimplemented_and_unknown_requests_have_no_rule()
     {
-        Assert.Null(MessageRules.Lookup((uint)VhostUserRequest.SetLogBase));
+        Assert.Null(MessageRules.Lookup((uint)VhostUserRequest.SetInflightFd));
         Assert.Null(MessageRules.Lookup((uint)VhostUserRequest.GetInflightFd));
         Assert.Null(MessageRules.Lookup(0));
         Assert.Null(MessageRules.Lookup(999));

@@ -65,7 +65,7 @@ public sealed class VringTests : HandlerTestBase
         Assert.NotEqual(0UL, SetAddr(outside, inside, inside + 0x800));
         Assert.NotEqual(0UL, SetAddr(inside, outside - 2, inside + 0x800)); // avail ring runs past the end
         Assert.NotEqual(0UL, SetAddr(inside + 8, inside + 0x400, inside + 0x800)); // misaligned table
-        Assert.NotEqual(0UL, SetAddr(inside, inside + 0x400, inside + 0x800, flags: 1)); // dirty log not offered
+        Assert.NotEqual(0UL, SetAddr(inside, inside + 0x400, inside + 0x800, flags: 2)); // unknown flag
         Assert.Equal(0UL, SetAddr(inside, inside + 0x400, inside + 0x800));
     }
 

@@ -30,6 +30,9 @@ internal sealed class EchoBackend : IVhostUserBackend
 
     public ulong NegotiatedFeatures { get; private set; }
 
+    /// <summary>The device state a test gives the backend (none by default: DEVICE_STATE is then not offered).</summary>
+    public IDeviceState? DeviceState { get; set; }
+
     public int StartCount;
     public int StopCount;
     public int ResetCount;

@@ -52,7 +52,7 @@ internal sealed class VirtqueueHarness : IDisposable
     public LogCollector Log { get; } = new();
 
     /// <summary>The device's queue over the rings, as the handler would build it at queue start.</summary>
-    public SplitVirtqueue CreateQueue(ushort lastAvailIndex = 0, int? callFd = null)
+    public SplitVirtqueue CreateQueue(ushort lastAvailIndex = 0, int? callFd = null, VirtioFsd.Virtio.Migration.DirtyPageLog? dirtyLog = null, bool logUsedRing = false)
     {
         Assert.True(RingAddresses.TryTranslate(Memory, Rings.Size, Ram.UserAddrOf(Rings.DescGpa),
             Ram.UserAddrOf(Rings.AvailGpa), Ram.UserAddrOf(Rings.UsedGpa), out RingAddresses rings));
@@ -66,6 +66,8 @@ internal sealed class VirtqueueHarness : IDisposable
             LastAvailIndex = lastAvailIndex,
             KickFd = Rings.Kick.Value,
             CallFd = callFd ?? Rings.Call.Value,
+            DirtyLog = dirtyLog,
+            LogUsedRing = logUsedRing,
         };
         return new SplitVirtqueue(config, Memory, Log.Logger);
     }

@@ -1,6 +1,7 @@
 using VirtioFsd.Cli;
 using VirtioFsd.Device;
 using VirtioFsd.Fuse.Passthrough;
+using VirtioFsd.Fuse.Passthrough.Migration;
 using VirtioFsd.Fuse.Server;
 
 namespace VirtioFsd.Tests.Cli;
@@ -176,13 +177,25 @@ public class CommandLineTests
         Fails("--shared-dir", "/d", "--socket-path", "/s", option, value);
     }
 
-    [Theory]
-    [InlineData("--migration-mode", "find-paths")]
-    public void Unimplemented_options_are_refused_by_name(string option, string value)
+    [Fact]
+    public void Migration_options_take_the_rust_daemons_values_and_defaults()
     {
-        string error = Fails("--shared-dir", "/d", "--socket-path", "/s", option, value);
-        Assert.Contains(option, error, StringComparison.Ordinal);
-        Assert.Contains("not implemented", error, StringComparison.Ordinal);
+        var defaults = Run(true, "--shared-dir", "/d", "--socket-path", "/s").FileSystem.Migration;
+        Assert.Equal(MigrationMode.FindPaths, defaults.Mode);
+        Assert.Equal(MigrationErrorPolicy.Abort, defaults.OnError);
+        Assert.False(defaults.VerifyHandles);
+        Assert.False(defaults.ConfirmPaths);
+        var given = Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--migration-mode", "find-paths",
+            "--migration-on-error=guest-error", "--migration-verify-handles", "--migration-confirm-paths").FileSystem.Migration;
+        Assert.Equal(MigrationErrorPolicy.GuestError, given.OnError);
+        Assert.True(given.VerifyHandles);
+        Assert.True(given.ConfirmPaths);
+        Assert.Equal(MigrationMode.FileHandles,
+            Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--migration-mode=file-handles").FileSystem.Migration.Mode);
+        Assert.Contains("find-paths", Fails("--shared-dir", "/d", "--socket-path", "/s", "--migration-mode", "paths"), StringComparison.Ordinal);
+        Assert.Contains("guest-error", Fails("--shared-dir", "/d", "--socket-path", "/s", "--migration-on-error", "ignore"), StringComparison.Ordinal);
+        Assert.Contains("find-paths", Fails("--shared-dir", "/d", "--socket-path", "/s", "--migration-mode", "file-handles", "--migration-verify-handles"),
+            StringComparison.Ordinal);
     }
 
     [Fact]
@@ -365,6 +378,6 @@ public class CommandLineTests
         VirtiofsdCommandLine.WriteHelp(help);
         Assert.Contains("--shared-dir", help.ToString(), StringComparison.Ordinal);
         Assert.Contains("--uid-map", help.ToString(), StringComparison.Ordinal);
-        Assert.DoesNotContain("--migration-mode", help.ToString(), StringComparison.Ordinal);
+        Assert.Contains("--migration-mode", help.ToString(), StringComparison.Ordinal);
     }
 }

@@ -12,8 +12,8 @@ public class LifecycleTests
         Assert.Equal(0, code);
         using JsonDocument json = JsonDocument.Parse(stdout);
         Assert.Equal("fs", json.RootElement.GetProperty("type").GetString());
-        // What is real: the separate options libvirt then passes; no migrate-precopy while migration is missing.
-        Assert.Equal(["separate-options"], json.RootElement.GetProperty("features").EnumerateArray().Select(e => e.GetString()));
+        // As the Rust virtiofsd: live migration (dirty logging, device state) and the separate options libvirt then passes.
+        Assert.Equal(["migrate-precopy", "separate-options"], json.RootElement.GetProperty("features").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Fact]
