@@ -20,8 +20,8 @@ public sealed class VirtqueueWorker : IDisposable
 
     // While one wake-up serves a long run of requests, the guest is offered a notification after every NotifyEvery
     // replies instead of once at the end, so that it reaps and refills while this thread keeps serving (the drain picks
-    // the refills up without kicks). Once per wake-up left the guest idle half the time at depth 32; once per reply made
-    // eventfd_write a quarter of the daemon's CPU; 8 measured best of 1/4/8/16 (docs/benchmark.md). With EVENT_IDX the
+    // the refills up without kicks). Once per wake-up leaves the guest idle while the daemon serves; once per reply makes
+    // eventfd_write a large share of the daemon's CPU; 8 was the best of 1/4/8/16 (figures: docs/benchmark.md). With EVENT_IDX the
     // queue still signals only when the guest asked for it.
     private const int NotifyEvery = 8;
 

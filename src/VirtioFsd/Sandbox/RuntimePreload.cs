@@ -26,9 +26,9 @@ internal static class RuntimePreload
         if (RuntimeFeature.IsDynamicCodeSupported)
         {
             loaded = LoadAssemblyFiles(log);
-            // The cryptographic RNG goes through OpenSSL (libcrypto, ~3.4 MiB resident once loaded), which the
+            // The cryptographic RNG goes through OpenSSL (libcrypto, megabytes resident once loaded), which the
             // closure just made loadable; the daemon itself never calls it. The NativeAOT build leaves it out
-            // (the compiler drops this branch): an idle sandboxed daemon measured 11.5 -> 8 MiB without it.
+            // (the compiler drops this branch; docs/benchmark.md has the idle RSS with and without it).
             Span<byte> random = stackalloc byte[16];
             System.Security.Cryptography.RandomNumberGenerator.Fill(random);
         }
