@@ -179,6 +179,14 @@ internal static class DaemonHost
     {
         if (options.Seccomp != SeccompMode.None)
         {
+            if (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64)
+            {
+                // The allow-list is x86_64 system call numbers, and the filter refuses any other AUDIT_ARCH: on
+                // another architecture every call would be refused, so say so instead of dying at the first one.
+                log.Error("The seccomp allow-list exists for x86_64 only; on {Architecture} start with --seccomp none",
+                    System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture);
+                return 1;
+            }
             // Last step before serving: everything above (sandbox set-up, preloading) ran unfiltered.
             long r = SeccompFilter.Install(options.Seccomp);
             if (r < 0)
