@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 
 namespace VirtioFsd.Fuse.Migration;
 
@@ -30,7 +29,7 @@ public sealed class StateReader
         }
         _end = data.Length - StateFormat.ChecksumBytes;
         Span<byte> hash = stackalloc byte[StateFormat.ChecksumBytes];
-        SHA256.HashData(data.AsSpan(0, _end), hash);
+        StateChecksum.Hash(data.AsSpan(0, _end), hash);
         if (!hash.SequenceEqual(data.AsSpan(_end)))
         {
             throw new StateFormatException("the state's checksum does not match: it was changed or cut on the way");

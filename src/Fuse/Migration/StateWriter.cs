@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 
 namespace VirtioFsd.Fuse.Migration;
 
@@ -50,7 +49,7 @@ public sealed class StateWriter
         byte[] body = _buffer.ToArray();
         byte[] result = new byte[body.Length + StateFormat.ChecksumBytes];
         body.CopyTo(result, 0);
-        SHA256.HashData(body, result.AsSpan(body.Length));
+        StateChecksum.Hash(body, result.AsSpan(body.Length));
         return result;
     }
 }

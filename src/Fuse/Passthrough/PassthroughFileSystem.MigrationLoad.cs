@@ -68,15 +68,19 @@ public sealed partial class PassthroughFileSystem
             }
         }
         reader.End();
-        return Restore(mode, inodes, handles);
+        return Restore(mode, inodes, handles, []);
     }
 
-    private string? Restore(MigrationMode mode, Dictionary<ulong, InodeState> inodes, Dictionary<ulong, HandleState> handles)
+    /// <summary>
+    /// Opens every node and handle, then commits them all, or nothing. <paramref name="failures"/> holds what the caller
+    /// already found unrestorable (it counts against --migration-on-error like what fails here).
+    /// </summary>
+    private string? Restore(MigrationMode mode, Dictionary<ulong, InodeState> inodes, Dictionary<ulong, HandleState> handles, List<string> failures,
+        bool detectSubmounts = false)
     {
         MigrationOptions options = _options.Migration;
-        var opened = new Dictionary<ulong, (int Fd, Statx Stat)>();
+        var opened = new Dictionary<ulong, (int Fd, Statx Stat, bool Submount)>();
         var files = new List<(HandleState State, int Fd)>();
-        var failures = new List<string>();
         try
         {
             foreach (InodeState state in inodes.Values)
@@ -86,14 +90,15 @@ public sealed partial class PassthroughFileSystem
                 if (fd >= 0)
                 {
                     int r = Libc.StatxFd(fd, out Statx st);
-                    if (r < 0 || (st.Mode & Libc.S_IFMT) != state.FileType)
+                    if (r < 0 || (state.FileType != InodeState.UnknownType && (st.Mode & Libc.S_IFMT) != state.FileType))
                     {
                         problem = r < 0 ? $"statx: {Errno.Describe(r)}" : "it is of another file type here";
                         Libc.Close(fd);
                     }
                     else
                     {
-                        opened.Add(state.NodeId, (fd, st));
+                        bool submount = state.FileType == InodeState.UnknownType ? detectSubmounts && IsMountRoot(fd, st) : state.IsSubmountRoot;
+                        opened.Add(state.NodeId, (fd, st, submount));
                     }
                 }
                 if (problem is not null)
@@ -103,13 +108,13 @@ public sealed partial class PassthroughFileSystem
             }
             foreach (HandleState handle in handles.Values)
             {
-                string? problem = ReopenHandle(handle, opened, out int fd);
+                string? problem = ReopenHandle(handle, opened, out int fd, out bool isDirectory);
                 if (problem is not null)
                 {
                     failures.Add($"handle {handle.Fh} of node {handle.NodeId}: {problem}");
                     continue;
                 }
-                files.Add((handle, fd));
+                files.Add((handle with { IsDirectory = isDirectory }, fd));
             }
             foreach (string failure in failures)
             {
@@ -132,7 +137,7 @@ public sealed partial class PassthroughFileSystem
         finally
         {
             // Whatever was not committed (a refusal, an exception) is closed again: nothing changed.
-            foreach ((int fd, _) in opened.Values)
+            foreach ((int fd, _, _) in opened.Values)
             {
                 Libc.Close(fd);
             }
@@ -143,9 +148,9 @@ public sealed partial class PassthroughFileSystem
         }
     }
 
-    private void Commit(Dictionary<ulong, InodeState> inodes, Dictionary<ulong, (int Fd, Statx Stat)> opened, List<(HandleState State, int Fd)> files)
+    private void Commit(Dictionary<ulong, InodeState> inodes, Dictionary<ulong, (int Fd, Statx Stat, bool Submount)> opened, List<(HandleState State, int Fd)> files)
     {
-        foreach ((ulong id, (int fd, Statx st)) in opened)
+        foreach ((ulong id, (int fd, Statx st, bool submount)) in opened)
         {
             InodeState state = inodes[id];
             if (HandleFor(fd, st, out FileHandle? handle, out int mountFd) < 0)
@@ -153,7 +158,7 @@ public sealed partial class PassthroughFileSystem
                 handle = null;
                 mountFd = -1;
             }
-            Inode inode = _inodes.Restore(new NodeId(id), state.Lookups, fd, KeyOf(st), state.FileType, state.IsSubmountRoot, handle, mountFd);
+            Inode inode = _inodes.Restore(new NodeId(id), state.Lookups, fd, KeyOf(st), st.Mode & Libc.S_IFMT, submount, handle, mountFd);
             // Given back at once: a handle inode's fd goes to the cache (and may be closed), as after any request.
             _inodes.Return(inode);
         }
@@ -161,7 +166,7 @@ public sealed partial class PassthroughFileSystem
         {
             // An open file needs no pin of its inode: its own fd keeps the inode, and a handle inode deleted while
             // open is found again through the handle table (HandleTable.ReopenAnyOf).
-            var file = new OpenFile(new NodeId(state.NodeId), fd, state.Flags, state.IsDirectory);
+            var file = new OpenFile(new NodeId(state.NodeId), fd, state.Flags, state.IsDirectory == true);
             if (!_handles.Restore(state.Fh, file))
             {
                 // Duplicates were refused while reading: cannot happen, but never leak the fd.
@@ -174,7 +179,7 @@ public sealed partial class PassthroughFileSystem
     private int OpenMigrated(InodeState state, MigrationMode mode, out string? problem)
     {
         problem = null;
-        if (mode == MigrationMode.FileHandles)
+        if (mode == MigrationMode.FileHandles || state.ByHandle)
         {
             return OpenMigratedByHandle(state, out problem);
         }
@@ -216,10 +221,10 @@ public sealed partial class PassthroughFileSystem
             problem = "the source sent no file handle";
             return -Errno.ESTALE;
         }
-        int mountFd = MountFd(_inodes.Root.Fd, _inodes.Root.Key.MountId, isDirectory: true);
+        int mountFd = MountFdBelowShare(state.MountPath, out string? why);
         if (mountFd < 0)
         {
-            problem = $"the share cannot be opened for file handles ({Errno.Describe(mountFd)})";
+            problem = $"the filesystem of its file handle cannot be opened ({why})";
             return mountFd;
         }
         int fd = Libc.OpenByHandleAt(mountFd, state.Handle, HandleOpenFlags);
@@ -263,6 +268,12 @@ public sealed partial class PassthroughFileSystem
                     return null;
                 }
             }
+        }
+        // No path from the source (a Rust virtiofsd sends none with a handle): the kernel's name for the inode, if it
+        // leads back to it below the share, shows it is inside (the source's own check, FindPath).
+        if (st.Nlink != 0 && FindPathOfFd(ReadFdPath(_inodes.Root.Fd), fd, key, out _) is null)
+        {
+            return null;
         }
         return st.Nlink == 0 ? null : "its file handle names a file outside the share, or one no longer where the source saw it";
     }
@@ -309,9 +320,10 @@ public sealed partial class PassthroughFileSystem
     }
 
     /// <summary>Opens a migrated handle again: a regular file with the guest's flags (never O_TRUNC again), a directory for reading.</summary>
-    private string? ReopenHandle(HandleState handle, Dictionary<ulong, (int Fd, Statx Stat)> opened, out int fd)
+    private string? ReopenHandle(HandleState handle, Dictionary<ulong, (int Fd, Statx Stat, bool Submount)> opened, out int fd, out bool isDirectory)
     {
         fd = -1;
+        isDirectory = false;
         int pathFd;
         uint type;
         if (handle.NodeId == NodeId.Root.Value)
@@ -319,7 +331,7 @@ public sealed partial class PassthroughFileSystem
             pathFd = _inodes.Root.Fd;
             type = Libc.S_IFDIR;
         }
-        else if (opened.TryGetValue(handle.NodeId, out (int Fd, Statx Stat) node))
+        else if (opened.TryGetValue(handle.NodeId, out (int Fd, Statx Stat, bool Submount) node))
         {
             pathFd = node.Fd;
             type = node.Stat.Mode & Libc.S_IFMT;
@@ -328,13 +340,69 @@ public sealed partial class PassthroughFileSystem
         {
             return "its node was not restored";
         }
-        if (handle.IsDirectory != (type == Libc.S_IFDIR) || (!handle.IsDirectory && type != Libc.S_IFREG))
+        isDirectory = handle.IsDirectory ?? type == Libc.S_IFDIR;
+        if (isDirectory != (type == Libc.S_IFDIR) || (!isDirectory && type != Libc.S_IFREG))
         {
             return "the handle's kind does not match its node's type";
         }
-        int flags = handle.IsDirectory ? Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NONBLOCK
+        int flags = isDirectory ? Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NONBLOCK
             : (AdjustOpenFlags((uint)handle.Flags) & ~Libc.O_TRUNC) | Libc.O_NOCTTY;
         fd = ReopenFd(pathFd, flags);
         return fd < 0 ? $"cannot be opened again ({Errno.Describe(fd)})" : null;
+    }
+
+    /// <summary>
+    /// Whether a directory is the root of a mount other than its parent's: its "..", which crosses back to the mount
+    /// point's directory, is on another mount or device (how a LOOKUP decides the submount flag).
+    /// </summary>
+    private bool IsMountRoot(int fd, in Statx st)
+    {
+        if ((st.Mode & Libc.S_IFMT) != Libc.S_IFDIR)
+        {
+            return false;
+        }
+        int parent = Libc.Openat(fd, ".."u8, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC);
+        if (parent < 0)
+        {
+            return false;
+        }
+        int r = Libc.StatxFd(parent, out Statx up);
+        Libc.Close(parent);
+        InodeKey key = KeyOf(st);
+        return r == 0 && (KeyOf(up).MountId != key.MountId || KeyOf(up).Dev != key.Dev);
+    }
+
+    /// <summary>A mount fd for the filesystem of the directory <paramref name="path"/> below the share (null or ".": the share's own).</summary>
+    private int MountFdBelowShare(byte[]? path, out string? why)
+    {
+        why = null;
+        if (path is null || path.AsSpan().SequenceEqual("."u8) || path.Length == 0)
+        {
+            int fd = MountFd(_inodes.Root.Fd, _inodes.Root.Key.MountId, isDirectory: true);
+            why = fd < 0 ? $"the share: {Errno.Describe(fd)}" : null;
+            return fd;
+        }
+        int dir = OpenRelative(path, out string? openWhy);
+        if (dir < 0)
+        {
+            why = $"'{System.Text.Encoding.UTF8.GetString(path)}' cannot be opened below the share ({openWhy})";
+            return dir;
+        }
+        try
+        {
+            int r = Libc.StatxFd(dir, out Statx st);
+            if (r < 0)
+            {
+                why = $"statx: {Errno.Describe(r)}";
+                return r;
+            }
+            int fd = MountFd(dir, KeyOf(st).MountId, (st.Mode & Libc.S_IFMT) == Libc.S_IFDIR);
+            why = fd < 0 ? $"'{System.Text.Encoding.UTF8.GetString(path)}': {Errno.Describe(fd)}" : null;
+            return fd;
+        }
+        finally
+        {
+            Libc.Close(dir);
+        }
     }
 }

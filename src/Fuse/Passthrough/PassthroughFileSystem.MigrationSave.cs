@@ -24,9 +24,35 @@ public sealed partial class PassthroughFileSystem
     {
         ArgumentNullException.ThrowIfNull(writer);
         MigrationOptions options = MigrationOptionsForTests ?? _options.Migration;
+        string? problem = Describe(options, out List<InodeState> inodes, out List<(ulong Id, OpenFile File)> handles);
+        if (problem is not null)
+        {
+            return problem;
+        }
+        writer.U8((byte)options.Mode);
+        writer.U32((uint)inodes.Count);
+        foreach (InodeState inode in inodes)
+        {
+            inode.Write(writer);
+        }
+        writer.U32((uint)handles.Count);
+        foreach ((ulong fh, OpenFile file) in handles)
+        {
+            new HandleState(fh, file.Node.Value, file.Flags, file.IsDirectory).Write(writer);
+        }
+        _log.Information("Migration: state of {Nodes} nodes ({Lost} lost) and {Handles} open handles saved ({Mode})",
+            inodes.Count, inodes.Count(i => i.Lost is not null), handles.Count, options.Mode);
+        return null;
+    }
+
+    /// <summary>Every node the guest knows with how to find it (or why it cannot be), and every open handle; null, or why the
+    /// migration is refused here (--migration-on-error abort and a node lost, or locks held).</summary>
+    private string? Describe(MigrationOptions options, out List<InodeState> inodes, out List<(ulong Id, OpenFile File)> handles)
+    {
+        handles = [];
         bool byHandle = options.Mode == MigrationMode.FileHandles;
         byte[]? rootPath = ReadFdPath(_inodes.Root.Fd);
-        var inodes = new List<InodeState>();
+        inodes = [];
         var nodes = _inodes.SnapshotBorrowed();
         int lost = 0;
         try
@@ -71,25 +97,16 @@ public sealed partial class PassthroughFileSystem
                 }
             }
         }
-        List<(ulong Id, OpenFile File)> handles = _handles.Snapshot();
+        handles = _handles.Snapshot();
         string? lockProblem = CheckLocks(handles, options.OnError);
         if (lockProblem is not null)
         {
             return lockProblem;
         }
-        writer.U8((byte)options.Mode);
-        writer.U32((uint)inodes.Count);
-        foreach (InodeState inode in inodes)
+        if (lost > 0)
         {
-            inode.Write(writer);
+            _log.Warning("Migration: {Lost} node(s) travel as lost (--migration-on-error guest-error)", lost);
         }
-        writer.U32((uint)handles.Count);
-        foreach ((ulong fh, OpenFile file) in handles)
-        {
-            new HandleState(fh, file.Node.Value, file.Flags, file.IsDirectory).Write(writer);
-        }
-        _log.Information("Migration: state of {Nodes} nodes ({Lost} lost) and {Handles} open handles saved ({Mode})",
-            inodes.Count, lost, handles.Count, options.Mode);
         return null;
     }
 
@@ -98,14 +115,17 @@ public sealed partial class PassthroughFileSystem
     /// path below the share's root, one component at a time without following links, and comparing the inode. Null
     /// (and the path) or the reason there is none (unlinked, renamed out of the share, a name not leading back to it).
     /// </summary>
-    private string? FindPath(byte[]? rootPath, Inode inode, out byte[]? path)
+    private string? FindPath(byte[]? rootPath, Inode inode, out byte[]? path) => FindPathOfFd(rootPath, inode.Fd, inode.Key, out path);
+
+    /// <summary><see cref="FindPath"/> of any fd of ours (the inode <paramref name="key"/>).</summary>
+    private string? FindPathOfFd(byte[]? rootPath, int inodeFd, InodeKey key, out byte[]? path)
     {
         path = null;
         if (rootPath is null)
         {
             return "the shared directory has no path in /proc/self/fd";
         }
-        byte[]? full = ReadFdPath(inode.Fd);
+        byte[]? full = ReadFdPath(inodeFd);
         if (full is null)
         {
             return "no path in /proc/self/fd";
@@ -130,7 +150,7 @@ public sealed partial class PassthroughFileSystem
         }
         int r = Libc.StatxFd(fd, out Statx st);
         Libc.Close(fd);
-        if (r < 0 || KeyOf(st) != inode.Key)
+        if (r < 0 || KeyOf(st) != key)
         {
             return $"its path '{System.Text.Encoding.UTF8.GetString(rest)}' now names another inode";
         }

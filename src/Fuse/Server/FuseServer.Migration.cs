@@ -66,4 +66,68 @@ public sealed partial class FuseServer
             return null;
         }
     }
+
+    /// <summary>fuse_init_out.max_write of the Rust virtiofsd 1.13 (its MAX_BUFFER_SIZE, 1 MiB): what its guest may send.</summary>
+    public const uint RustMaxWrite = 1 << 20;
+
+    /// <summary>The protocol minor the Rust virtiofsd 1.13 answers INIT with (its KERNEL_MINOR_VERSION).</summary>
+    public const uint RustMinor = 38;
+
+    /// <summary>Flags the Rust virtiofsd 1.13 enables at INIT whatever its options, when the guest offers them (its
+    /// server's "supported" set; SUBMOUNTS and CREATE_SUPP_GROUP are told by the state, ALLOW_IDMAP is not ours).</summary>
+    private const FuseInitFlags RustAlwaysEnabled = FuseInitFlags.AsyncRead | FuseInitFlags.ParallelDirOps | FuseInitFlags.BigWrites
+        | FuseInitFlags.AutoInvalData | FuseInitFlags.AsyncDio | FuseInitFlags.HasIoctlDir | FuseInitFlags.AtomicOTrunc
+        | FuseInitFlags.MaxPages | FuseInitFlags.InitExt;
+
+    /// <summary>Flags it enables by options that have the same names here (--readdirplus, --killpriv-v2, --security-label):
+    /// source and destination are started with the same options, so ours tell.</summary>
+    private const FuseInitFlags RustByOptions = FuseInitFlags.DoReadDirPlus | FuseInitFlags.ReadDirPlusAuto
+        | FuseInitFlags.HandleKillPrivV2 | FuseInitFlags.SecurityCtx;
+
+    /// <summary>
+    /// The session a guest of a Rust virtiofsd 1.13 has, as far as its state tells (four booleans: write-back cache,
+    /// submount announcements, POSIX ACLs with DONT_MASK and SETXATTR_EXT, the supplementary group extension) and
+    /// assumed for the rest: protocol 7.38 (what a guest kernel of 6.x and later agrees with it: this server uses the
+    /// minor for nothing after INIT), max_write 1 MiB (theirs), and the flags they enable for every guest that offers
+    /// them, with ours for those both daemons take from the same options. docs/migration.md says what this assumes.
+    /// </summary>
+    public FuseSessionState AssumeRustSession(bool writeback, bool announceSubmounts, bool posixAcl, bool supGroupExtension)
+    {
+        FuseInitFlags flags = RustAlwaysEnabled | (OfferedFlags() & RustByOptions);
+        flags |= writeback ? FuseInitFlags.WritebackCache : 0;
+        flags |= announceSubmounts ? FuseInitFlags.Submounts : 0;
+        flags |= posixAcl ? FuseInitFlags.PosixAcl | FuseInitFlags.DontMask | FuseInitFlags.SetXattrExt : 0;
+        flags |= supGroupExtension ? FuseInitFlags.CreateSuppGroup : 0;
+        var state = new FuseSessionState(Math.Min(RustMinor, FuseConstants.KernelMinorVersion), flags, RustMaxWrite);
+        log.Information("Migration from a Rust virtiofsd 1.13: assuming the guest negotiated 7.{Minor}, flags {Flags}, max_write {MaxWrite} " +
+            "(its state carries only write-back {Writeback}, submounts {Submounts}, POSIX ACL {PosixAcl}, supplementary group {SuppGroup})",
+            state.Minor, state.Flags, state.MaxWrite, writeback, announceSubmounts, posixAcl, supGroupExtension);
+        return state;
+    }
+
+    /// <summary>
+    /// What a Rust virtiofsd 1.13 destination must be told of the session up now (its four booleans), or why it cannot
+    /// go on with it: it implements no POSIX or flock locks, and its max_write is 1 MiB. Null booleans without a session.
+    /// </summary>
+    public string? ExportRustSession(out (bool Writeback, bool AnnounceSubmounts, bool PosixAcl, bool SupGroupExtension) negotiated)
+    {
+        negotiated = default;
+        Session? current = session;
+        if (current is null)
+        {
+            return null;
+        }
+        FuseInitFlags notTheirs = current.Flags & (FuseInitFlags.PosixLocks | FuseInitFlags.FlockLocks);
+        if (notTheirs != 0)
+        {
+            return $"the guest negotiated {notTheirs}, which the Rust virtiofsd 1.13 does not implement";
+        }
+        if (maxWrite > RustMaxWrite)
+        {
+            return $"the guest may send WRITEs of {maxWrite} bytes, more than the Rust virtiofsd's {RustMaxWrite}";
+        }
+        negotiated = (current.Has(FuseInitFlags.WritebackCache), current.Has(FuseInitFlags.Submounts),
+            current.Has(FuseInitFlags.PosixAcl), current.Has(FuseInitFlags.CreateSuppGroup));
+        return null;
+    }
 }

@@ -63,6 +63,7 @@ internal sealed class CommandLineSyntax
     public Option<string> MigrationOnError { get; } = new("--migration-on-error") { Description = "What an inode or lock that cannot be migrated does: abort (the migration fails, the guest keeps running on the source) or guest-error (the migration goes on; the guest gets errors for what could not be moved) [default: abort]" };
     public Option<bool> MigrationVerifyHandles { get; } = new("--migration-verify-handles") { Description = "find-paths only: the source sends each inode's file handle too, and the destination refuses a path that leads to another inode (the same filesystem on both sides)" };
     public Option<bool> MigrationConfirmPaths { get; } = new("--migration-confirm-paths") { Description = "find-paths only: check each path at switch-over (this daemon always finds and checks paths at switch-over, so this changes nothing)" };
+    public Option<string> MigrationStateFormat { get; } = new("--migration-state-format") { Description = "The format of the state this daemon sends as a migration source: native (this daemon's) or rust-1.13 (what a Rust virtiofsd 1.13 destination reads); a destination reads both [default: native]" };
 
     /// <summary>An enumerated value as the command line spells it.</summary>
     private static string Name<T>(T value)
@@ -84,7 +85,7 @@ internal sealed class CommandLineSyntax
             AllowMmap, NoReadDirPlus, Writeback, AllowDirectIo, PrintCapabilities, ModCaps, LogLevel, Syslog,
             RlimitNofile, Compat, CompatDebug, CompatForeground, KillPrivV2, NoKillPrivV2, SecurityLabel,
             PreserveNoatime, Version, IoEngine, QueuePollUs, InodeFdCacheSize, TranslateUid, TranslateGid, UidMap, GidMap,
-            MigrationMode, MigrationOnError, MigrationVerifyHandles, MigrationConfirmPaths,
+            MigrationMode, MigrationOnError, MigrationVerifyHandles, MigrationConfirmPaths, MigrationStateFormat,
         ];
         foreach (Option o in all)
         {

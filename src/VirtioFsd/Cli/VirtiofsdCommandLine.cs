@@ -337,6 +337,27 @@ internal static class VirtiofsdCommandLine
             }
             migration = migration with { OnError = parsed.Value };
         }
+        if (r.GetValue(s.MigrationStateFormat) is { } format)
+        {
+            Fuse.Passthrough.Migration.MigrationStateFormat? parsed = format switch
+            {
+                "native" => Fuse.Passthrough.Migration.MigrationStateFormat.Native,
+                "rust-1.13" => Fuse.Passthrough.Migration.MigrationStateFormat.Rust113,
+                _ => null,
+            };
+            if (parsed is null)
+            {
+                return $"invalid value '{format}' for --migration-state-format (expected native or rust-1.13)";
+            }
+            migration = migration with { StateFormat = parsed.Value };
+            if (parsed == Fuse.Passthrough.Migration.MigrationStateFormat.Rust113)
+            {
+                // The guest is to move to a Rust virtiofsd 1.13, which implements no POSIX or flock locks: negotiated
+                // from the start as it would, so that the guest's locks behave the same before and after the move
+                // (local to the guest) instead of failing with ENOSYS there. docs/migration.md.
+                p.Fuse = p.Fuse with { PosixLocks = false, FlockLocks = false };
+            }
+        }
         migration = migration with
         {
             VerifyHandles = r.GetValue(s.MigrationVerifyHandles),

@@ -199,6 +199,22 @@ public class CommandLineTests
     }
 
     [Fact]
+    public void The_migration_state_format_is_ours_by_default_and_rust_1_13_negotiates_no_locks()
+    {
+        DaemonOptions defaults = Run(true, "--shared-dir", "/d", "--socket-path", "/s");
+        Assert.Equal(MigrationStateFormat.Native, defaults.FileSystem.Migration.StateFormat);
+        Assert.True(defaults.Fuse.PosixLocks && defaults.Fuse.FlockLocks);
+        Assert.Equal(MigrationStateFormat.Native,
+            Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--migration-state-format", "native").FileSystem.Migration.StateFormat);
+        DaemonOptions rust = Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--migration-state-format=rust-1.13");
+        Assert.Equal(MigrationStateFormat.Rust113, rust.FileSystem.Migration.StateFormat);
+        // The Rust virtiofsd 1.13 implements no locks: the guest negotiates none from the start.
+        Assert.False(rust.Fuse.PosixLocks || rust.Fuse.FlockLocks);
+        Assert.Contains("native or rust-1.13", Fails("--shared-dir", "/d", "--socket-path", "/s", "--migration-state-format", "rust"),
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Modcaps_is_parsed_in_order_from_both_forms_names_case_insensitive()
     {
         DaemonOptions d = Run(true, "--shared-dir", "/d", "--socket-path", "/s", "--modcaps=+SYS_ADMIN:-mknod:-cap_setfcap");

@@ -10,6 +10,15 @@ namespace VirtioFsd.Fuse.Passthrough.Migration;
 /// </summary>
 internal sealed record InodeState(ulong NodeId, ulong Lookups, uint FileType, bool IsSubmountRoot, byte[]? Path, FileHandle? Handle, string? Lost)
 {
+    /// <summary>File type not known (a Rust virtiofsd state): whatever the inode found is, and its submount flag, are taken.</summary>
+    public const uint UnknownType = 0;
+
+    /// <summary>Opened by <see cref="Handle"/> whatever the state's mode (a Rust state says so per inode).</summary>
+    public bool ByHandle { get; init; }
+
+    /// <summary>With <see cref="ByHandle"/>: the directory below the share whose filesystem the handle is on (null: the share's).</summary>
+    public byte[]? MountPath { get; init; }
+
     /// <summary>PATH_MAX: a longer path cannot be opened in one go anyway.</summary>
     public const int MaxPath = 4096;
 
@@ -63,8 +72,9 @@ internal sealed record InodeState(ulong NodeId, ulong Lookups, uint FileType, bo
     }
 }
 
-/// <summary>One open FUSE handle: its number (the guest's fh), its node, and how it was opened.</summary>
-internal sealed record HandleState(ulong Fh, ulong NodeId, int Flags, bool IsDirectory)
+/// <summary>One open FUSE handle: its number (the guest's fh), its node, and how it was opened (a directory or not: null
+/// when the state does not say, as a Rust virtiofsd's does not; then the node's type decides).</summary>
+internal sealed record HandleState(ulong Fh, ulong NodeId, int Flags, bool? IsDirectory)
 {
     public const int MinBytes = 8 + 8 + 4 + 1;
 
@@ -73,7 +83,7 @@ internal sealed record HandleState(ulong Fh, ulong NodeId, int Flags, bool IsDir
         w.U64(Fh);
         w.U64(NodeId);
         w.I32(Flags);
-        w.Bool(IsDirectory);
+        w.Bool(IsDirectory == true);
     }
 
     public static HandleState Read(StateReader r)

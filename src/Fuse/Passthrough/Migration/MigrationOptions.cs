@@ -20,7 +20,17 @@ public enum MigrationErrorPolicy
     GuestError,
 }
 
-/// <summary>The Rust virtiofsd's migration options, same names and defaults.</summary>
+/// <summary>--migration-state-format: the format of the state this daemon sends as a source (a destination reads both).</summary>
+public enum MigrationStateFormat
+{
+    /// <summary>native (the default): this daemon's own format (docs/migration.md "What the state carries").</summary>
+    Native,
+
+    /// <summary>rust-1.13: what a Rust virtiofsd 1.13 destination reads (its PassthroughFs::V2, postcard).</summary>
+    Rust113,
+}
+
+/// <summary>The Rust virtiofsd's migration options, same names and defaults, and --migration-state-format, which is this daemon's.</summary>
 public sealed record MigrationOptions
 {
     public MigrationMode Mode { get; init; } = MigrationMode.FindPaths;
@@ -34,4 +44,7 @@ public sealed record MigrationOptions
     /// <summary>--migration-confirm-paths (find-paths only): the source checks each path at switch-over. This daemon finds and checks
     /// every path at switch-over in any case (see docs/migration.md), so the option changes nothing here.</summary>
     public bool ConfirmPaths { get; init; }
+
+    /// <summary>--migration-state-format: the source cannot know which daemon the destination runs, so the user says.</summary>
+    public MigrationStateFormat StateFormat { get; init; } = MigrationStateFormat.Native;
 }

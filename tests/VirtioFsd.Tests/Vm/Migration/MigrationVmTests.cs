@@ -10,9 +10,10 @@ namespace VirtioFsd.Tests.Vm.Migration;
 /// (<see cref="MigrationVm"/>, scripts/guest/migrate_test.sh): the guest writes checksummed records and reads a file
 /// in a loop while QEMU migrates, with files held open; afterwards it goes on with the same open files on the
 /// destination and the host checks every record and the tree. Then what must fail does, and the source guest goes on:
-/// a file the guest holds deleted on the host (--migration-on-error abort), a corrupted state stream, and the Rust
-/// virtiofsd's state (another format) in either direction; a file moved out of the share migrates as an error for
-/// that file only under guest-error.
+/// a file the guest holds deleted on the host (--migration-on-error abort), a corrupted state stream, and our
+/// format sent to the Rust virtiofsd; a file moved out of the share migrates as an error for that file only under
+/// guest-error. Between the Rust virtiofsd 1.13 and ours the guest moves both ways (theirs to ours always, ours to
+/// theirs with --migration-state-format rust-1.13).
 /// </summary>
 public sealed class MigrationVmTests(ITestOutputHelper log) : IDisposable
 {
@@ -76,11 +77,7 @@ public sealed class MigrationVmTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("Migration: state of", o.DaemonLogs, StringComparison.Ordinal);
         Assert.Contains("FUSE session taken over", o.DaemonLogs, StringComparison.Ordinal);
         AssertRecords(queues);
-        Assert.Equal(_ro, File.ReadAllBytes(Mig("ro.bin")));
-        string[] expected = ["done.txt", "migrated", "params", "ready", "ro.bin", "ro.md5", "victim.txt",
-            .. Enumerable.Range(0, queues).Select(k => $"log{k}.txt")];
-        Assert.Equal(expected.Order(StringComparer.Ordinal), Directory.EnumerateFileSystemEntries(Path.Combine(_tree.Share, "mig"))
-            .Select(p => Path.GetFileName(p)!).Order(StringComparer.Ordinal));
+        AssertTree(queues);
     }
 
     [SkippableFact]
@@ -140,29 +137,81 @@ public sealed class MigrationVmTests(ITestOutputHelper log) : IDisposable
     }
 
     /// <summary>
-    /// The Rust virtiofsd 1.13's state is its own serde format, ours another (docs/migration.md): a migration between
-    /// the two is refused by the destination, and the guest keeps running on the source, whichever way it goes.
+    /// From the Rust virtiofsd 1.13 to ours (users upgrading): our destination reads its state (docs/migration.md "The
+    /// Rust virtiofsd 1.13 and this daemon"), assumes the session it negotiated, and the guest goes on with the same
+    /// open files, in each of their source's modes.
     /// </summary>
     [SkippableTheory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Between_the_rust_daemon_and_ours_the_destination_refuses_the_state_and_the_source_goes_on(bool rustIsSource)
+    [InlineData("find-paths")]
+    [InlineData("file-handles")]
+    [InlineData("verify-handles")]
+    public async Task From_the_rust_daemon_to_ours_the_guest_moves_with_its_open_files(string mode)
+    {
+        SkipWithoutQemu10();
+        Prepare(writers: 1, victim: "ok");
+        string[] rustArgs = mode == "verify-handles" ? ["--migration-verify-handles"] : ["--migration-mode", mode];
+        using var vm = new MigrationVm(_tree.Share);
+        MigrationOutcome o = await vm.RunAsync(MigrationDaemon.Rust(rustArgs), MigrationDaemon.Ours());
+        Report(o);
+        LogMigrationLines(o);
+        Assert.True(o.Status == "completed" && o.GuestExit == 0 && o.FinishedOnDestination, $"{o.Status}, exit {o.GuestExit}\n{o.Consoles}\n{o.DaemonLogs}");
+        Assert.Contains("a Rust virtiofsd 1.13 state", o.DaemonLogs, StringComparison.Ordinal);
+        Assert.Contains("FUSE session taken over", o.DaemonLogs, StringComparison.Ordinal);
+        Assert.Contains("0 could not be", o.DaemonLogs, StringComparison.Ordinal);
+        AssertRecords(1);
+        AssertTree(1);
+    }
+
+    /// <summary>From ours to the Rust virtiofsd 1.13, with --migration-state-format rust-1.13 on our source.</summary>
+    [SkippableTheory]
+    [InlineData("find-paths")]
+    [InlineData("file-handles")]
+    public async Task From_ours_to_the_rust_daemon_with_its_state_format_the_guest_moves_with_its_open_files(string mode)
     {
         SkipWithoutQemu10();
         Prepare(writers: 1, victim: "ok");
         using var vm = new MigrationVm(_tree.Share);
+        // Their destination opens file handles only with CAP_DAC_READ_SEARCH, which it drops unless told (their --help).
+        string[] rustArgs = mode == "file-handles" ? ["--modcaps=+dac_read_search"] : [];
         MigrationOutcome o = await vm.RunAsync(
-            rustIsSource ? MigrationDaemon.Rust() : MigrationDaemon.Ours(),
-            rustIsSource ? MigrationDaemon.Ours() : MigrationDaemon.Rust());
+            MigrationDaemon.Ours("--migration-state-format", "rust-1.13", "--migration-mode", mode), MigrationDaemon.Rust(rustArgs));
         Report(o);
-        foreach (string line in o.DaemonLogs.Split('\n').Where(l => l.Contains("igrat", StringComparison.Ordinal) || l.Contains("state", StringComparison.OrdinalIgnoreCase)).Take(20))
+        LogMigrationLines(o);
+        Assert.True(o.Status == "completed" && o.GuestExit == 0 && o.FinishedOnDestination, $"{o.Status}, exit {o.GuestExit}\n{o.Consoles}\n{o.DaemonLogs}");
+        Assert.Contains("Rust virtiofsd 1.13 state of", o.DaemonLogs, StringComparison.Ordinal);
+        AssertRecords(1);
+        AssertTree(1);
+    }
+
+    /// <summary>Our source's own format (the default) is not theirs: the Rust destination refuses it and the guest goes on at the source.</summary>
+    [SkippableFact]
+    public async Task From_ours_in_our_format_the_rust_daemon_refuses_the_state_and_the_source_goes_on()
+    {
+        SkipWithoutQemu10();
+        Prepare(writers: 1, victim: "ok");
+        using var vm = new MigrationVm(_tree.Share);
+        MigrationOutcome o = await vm.RunAsync(MigrationDaemon.Ours(), MigrationDaemon.Rust());
+        Report(o);
+        LogMigrationLines(o);
+        Assert.True(o.Status == "failed" && o.GuestExit == 0 && !o.FinishedOnDestination, $"{o.Status}, exit {o.GuestExit}\n{o.Consoles}\n{o.DaemonLogs}");
+        Assert.Contains("Serde Deserialization Error", o.DaemonLogs, StringComparison.Ordinal);
+        AssertRecords(1);
+    }
+
+    private void LogMigrationLines(MigrationOutcome o)
+    {
+        foreach (string line in o.DaemonLogs.Split('\n').Where(l => l.Contains("igrat", StringComparison.Ordinal) || l.Contains("state", StringComparison.OrdinalIgnoreCase)).Take(30))
         {
             log.WriteLine(line);
         }
-        Assert.True(o.Status == "failed" && o.GuestExit == 0 && !o.FinishedOnDestination, $"{o.Status}, exit {o.GuestExit}\n{o.Consoles}\n{o.DaemonLogs}");
-        if (rustIsSource)
-        {
-            Assert.Contains("does not start with this daemon's magic", o.DaemonLogs, StringComparison.Ordinal);
-        }
+    }
+
+    private void AssertTree(int writers)
+    {
+        Assert.Equal(_ro, File.ReadAllBytes(Mig("ro.bin")));
+        string[] expected = ["done.txt", "migrated", "params", "ready", "ro.bin", "ro.md5", "victim.txt",
+            .. Enumerable.Range(0, writers).Select(k => $"log{k}.txt")];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), Directory.EnumerateFileSystemEntries(Path.Combine(_tree.Share, "mig"))
+            .Select(p => Path.GetFileName(p)!).Order(StringComparer.Ordinal));
     }
 }
