@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using System.Text;
 using VirtioFsd.Device;
 using VirtioFsd.Fuse.Passthrough;
+using VirtioFsd.Fuse.Passthrough.Migration;
 using VirtioFsd.Fuse.Server;
 
 namespace VirtioFsd.Cli;
@@ -219,34 +220,21 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.Sandbox) is { } sandbox)
         {
-            SandboxMode? mode = sandbox.ToLowerInvariant() switch
+            if (Choose("--sandbox", sandbox.ToLowerInvariant(), out SandboxMode mode,
+                ("namespace", SandboxMode.Namespace), ("chroot", SandboxMode.Chroot), ("none", SandboxMode.None)) is { } error)
             {
-                "namespace" => SandboxMode.Namespace,
-                "chroot" => SandboxMode.Chroot,
-                "none" => SandboxMode.None,
-                _ => null,
-            };
-            if (mode is null)
-            {
-                return $"invalid value '{sandbox}' for --sandbox (expected namespace, chroot or none)";
+                return error;
             }
-            p.Options = p.Options with { Sandbox = mode.Value };
+            p.Options = p.Options with { Sandbox = mode };
         }
         if (r.GetValue(s.Seccomp) is { } seccomp)
         {
-            SeccompMode? mode = seccomp switch
+            if (Choose("--seccomp", seccomp, out SeccompMode mode,
+                ("none", SeccompMode.None), ("kill", SeccompMode.Kill), ("log", SeccompMode.Log), ("trap", SeccompMode.Trap)) is { } error)
             {
-                "none" => SeccompMode.None,
-                "log" => SeccompMode.Log,
-                "kill" => SeccompMode.Kill,
-                "trap" => SeccompMode.Trap,
-                _ => null,
-            };
-            if (mode is null)
-            {
-                return $"invalid value '{seccomp}' for --seccomp (expected none, kill, log or trap)";
+                return error;
             }
-            p.Options = p.Options with { Seccomp = mode.Value };
+            p.Options = p.Options with { Seccomp = mode };
         }
         if (r.GetValue(s.LogLevel) is { } level)
         {
@@ -258,17 +246,11 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.IoEngine) is { } engine)
         {
-            IoEngineKind? kind = engine switch
+            if (Choose("--io-engine", engine, out IoEngineKind kind, ("sync", IoEngineKind.Sync), ("io-uring|io_uring", IoEngineKind.IoUring)) is { } error)
             {
-                "sync" => IoEngineKind.Sync,
-                "io-uring" or "io_uring" => IoEngineKind.IoUring,
-                _ => null,
-            };
-            if (kind is null)
-            {
-                return $"invalid value '{engine}' for --io-engine (expected sync or io-uring)";
+                return error;
             }
-            p.Device = p.Device with { IoEngine = kind.Value };
+            p.Device = p.Device with { IoEngine = kind };
         }
         if (r.GetValue(s.QueuePollUs) is { } poll)
         {
@@ -280,19 +262,13 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.InodeFileHandles) is { } handles)
         {
-            InodeFileHandleMode? mode = handles switch
+            // "fallback" is the Rust daemon's older spelling of prefer.
+            if (Choose("--inode-file-handles", handles, out InodeFileHandleMode mode, ("never", InodeFileHandleMode.Never),
+                ("prefer|fallback", InodeFileHandleMode.Prefer), ("mandatory", InodeFileHandleMode.Mandatory)) is { } error)
             {
-                "never" => InodeFileHandleMode.Never,
-                // "fallback" is the Rust daemon's older spelling of prefer.
-                "prefer" or "fallback" => InodeFileHandleMode.Prefer,
-                "mandatory" => InodeFileHandleMode.Mandatory,
-                _ => null,
-            };
-            if (mode is null)
-            {
-                return $"invalid value '{handles}' for --inode-file-handles (expected never, prefer or mandatory)";
+                return error;
             }
-            p.FileSystem = p.FileSystem with { InodeFileHandles = mode.Value };
+            p.FileSystem = p.FileSystem with { InodeFileHandles = mode };
         }
         if (r.GetValue(s.InodeFdCacheSize) is { } cacheSize)
         {
@@ -308,49 +284,34 @@ internal static class VirtiofsdCommandLine
     /// <summary>The Rust virtiofsd's migration options, same values and defaults.</summary>
     private static string? ParseMigration(CommandLineSyntax s, ParseResult r, Parsed p)
     {
-        Fuse.Passthrough.Migration.MigrationOptions migration = p.FileSystem.Migration;
+        MigrationOptions migration = p.FileSystem.Migration;
         if (r.GetValue(s.MigrationMode) is { } mode)
         {
-            Fuse.Passthrough.Migration.MigrationMode? parsed = mode switch
+            if (Choose("--migration-mode", mode, out MigrationMode parsed,
+                ("find-paths", MigrationMode.FindPaths), ("file-handles", MigrationMode.FileHandles)) is { } error)
             {
-                "find-paths" => Fuse.Passthrough.Migration.MigrationMode.FindPaths,
-                "file-handles" => Fuse.Passthrough.Migration.MigrationMode.FileHandles,
-                _ => null,
-            };
-            if (parsed is null)
-            {
-                return $"invalid value '{mode}' for --migration-mode (expected find-paths or file-handles)";
+                return error;
             }
-            migration = migration with { Mode = parsed.Value };
+            migration = migration with { Mode = parsed };
         }
         if (r.GetValue(s.MigrationOnError) is { } onError)
         {
-            Fuse.Passthrough.Migration.MigrationErrorPolicy? parsed = onError switch
+            if (Choose("--migration-on-error", onError, out MigrationErrorPolicy parsed,
+                ("abort", MigrationErrorPolicy.Abort), ("guest-error", MigrationErrorPolicy.GuestError)) is { } error)
             {
-                "abort" => Fuse.Passthrough.Migration.MigrationErrorPolicy.Abort,
-                "guest-error" => Fuse.Passthrough.Migration.MigrationErrorPolicy.GuestError,
-                _ => null,
-            };
-            if (parsed is null)
-            {
-                return $"invalid value '{onError}' for --migration-on-error (expected abort or guest-error)";
+                return error;
             }
-            migration = migration with { OnError = parsed.Value };
+            migration = migration with { OnError = parsed };
         }
         if (r.GetValue(s.MigrationStateFormat) is { } format)
         {
-            Fuse.Passthrough.Migration.MigrationStateFormat? parsed = format switch
+            if (Choose("--migration-state-format", format, out MigrationStateFormat parsed,
+                ("native", MigrationStateFormat.Native), ("rust-1.13", MigrationStateFormat.Rust113)) is { } error)
             {
-                "native" => Fuse.Passthrough.Migration.MigrationStateFormat.Native,
-                "rust-1.13" => Fuse.Passthrough.Migration.MigrationStateFormat.Rust113,
-                _ => null,
-            };
-            if (parsed is null)
-            {
-                return $"invalid value '{format}' for --migration-state-format (expected native or rust-1.13)";
+                return error;
             }
-            migration = migration with { StateFormat = parsed.Value };
-            if (parsed == Fuse.Passthrough.Migration.MigrationStateFormat.Rust113)
+            migration = migration with { StateFormat = parsed };
+            if (parsed == MigrationStateFormat.Rust113)
             {
                 // The guest is to move to a Rust virtiofsd 1.13, which implements no POSIX or flock locks: negotiated
                 // from the start as it would, so that the guest's locks behave the same before and after the move
@@ -363,13 +324,33 @@ internal static class VirtiofsdCommandLine
             VerifyHandles = r.GetValue(s.MigrationVerifyHandles),
             ConfirmPaths = r.GetValue(s.MigrationConfirmPaths),
         };
-        if ((migration.VerifyHandles || migration.ConfirmPaths) && migration.Mode != Fuse.Passthrough.Migration.MigrationMode.FindPaths)
+        if ((migration.VerifyHandles || migration.ConfirmPaths) && migration.Mode != MigrationMode.FindPaths)
         {
             // As the Rust daemon: both checks are for find-paths; file handles need neither.
             return "--migration-verify-handles and --migration-confirm-paths need --migration-mode find-paths";
         }
         p.FileSystem = p.FileSystem with { Migration = migration };
         return null;
+    }
+
+    /// <summary>
+    /// <paramref name="value"/> as one of <paramref name="choices"/> ("name" or "name|alias|..."): null and the choice,
+    /// or the usage error, which lists the first name of each ("expected a, b or c").
+    /// </summary>
+    private static string? Choose<T>(string option, string value, out T result, params (string Names, T Value)[] choices)
+    {
+        foreach ((string names, T choice) in choices)
+        {
+            if (Array.IndexOf(names.Split('|'), value) >= 0)
+            {
+                result = choice;
+                return null;
+            }
+        }
+        result = default!;
+        string[] first = [.. choices.Select(c => c.Names.Split('|')[0])];
+        string expected = first.Length == 1 ? first[0] : $"{string.Join(", ", first[..^1])} or {first[^1]}";
+        return $"invalid value '{value}' for {option} (expected {expected})";
     }
 
     private static string? ParseLists(CommandLineSyntax s, ParseResult r, Parsed p)
