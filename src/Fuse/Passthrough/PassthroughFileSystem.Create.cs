@@ -353,16 +353,8 @@ public sealed partial class PassthroughFileSystem
         {
             return 1;
         }
-        Inode inode = _inodes.AddLookup(-1, key, st.Mode & Libc.S_IFMT, isSubmountRoot: false, handle, mountFd, BirthOf(st));
-        try
-        {
-            entry = new Entry { Node = inode.Id, Generation = 0, Attr = ToAttr(st, inode.IsSubmountRoot) };
-            return 0;
-        }
-        finally
-        {
-            _inodes.Return(inode);
-        }
+        entry = AddHandleInode(key, st, handle, mountFd);
+        return 0;
     }
 
     /// <summary>openat2 of one name confined below the directory, never following a symlink; openat + O_NOFOLLOW before Linux 5.6.</summary>

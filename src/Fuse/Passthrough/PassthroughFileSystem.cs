@@ -350,11 +350,17 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         {
             return 1; // the open way decides: an fd inode, or Mandatory's refusal
         }
+        entry = AddHandleInode(key, st, handle, mountFd);
+        return 0;
+    }
+
+    /// <summary>One guest lookup of a handle inode found (or created) without opening it; its entry.</summary>
+    private Entry AddHandleInode(InodeKey key, in Statx st, FileHandle? handle, int mountFd)
+    {
         Inode inode = _inodes.AddLookup(-1, key, st.Mode & Libc.S_IFMT, isSubmountRoot: false, handle, mountFd, BirthOf(st));
         try
         {
-            entry = new Entry { Node = inode.Id, Generation = 0, Attr = ToAttr(st, inode.IsSubmountRoot) };
-            return 0;
+            return new Entry { Node = inode.Id, Generation = 0, Attr = ToAttr(st, inode.IsSubmountRoot) };
         }
         finally
         {
