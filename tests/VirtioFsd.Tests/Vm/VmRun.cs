@@ -37,8 +37,8 @@ internal static class VmRun
 
     public static string Script(string relative) => Path.Combine(RepoRoot, relative);
 
-    public static (int ExitCode, string Output) Run(IEnumerable<string> args)
-        => Process.Command.Run(Script("scripts/run_vm.sh"), args, Timeout.InfiniteTimeSpan);
+    public static (int ExitCode, string Output) Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+        => Process.Command.Run(Script("scripts/run_vm.sh"), args, Timeout.InfiniteTimeSpan, environment);
 
     /// <summary>
     /// The test assembly usually sits under the repository (bin/ or artifacts/), but a build with
