@@ -212,7 +212,8 @@ public sealed partial class PassthroughFileSystem
         }
         try
         {
-            Inode? inode = _inodes.Borrow(node);
+            // The lock owners live in the inode's table entry, not behind its fd: a handle inode is not opened for this.
+            Inode? inode = _inodes.BorrowIdentity(node);
             if (inode is not null)
             {
                 inode.Locks.Close(lockOwner);
