@@ -62,7 +62,7 @@ public sealed class HostMount : IDisposable
         {
             uring = UringFuseTransport.TryCreate(fd, options.QueueDepth, payloadSize, log, out fallback);
         }
-        server = new FuseServer(fs, serverOptions with { OverIoUring = uring is not null, DirectIoForODirect = true }, log);
+        server = new FuseServer(fs, serverOptions with { OverIoUring = uring is not null, DirectIoForODirect = true, NegativeEntries = true }, log);
         dev = new DevFuseTransport(fd, server, maxWrite, log, OnInitReplied);
         MaxWrite = maxWrite;
     }

@@ -20,6 +20,11 @@ public sealed partial class FuseServer
         }
 
         result = fs.Lookup(call.Ctx, call.Node, name, out Entry entry);
+        if (result == -Errno.ENOENT && negativeEntries)
+        {
+            // Node id 0 with a timeout: the kernel caches the miss (fuse_lookup_name, "same as -ENOENT, but with valid timeout").
+            return ReplyEntry(call, default);
+        }
         return result < 0 ? result : ReplyEntry(call, entry);
     }
 

@@ -33,6 +33,7 @@ public sealed partial class FuseServer
     private readonly FuseServerOptions options;
     private readonly ILogger log;
     private readonly EntryTimeouts timeouts;
+    private readonly bool negativeEntries;
     private readonly uint maxWrite;
     private readonly object initLock = new();
 
@@ -48,6 +49,7 @@ public sealed partial class FuseServer
         this.options = options;
         this.log = log.ForContext<FuseServer>();
         timeouts = EntryTimeouts.From(options.EntryTimeout, options.AttrTimeout);
+        negativeEntries = options.NegativeEntries && options.EntryTimeout > TimeSpan.Zero;
 
         // 4 KiB is the guest's page; 1 MiB is FUSE_MAX_MAX_PAGES (256) pages, the most max_pages can ask for.
         maxWrite = Math.Clamp(options.MaxWrite, 4096u, FuseServerOptions.DefaultMaxWrite);

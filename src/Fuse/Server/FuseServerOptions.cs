@@ -83,6 +83,16 @@ public sealed record FuseServerOptions
     /// </summary>
     public bool DirectIoForODirect { get; init; }
 
+    /// <summary>
+    /// A LOOKUP of a missing name is answered with a negative entry (node id 0, valid for <see cref="EntryTimeout"/>)
+    /// instead of ENOENT, as libfuse's passthrough_hp answers: the kernel keeps the miss in its dentry cache, so the
+    /// same name looked up again within the timeout (an open(O_CREAT) after a stat, a search path probed twice) does
+    /// not come back. A name made behind the kernel's back then stays unseen for up to that timeout, as a removed one
+    /// stays seen. Host mounts set it; virtio-fs answers ENOENT, as the Rust virtiofsd does. No effect with a zero
+    /// timeout (cache=never).
+    /// </summary>
+    public bool NegativeEntries { get; init; }
+
     /// <summary>fuse_init_out.max_write; clamped to [4 KiB, 1 MiB].</summary>
     public uint MaxWrite { get; init; } = DefaultMaxWrite;
 

@@ -40,6 +40,38 @@ public sealed class HostMountSemanticsTests
         s.AssertTransport(transport);
     }
 
+    /// <summary>
+    /// A missing name is answered as a negative entry for the entry timeout (1 s, cache=auto): a second look-up within
+    /// it stays in the kernel, a name created through the mount is seen at once, and one created on the host behind the
+    /// kernel's back once the timeout has passed.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(Transports))]
+    public void A_missing_name_is_cached_for_the_entry_timeout(FuseTransportKind transport)
+    {
+        using var s = new HostMountSession(transport);
+        long Requests() => s.Mount.DevRequests + s.Mount.UringRequests;
+        string host = Path.Combine(s.Share, "later.txt");
+        string mounted = Path.Combine(s.MountPoint, "later.txt");
+
+        Assert.False(File.Exists(mounted));
+        long afterFirst = Requests();
+        Assert.False(File.Exists(mounted));
+        Assert.Equal(afterFirst, Requests());
+
+        File.WriteAllText(host, "made on the host");
+        Thread.Sleep(TimeSpan.FromSeconds(1.2));
+        Assert.True(File.Exists(mounted));
+        Assert.Equal("made on the host", File.ReadAllText(mounted));
+
+        string through = Path.Combine(s.MountPoint, "through.txt");
+        Assert.False(File.Exists(through));
+        File.WriteAllText(through, "made through the mount");
+        Assert.True(File.Exists(through));
+        Assert.Equal("made through the mount", File.ReadAllText(Path.Combine(s.Share, "through.txt")));
+        s.AssertTransport(transport);
+    }
+
     [SkippableTheory]
     [MemberData(nameof(Transports))]
     public void Shared_mmap_writes_reach_the_host_file(FuseTransportKind transport)
