@@ -26,7 +26,7 @@ internal sealed class MigrationVm : IDisposable
 {
     private static readonly string Marker = "@@VIRTIOFSD-GUEST-EXIT=";
     private readonly string _work;
-    private readonly List<System.Diagnostics.Process> _processes = [];
+    private readonly Dictionary<string, System.Diagnostics.Process> _processes = [];
 
     public MigrationVm(string share)
     {
@@ -43,9 +43,21 @@ internal sealed class MigrationVm : IDisposable
 
     public string Memory { get; init; } = "256M";
 
+    /// <summary>The outcome's status when the source QEMU ended before its guest was ready.</summary>
+    public const string SourceQemuExited = "source-qemu-exited";
+
+    /// <summary>
+    /// Whether the source QEMU aborted in iotlb_to_section before the guest's init ran: a race of QEMU's multi-threaded
+    /// TCG while the guest kernel probes its devices (see scripts/run_vm.sh), after which nothing of the test has run.
+    /// </summary>
+    public bool SourceHitTcgRace(MigrationOutcome outcome) =>
+        outcome.Status == SourceQemuExited
+        && Read(Path.Combine(_work, "src-qemu.log")).Contains("iotlb_to_section: Assertion", StringComparison.Ordinal)
+        && !Read(Path.Combine(_work, "console-src.log")).Contains("guest init:", StringComparison.Ordinal);
+
     public void Dispose()
     {
-        foreach (System.Diagnostics.Process p in _processes)
+        foreach (System.Diagnostics.Process p in _processes.Values)
         {
             try
             {
@@ -92,6 +104,10 @@ internal sealed class MigrationVm : IDisposable
             if (DateTime.UtcNow > deadline || ConsoleExit(srcConsole) is not null)
             {
                 return Outcome("guest-never-ready", 0, 0, ConsoleExit(srcConsole) ?? -1, false, srcConsole, dstConsole);
+            }
+            if (_processes["src-qemu"].HasExited)
+            {
+                return Outcome(SourceQemuExited, 0, 0, -1, false, srcConsole, dstConsole);
             }
             await Task.Delay(200);
         }
@@ -260,7 +276,7 @@ internal sealed class MigrationVm : IDisposable
         p.Start();
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
-        _processes.Add(p);
+        _processes.Add(name, p);
     }
 
     private static void Write(StreamWriter log, string? line)
