@@ -23,7 +23,7 @@ internal static class MountCommandLine
     private static readonly Option<string> Transport = new("--transport") { Description = "uring (FUSE-over-io_uring, /dev/fuse when the kernel lacks it) or dev [default: uring]" };
     private static readonly Option<int> Threads = new("--threads") { Description = "Threads reading /dev/fuse [default: 4]", DefaultValueFactory = _ => 4 };
     private static readonly Option<int> QueueDepth = new("--queue-depth") { Description = "Entries per io_uring queue (one queue per CPU) [default: 16]", DefaultValueFactory = _ => 16 };
-    private static readonly Option<string> Cache = new("--cache") { Description = "auto, always, metadata, never [default: auto]" };
+    private static readonly Option<string> Cache = new("--cache") { Description = "How long the kernel may cache names (missing ones too), attributes and data: auto (1 s), metadata (names and attributes a day, no data), always (a day), never [default: auto]" };
     private static readonly Option<bool> Xattr = new("--xattr") { Description = "Enable extended attributes" };
     private static readonly Option<bool> ReadOnly = new("--readonly") { Description = "Refuse every change" };
     private static readonly Option<bool> Writeback = new("--writeback") { Description = "Enable the writeback cache" };
