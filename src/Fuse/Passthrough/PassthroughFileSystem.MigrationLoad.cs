@@ -368,8 +368,7 @@ public sealed partial class PassthroughFileSystem
         }
         int r = Libc.StatxFd(parent, out Statx up);
         Libc.Close(parent);
-        InodeKey key = KeyOf(st);
-        return r == 0 && (KeyOf(up).MountId != key.MountId || KeyOf(up).Dev != key.Dev);
+        return r == 0 && IsMountRootBelow(Libc.S_IFDIR, KeyOf(st), KeyOf(up));
     }
 
     /// <summary>A mount fd for the filesystem of the directory <paramref name="path"/> below the share (null or ".": the share's own).</summary>

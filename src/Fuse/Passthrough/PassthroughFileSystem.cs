@@ -263,6 +263,10 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
     /// Adds a lookup for the host inode behind the O_PATH <paramref name="fd"/> (ownership passes to the table)
     /// and fills the entry. <paramref name="parent"/> decides whether a directory is a submount root.
     /// </summary>
+    /// <summary>Whether an inode is the root of a mount inside its parent's: a directory on another mount or device.</summary>
+    private static bool IsMountRootBelow(uint type, InodeKey key, InodeKey parent) =>
+        type == Libc.S_IFDIR && (key.MountId != parent.MountId || key.Dev != parent.Dev);
+
     private int EntryFromPathFd(Inode parent, int fd, out Entry entry)
     {
         entry = default;
@@ -274,8 +278,7 @@ public sealed partial class PassthroughFileSystem : IFileSystem, IDisposable
         }
         InodeKey key = KeyOf(st);
         uint type = st.Mode & Libc.S_IFMT;
-        bool submount = Negotiated(FuseInitFlags.Submounts) && type == Libc.S_IFDIR &&
-            (key.MountId != parent.Key.MountId || key.Dev != parent.Key.Dev);
+        bool submount = Negotiated(FuseInitFlags.Submounts) && IsMountRootBelow(type, key, parent.Key);
         r = HandleFor(fd, st, out FileHandle? handle, out int mountFd);
         if (r < 0)
         {
