@@ -64,8 +64,7 @@ public sealed partial class PassthroughFileSystem
         if (byId.TryGetValue(NodeId.Root.Value, out RustInode? root) && root.VerifyHandle is { } rootHandle)
         {
             // Their destination refuses a share whose root is another inode than the source's: so does this one.
-            int r = Libc.NameToHandleAt(_inodes.Root.Fd, default, Libc.AT_EMPTY_PATH, out FileHandle? here, out _);
-            if (r < 0 || !here!.Equals(new FileHandle(rootHandle.Type, rootHandle.Bytes)))
+            if (ShareRootHandle() is not { } here || !here.Equals(new FileHandle(rootHandle.Type, rootHandle.Bytes)))
             {
                 return "the shared directory is not the source's (its file handle differs)";
             }
@@ -114,6 +113,10 @@ public sealed partial class PassthroughFileSystem
         MigrationMode mode = inodes.Count > 0 && inodes.Values.All(i => i.ByHandle) ? MigrationMode.FileHandles : MigrationMode.FindPaths;
         return Restore(mode, inodes, handles, [], detectSubmounts: state.Negotiated.AnnounceSubmounts);
     }
+
+    /// <summary>The shared directory's own file handle, or null where its filesystem has none.</summary>
+    private FileHandle? ShareRootHandle() =>
+        Libc.NameToHandleAt(_inodes.Root.Fd, default, Libc.AT_EMPTY_PATH, out FileHandle? handle, out _) < 0 ? null : handle;
 
     private static InodeState ToInodeState(RustInode inode, ulong lookups, Dictionary<ulong, RustInode> byId,
         Dictionary<ulong, (byte[]? Path, string? Lost)> paths, IReadOnlyDictionary<ulong, string> mountPaths)
@@ -210,9 +213,9 @@ public sealed partial class PassthroughFileSystem
         }
         ulong rootMount = _inodes.Root.Key.MountId;
         RustFileHandle? rootHandle = null;
-        if (options.VerifyHandles && Libc.NameToHandleAt(_inodes.Root.Fd, default, Libc.AT_EMPTY_PATH, out FileHandle? own, out _) == 0)
+        if (options.VerifyHandles && ShareRootHandle() is { } own)
         {
-            rootHandle = new RustFileHandle(rootMount, own!.Type, own.Bytes.ToArray());
+            rootHandle = new RustFileHandle(rootMount, own.Type, own.Bytes.ToArray());
         }
         var inodes = new List<RustInode> { new(NodeId.Root.Value, RustRootRefcount, RustLocation.RootNode, 0, null, null, rootHandle) };
         foreach (InodeState node in nodes)
@@ -228,13 +231,12 @@ public sealed partial class PassthroughFileSystem
             }
             else
             {
-                string path = System.Text.Encoding.UTF8.GetString(node.Path!);
-                if (!System.Text.Encoding.UTF8.GetBytes(path).AsSpan().SequenceEqual(node.Path))
+                if (!System.Text.Unicode.Utf8.IsValid(node.Path))
                 {
                     // Their paths are Rust Strings: a name that is not UTF-8 cannot travel.
                     return $"node {node.NodeId}: its path is not UTF-8, which a Rust virtiofsd state cannot carry";
                 }
-                inodes.Add(new RustInode(node.NodeId, node.Lookups, RustLocation.FullPath, 0, path, null, handle));
+                inodes.Add(new RustInode(node.NodeId, node.Lookups, RustLocation.FullPath, 0, System.Text.Encoding.UTF8.GetString(node.Path!), null, handle));
             }
         }
         const int NotReplayed = Libc.O_TRUNC | Libc.O_CREAT | Libc.O_EXCL;
