@@ -23,6 +23,7 @@ public sealed class FuseRequest
     private FuseInHeader pendingHeader;
     private FuseServer? pendingServer;
     private Action? continuePending;
+    private PendingDataReply? pendingData;
 
     /// <param name="completion">Called once per request handed to the server, when its reply is written.</param>
     /// <param name="io">How the filesystem moves the request's file data (the transport's engine for this request's thread).</param>
@@ -58,6 +59,9 @@ public sealed class FuseRequest
     internal IFuseRequestCompletion Completion => completion;
 
     internal RequestReader Reader { get; }
+
+    /// <summary>The status of this request's READ or WRITE when the engine finishes the data later (made on first use).</summary>
+    internal PendingDataReply PendingData => pendingData ??= new PendingDataReply(this);
 
     internal ReplyWriter Writer { get; }
 

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using VirtioFsd.Fuse.Abi;
 using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Linux;
@@ -81,15 +80,11 @@ public sealed partial class FuseServer
         ValueTask<long> count = fs.Read(call.Ctx, call.Node, new HandleId(read.Fh), read.Offset, destination, call.Request.Io);
         return count.IsCompletedSuccessfully
             ? new(FinishRead(call.Writer, start, size, count.Result))
-            : FinishReadLater(count, call.Writer, start, size);
+            : call.Request.PendingData.Read(this, count, start, size);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<int> FinishReadLater(ValueTask<long> count, ReplyWriter writer, long start, long size)
-        => FinishRead(writer, start, size, await count.ConfigureAwait(false));
-
     /// <summary>The reply of a READ that moved <paramref name="count"/> bytes (or failed) into the reply's data area.</summary>
-    private int FinishRead(ReplyWriter writer, long start, long size, long count)
+    internal int FinishRead(ReplyWriter writer, long start, long size, long count)
     {
         if (count < 0)
         {
@@ -126,14 +121,11 @@ public sealed partial class FuseServer
             killPrivileges, call.Request.Io);
         return count.IsCompletedSuccessfully
             ? new(FinishWrite(call.Writer, write.Size, count.Result))
-            : FinishWriteLater(count, call.Writer, write.Size);
+            : call.Request.PendingData.Write(this, count, write.Size);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<int> FinishWriteLater(ValueTask<long> count, ReplyWriter writer, uint size)
-        => FinishWrite(writer, size, await count.ConfigureAwait(false));
-
-    private int FinishWrite(ReplyWriter writer, uint size, long count)
+    /// <summary>The reply of a WRITE that moved <paramref name="count"/> bytes (or failed).</summary>
+    internal int FinishWrite(ReplyWriter writer, uint size, long count)
     {
         if (count < 0)
         {
