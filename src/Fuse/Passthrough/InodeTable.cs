@@ -319,7 +319,7 @@ internal sealed partial class InodeTable : IDisposable
     public void Dispose()
     {
         Clear();
-        _root.Locks.CloseAll();
+        _root.LocksIfAny?.CloseAll();
         Libc.Close(_root.Fd);
     }
 
@@ -410,7 +410,7 @@ internal sealed partial class InodeTable : IDisposable
 
     private void CloseInode(Inode inode)
     {
-        inode.Locks.CloseAll();
+        inode.LocksIfAny?.CloseAll();
         if (inode.HeldFd >= 0)
         {
             Libc.Close(inode.HeldFd);

@@ -216,7 +216,7 @@ public sealed partial class PassthroughFileSystem
             Inode? inode = _inodes.BorrowIdentity(node);
             if (inode is not null)
             {
-                inode.Locks.Close(lockOwner);
+                inode.LocksIfAny?.Close(lockOwner);
                 _inodes.Return(inode);
             }
             int dup = Libc.Dup(file.Fd);

@@ -219,6 +219,12 @@ public sealed partial class PassthroughFileSystem
     /// <summary>The owner's lock description of the inode, borrowed: read-write when the daemon may, else with the handle's access.</summary>
     private PosixLockOwners.Owner? BorrowOwner(Inode inode, ulong owner, uint pid, OpenFile file, bool create, out int error)
     {
+        if (!create && inode.LocksIfAny is null)
+        {
+            // No lock request ever reached this inode: no owner has a description to find.
+            error = 0;
+            return null;
+        }
         return inode.Locks.Borrow(owner, pid, create, () =>
         {
             int fd = OpenVerified(inode, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_NOCTTY);

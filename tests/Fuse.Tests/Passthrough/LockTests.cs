@@ -50,6 +50,20 @@ public sealed class LockTests : IDisposable
     }
 
     [Fact]
+    public void Unlock_and_flush_before_any_lock_are_no_ops_and_locks_work_after_them()
+    {
+        // The inode's lock owners are made by the first lock request: an unlock or a close before it finds none.
+        Assert.Equal(0, SetLk(_hb, OwnerB, Lk(Libc.F_UNLCK, 0, ToEnd)));
+        Assert.Equal(0, _s.Fs.Flush(Root, _f, _hb, OwnerB));
+        Assert.Equal(0, _s.Fs.Flush(Root, _f, _ha, OwnerA));
+
+        Assert.Equal(0, SetLk(_ha, OwnerA, Lk(Libc.F_WRLCK, 0, 99, pid: 1111)));
+        Assert.Equal(-Errno.EAGAIN, SetLk(_hb, OwnerB, Lk(Libc.F_WRLCK, 0, 0)));
+        Assert.Equal(0, _s.Fs.Flush(Root, _f, _ha, OwnerA));
+        Assert.Equal(0, SetLk(_hb, OwnerB, Lk(Libc.F_WRLCK, 0, 0)));
+    }
+
+    [Fact]
     public void SameOwner_NeverConflictsWithItself_EvenThroughAnotherHandle()
     {
         Assert.Equal(0, SetLk(_ha, OwnerA, Lk(Libc.F_WRLCK, 0, ToEnd)));
