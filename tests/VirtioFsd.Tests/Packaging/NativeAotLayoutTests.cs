@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Globalization;
+using VirtioFsd.Tests.Vm;
+
+namespace VirtioFsd.Tests.Packaging;
+
+/// <summary>
+/// The NativeAOT publish (what scripts/setup.sh and scripts/package.sh ship) lays its managed methods out in the order
+/// of src/VirtioFsd/code-layout.txt, and that file still names the methods the compiler makes: a renamed request
+/// path would silently scatter the code a loaded daemon runs over the binary again (RSS under load +1 MiB).
+/// </summary>
+public class NativeAotLayoutTests
+{
+    [Fact]
+    public void The_native_binary_lays_out_methods_in_the_order_of_the_layout_file()
+    {
+        using var artifacts = new TempDirectory("virtiofsd-aot-layout-");
+        Run("dotnet", VmRun.RepoRoot, "publish", "src/VirtioFsd", "-c", "Release", "-r", "linux-x64", "-p:PublishAot=true",
+            "--nologo", "-v", "q", "--artifacts-path", artifacts.Path);
+        string dbg = Path.Combine(artifacts.Path, "publish", "VirtioFsd", "release_linux-x64", "virtiofsd.dbg");
+        Assert.True(File.Exists(dbg), $"no symbols at {dbg}");
+
+        // Function symbols of the binary, by address.
+        var address = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        foreach (string line in Run("nm", VmRun.RepoRoot, "-n", dbg).Split('\n'))
+        {
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length == 3 && f[1] is "t" or "T")
+            {
+                address.TryAdd(f[2], ulong.Parse(f[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+            }
+        }
+
+        string[] layout = File.ReadAllLines(Path.Combine(VmRun.RepoRoot, "src", "VirtioFsd", "code-layout.txt"))
+            .Where(l => l.Length > 0 && !l.StartsWith('#')).ToArray();
+        string[] found = layout.Where(address.ContainsKey).ToArray();
+        // Stale names are skipped by the compiler; most must still be there for the layout to do its work.
+        Assert.True(found.Length >= layout.Length * 9 / 10,
+            $"only {found.Length} of the {layout.Length} methods of code-layout.txt are in the binary: run scripts/code_layout.sh");
+
+        // Managed methods (the file also names runtime functions written in C++ and assembly, which the linker
+        // places and the order cannot move) come out of the compiler in the file's order, ahead of every other
+        // managed method.
+        string first = found.First(n => !IsRuntime(n));
+        ulong start = address[first];
+        ulong[] ordered = found.Where(n => !IsRuntime(n) && address[n] >= start).Select(n => address[n]).ToArray();
+        Assert.True(ordered.Length >= found.Count(n => !IsRuntime(n)) * 9 / 10, "managed methods of the file lie before its first one");
+        for (int i = 1; i < ordered.Length; i++)
+        {
+            Assert.True(ordered[i] > ordered[i - 1], $"method {i} of the layout is not after method {i - 1}");
+        }
+        ulong end = ordered[^1];
+        int strangers = address.Values.Count(a => a > start && a < end) - ordered.Length;
+        Assert.True(strangers < ordered.Length / 10, $"{strangers} methods not in the layout lie among its {ordered.Length}");
+    }
+
+    /// <summary>
+    /// Functions the order cannot move: the runtime's C++ and assembly (no "__" between type and method, or a C++
+    /// mangled name) and the compiler's small stubs ("__GetGCStaticBase_...", "__DelegateCtor_..."), which it
+    /// emits with the runtime's code.
+    /// </summary>
+    private static bool IsRuntime(string name)
+        => !name.Contains("__", StringComparison.Ordinal) || name.StartsWith("_Z", StringComparison.Ordinal)
+            || name.StartsWith("__", StringComparison.Ordinal);
+
+    private static string Run(string file, string directory, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} exited {p.ExitCode}: {stdout}{stderr.Result}");
+        return stdout;
+    }
+}
