@@ -5,7 +5,7 @@
 # The file puts first what a connected daemon runs while idle and under the footprint benchmark's request load,
 # then what the rest of its life runs (start-up, connection set-up), then the compiler's own order for the rest.
 # Names the compiler no longer makes are skipped by it, so a stale file only loses locality; re-run this after
-# changing the request path. Needs root (tracefs uprobes), nm, python3; takes ~15 minutes (every probe slows the run).
+# changing the request path. Needs root (tracefs uprobes), nm, python3; takes ~20 minutes (every probe slows the run).
 #   scripts/code_layout.sh            uses the NativeAOT binary setup.sh builds, rewrites the layout file
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
