@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using VirtioFsd.Tests.Vm;
 
@@ -9,20 +8,18 @@ namespace VirtioFsd.Tests.Packaging;
 /// of src/VirtioFsd/code-layout.txt, and that file still names the methods the compiler makes: a renamed request
 /// path would silently scatter the code a loaded daemon runs over the binary again (RSS under load +1 MiB).
 /// </summary>
-public class NativeAotLayoutTests
+[Collection(NativeAotCollection.Name)]
+public class NativeAotLayoutTests(NativeAotPublish aot)
 {
     [Fact]
     public void The_native_binary_lays_out_methods_in_the_order_of_the_layout_file()
     {
-        using var artifacts = new TempDirectory("virtiofsd-aot-layout-");
-        Run("dotnet", VmRun.RepoRoot, "publish", "src/VirtioFsd", "-c", "Release", "-r", "linux-x64", "-p:PublishAot=true",
-            "--nologo", "-v", "q", "--artifacts-path", artifacts.Path);
-        string dbg = Path.Combine(artifacts.Path, "publish", "VirtioFsd", "release_linux-x64", "virtiofsd.dbg");
+        string dbg = aot.Symbols;
         Assert.True(File.Exists(dbg), $"no symbols at {dbg}");
 
         // Function symbols of the binary, by address.
         var address = new Dictionary<string, ulong>(StringComparer.Ordinal);
-        foreach (string line in Run("nm", VmRun.RepoRoot, "-n", dbg).Split('\n'))
+        foreach (string line in NativeAotPublish.Run("nm", VmRun.RepoRoot, "-n", dbg).Split('\n'))
         {
             string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (f.Length == 3 && f[1] is "t" or "T")
@@ -62,19 +59,4 @@ public class NativeAotLayoutTests
     private static bool IsRuntime(string name)
         => !name.Contains("__", StringComparison.Ordinal) || name.StartsWith("_Z", StringComparison.Ordinal)
             || name.StartsWith("__", StringComparison.Ordinal);
-
-    private static string Run(string file, string directory, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} exited {p.ExitCode}: {stdout}{stderr.Result}");
-        return stdout;
-    }
 }

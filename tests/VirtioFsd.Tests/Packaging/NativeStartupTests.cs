@@ -1,0 +1,123 @@
+using System.Globalization;
+using VirtioFsd.Tests.Vm;
+
+namespace VirtioFsd.Tests.Packaging;
+
+/// <summary>
+/// What the NativeAOT binary does before the socket is ready, made cheaper (docs/benchmark.md "One native binary"):
+/// the zero-filled data the runtime unpacks its type data into is made resident by one call from an ELF
+/// constructor (src/VirtioFsd/Native/populate_zero_fill.c), and our libc calls are bound by the linker, not looked
+/// up with dlopen.
+/// </summary>
+[Collection(NativeAotCollection.Name)]
+public class NativeStartupTests(NativeAotPublish aot)
+{
+    private static readonly string ConstructorSource = Path.Combine(VmRun.RepoRoot, "src", "VirtioFsd", "Native", "populate_zero_fill.c");
+
+    /// <summary>A program that asks mincore(2), first thing in main, how much of its 1 MiB of .bss is resident.</summary>
+    private const string Probe = """
+        #include <stdint.h>
+        #include <stdio.h>
+        #include <sys/mman.h>
+        #include <unistd.h>
+        static char big[1 << 20];
+        int main(void)
+        {
+            uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+            uintptr_t start = ((uintptr_t)big + page - 1) & ~(page - 1);
+            uintptr_t end = ((uintptr_t)big + sizeof big) & ~(page - 1);
+            static unsigned char vec[(1 << 20) / 4096 + 1];
+            if (mincore((void *)start, end - start, vec) != 0) { perror("mincore"); return 2; }
+            size_t resident = 0, pages = (end - start) / page;
+            for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
+            printf("%zu %zu\n", resident, pages);
+            return 0;
+        }
+        """;
+
+    [Theory]
+    [InlineData("-pie")]
+    [InlineData("-no-pie")]
+    public void The_constructor_makes_the_program_zero_fill_resident_before_main(string pie)
+    {
+        using var dir = new TempDirectory("virtiofsd-zero-fill-");
+        string probe = Path.Combine(dir.Path, "probe.c");
+        File.WriteAllText(probe, Probe);
+        string with = Path.Combine(dir.Path, "with");
+        string without = Path.Combine(dir.Path, "without");
+        NativeAotPublish.Run("gcc", dir.Path, "-O2", "-Wall", "-Werror", pie, "-o", with, probe, ConstructorSource);
+        NativeAotPublish.Run("gcc", dir.Path, "-O2", "-Wall", "-Werror", pie, "-o", without, probe);
+
+        (int resident, int pages) = Resident(NativeAotPublish.Run(with, dir.Path));
+        Assert.Equal(pages, resident);
+        // The control: nothing touched .bss, so without the constructor none of it is resident.
+        (resident, pages) = Resident(NativeAotPublish.Run(without, dir.Path));
+        Assert.True(pages >= 255, $"{pages} pages");
+        Assert.Equal(0, resident);
+    }
+
+    [Fact]
+    public void The_published_binary_runs_the_constructor()
+    {
+        // .init_array's entries are relative relocations in a position-independent executable: one of them must be
+        // the constructor's address.
+        (ulong start, ulong size) = Section(NativeAotPublish.Run("readelf", VmRun.RepoRoot, "-S", "-W", aot.Binary), ".init_array");
+        ulong constructor = SymbolAddress(aot.Symbols, "virtiofsd_populate_zero_fill");
+        var entries = new List<ulong>();
+        foreach (string line in NativeAotPublish.Run("readelf", VmRun.RepoRoot, "-r", "-W", aot.Binary).Split('\n'))
+        {
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 4 && f[2] == "R_X86_64_RELATIVE" && ulong.TryParse(f[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong offset)
+                && offset >= start && offset < start + size)
+            {
+                entries.Add(ulong.Parse(f[^1], NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+            }
+        }
+        Assert.Contains(constructor, entries);
+    }
+
+    [Fact]
+    public void Libc_calls_are_bound_by_the_dynamic_linker()
+    {
+        // The runtime does not use these; our [LibraryImport("libc")] declarations do. Bound at link time, they are
+        // undefined symbols of the binary; looked up at run time (no DirectPInvoke), they would not be, and the
+        // first call would probe ~40 paths for a "libc" library.
+        string undefined = NativeAotPublish.Run("nm", VmRun.RepoRoot, "-D", "--undefined-only", aot.Binary);
+        string[] names = [.. undefined.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? "").Select(n => n.Split('@')[0])];
+        Assert.Contains("open_by_handle_at", names);
+        Assert.Contains("name_to_handle_at", names);
+    }
+
+    private static (int Resident, int Pages) Resident(string output)
+    {
+        string[] f = output.Trim().Split(' ');
+        return (int.Parse(f[0], CultureInfo.InvariantCulture), int.Parse(f[1], CultureInfo.InvariantCulture));
+    }
+
+    private static (ulong Address, ulong Size) Section(string readelf, string name)
+    {
+        foreach (string line in readelf.Split('\n'))
+        {
+            // "  [26] .init_array       INIT_ARRAY      00000000004ecd98 4ebd98 000040 08  WA  0   0  8"
+            string[] f = line.Replace("[ ", "[", StringComparison.Ordinal).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 6 && f[1] == name)
+            {
+                return (ulong.Parse(f[3], NumberStyles.HexNumber, CultureInfo.InvariantCulture), ulong.Parse(f[5], NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+            }
+        }
+        throw new InvalidOperationException($"no {name} section");
+    }
+
+    private static ulong SymbolAddress(string symbols, string name)
+    {
+        foreach (string line in NativeAotPublish.Run("nm", VmRun.RepoRoot, symbols).Split('\n'))
+        {
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length == 3 && f[2] == name)
+            {
+                return ulong.Parse(f[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            }
+        }
+        throw new InvalidOperationException($"no symbol {name} in {symbols}");
+    }
+}
