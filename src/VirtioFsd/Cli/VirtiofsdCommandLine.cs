@@ -56,7 +56,7 @@ internal static class VirtiofsdCommandLine
     /// <summary>Writes the usage text (for -h).</summary>
     public static void WriteHelp(TextWriter output)
     {
-        var syntax = new CommandLineSyntax();
+        var syntax = new CommandLineSyntax(forHelp: true);
         syntax.Root.Parse(["--help"]).Invoke(new InvocationConfiguration { Output = output });
     }
 
@@ -220,8 +220,7 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.Sandbox) is { } sandbox)
         {
-            if (Choose("--sandbox", sandbox.ToLowerInvariant(), out SandboxMode mode,
-                ("namespace", SandboxMode.Namespace), ("chroot", SandboxMode.Chroot), ("none", SandboxMode.None)) is { } error)
+            if (Choose("--sandbox", sandbox.ToLowerInvariant(), out SandboxMode mode, CliValues.Sandbox) is { } error)
             {
                 return error;
             }
@@ -229,8 +228,7 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.Seccomp) is { } seccomp)
         {
-            if (Choose("--seccomp", seccomp, out SeccompMode mode,
-                ("none", SeccompMode.None), ("kill", SeccompMode.Kill), ("log", SeccompMode.Log), ("trap", SeccompMode.Trap)) is { } error)
+            if (Choose("--seccomp", seccomp, out SeccompMode mode, CliValues.Seccomp) is { } error)
             {
                 return error;
             }
@@ -246,7 +244,7 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.IoEngine) is { } engine)
         {
-            if (Choose("--io-engine", engine, out IoEngineKind kind, ("sync", IoEngineKind.Sync), ("io-uring|io_uring", IoEngineKind.IoUring)) is { } error)
+            if (Choose("--io-engine", engine, out IoEngineKind kind, CliValues.IoEngine) is { } error)
             {
                 return error;
             }
@@ -262,9 +260,7 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.InodeFileHandles) is { } handles)
         {
-            // "fallback" is the Rust daemon's older spelling of prefer.
-            if (Choose("--inode-file-handles", handles, out InodeFileHandleMode mode, ("never", InodeFileHandleMode.Never),
-                ("prefer|fallback", InodeFileHandleMode.Prefer), ("mandatory", InodeFileHandleMode.Mandatory)) is { } error)
+            if (Choose("--inode-file-handles", handles, out InodeFileHandleMode mode, CliValues.InodeFileHandles) is { } error)
             {
                 return error;
             }
@@ -287,8 +283,7 @@ internal static class VirtiofsdCommandLine
         MigrationOptions migration = p.FileSystem.Migration;
         if (r.GetValue(s.MigrationMode) is { } mode)
         {
-            if (Choose("--migration-mode", mode, out MigrationMode parsed,
-                ("find-paths", MigrationMode.FindPaths), ("file-handles", MigrationMode.FileHandles)) is { } error)
+            if (Choose("--migration-mode", mode, out MigrationMode parsed, CliValues.MigrationModes) is { } error)
             {
                 return error;
             }
@@ -296,8 +291,7 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.MigrationOnError) is { } onError)
         {
-            if (Choose("--migration-on-error", onError, out MigrationErrorPolicy parsed,
-                ("abort", MigrationErrorPolicy.Abort), ("guest-error", MigrationErrorPolicy.GuestError)) is { } error)
+            if (Choose("--migration-on-error", onError, out MigrationErrorPolicy parsed, CliValues.MigrationOnError) is { } error)
             {
                 return error;
             }
@@ -305,8 +299,7 @@ internal static class VirtiofsdCommandLine
         }
         if (r.GetValue(s.MigrationStateFormat) is { } format)
         {
-            if (Choose("--migration-state-format", format, out MigrationStateFormat parsed,
-                ("native", MigrationStateFormat.Native), ("rust-1.13", MigrationStateFormat.Rust113)) is { } error)
+            if (Choose("--migration-state-format", format, out MigrationStateFormat parsed, CliValues.MigrationStateFormats) is { } error)
             {
                 return error;
             }
@@ -337,17 +330,13 @@ internal static class VirtiofsdCommandLine
     /// <paramref name="value"/> as one of <paramref name="choices"/> ("name" or "name|alias|..."): null and the choice,
     /// or the usage error, which lists the first name of each ("expected a, b or c").
     /// </summary>
-    private static string? Choose<T>(string option, string value, out T result, params (string Names, T Value)[] choices)
+    private static string? Choose<T>(string option, string value, out T result, (string Names, T Value)[] choices)
+        where T : struct, Enum
     {
-        foreach ((string names, T choice) in choices)
+        if (CliValues.TryParse(choices, value, out result))
         {
-            if (Array.IndexOf(names.Split('|'), value) >= 0)
-            {
-                result = choice;
-                return null;
-            }
+            return null;
         }
-        result = default!;
         string[] first = [.. choices.Select(c => c.Names.Split('|')[0])];
         string expected = first.Length == 1 ? first[0] : $"{string.Join(", ", first[..^1])} or {first[^1]}";
         return $"invalid value '{value}' for {option} (expected {expected})";

@@ -395,5 +395,24 @@ public class CommandLineTests
         Assert.Contains("--shared-dir", help.ToString(), StringComparison.Ordinal);
         Assert.Contains("--uid-map", help.ToString(), StringComparison.Ordinal);
         Assert.Contains("--migration-mode", help.ToString(), StringComparison.Ordinal);
+        // The defaults the help shows, spelled from the parser's own tables.
+        string text = string.Join(' ', help.ToString().Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("[default: auto]", text, StringComparison.Ordinal);
+        Assert.Contains("[default: info]", text, StringComparison.Ordinal);
+        Assert.Contains("[default: namespace]", text, StringComparison.Ordinal);
+        Assert.Contains("[default: kill]", text, StringComparison.Ordinal);
+        Assert.Contains("[default: prefer]", text, StringComparison.Ordinal);
+        Assert.Contains("[default: io-uring]", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Help_options_are_not_parsed_as_a_command_line()
+    {
+        // -h and --help are answered before parsing; the parser itself knows no help option (the root is a plain
+        // command), so the other spellings a stock root command would take are usage errors, not a silent start.
+        Assert.Equal(CliAction.PrintHelp, VirtiofsdCommandLine.Parse(["--socket-path", "/tmp/s", "--help"], false).Action);
+        CliResult r = VirtiofsdCommandLine.Parse(["--socket-path", "/tmp/s", "--shared-dir", "/tmp", "-?"], false);
+        Assert.Equal(CliAction.Fail, r.Action);
+        Assert.Contains("-?", r.Error, StringComparison.Ordinal);
     }
 }
