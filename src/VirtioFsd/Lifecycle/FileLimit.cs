@@ -59,13 +59,10 @@ internal static class FileLimit
 
     private static ulong? ReadNrOpen()
     {
-        try
-        {
-            return ulong.Parse(File.ReadAllText("/proc/sys/fs/nr_open").Trim(), CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or OverflowException)
-        {
-            return null;
-        }
+        Span<byte> text = stackalloc byte[32];
+        int n = Libc.ReadSmallFile("/proc/sys/fs/nr_open", text);
+        return n > 0 && ulong.TryParse(text[..n].TrimEnd((byte)'\n'), NumberStyles.None, CultureInfo.InvariantCulture, out ulong value)
+            ? value
+            : null;
     }
 }

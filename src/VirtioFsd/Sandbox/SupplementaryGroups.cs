@@ -36,14 +36,9 @@ internal static class SupplementaryGroups
 
     private static bool SetgroupsDenied()
     {
-        try
-        {
-            return File.ReadAllText("/proc/self/setgroups").Trim() == "deny";
-        }
-        catch (IOException)
-        {
-            // No user namespaces in this kernel: setgroups is allowed to a root process.
-            return false;
-        }
+        // Absent without user namespaces in the kernel: then setgroups is allowed to a root process.
+        Span<byte> text = stackalloc byte[16];
+        int n = Libc.ReadSmallFile("/proc/self/setgroups", text);
+        return n > 0 && text[..n].TrimEnd((byte)'\n').SequenceEqual("deny"u8);
     }
 }
