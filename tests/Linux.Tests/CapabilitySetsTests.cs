@@ -45,6 +45,37 @@ public class CapabilitySetsTests
         Assert.False(TaskDirectory.TryParse(7, "Name:\tx\nCapInh:\t0\nCapPrm:\t0\nCapEff:\t0\nCapBnd:\t0\n", out _));
     }
 
+    [Theory]
+    [InlineData("Name:\tx\nCapInh:\tzz\nCapPrm:\t0\nCapEff:\t0\nCapBnd:\t0\nCapAmb:\t0\n")]
+    [InlineData("Name:\tx\nCapInh:\t\nCapPrm:\t0\nCapEff:\t0\nCapBnd:\t0\nCapAmb:\t0\n")]
+    [InlineData("Name:\tx\nCapInh:\t10000000000000000\nCapPrm:\t0\nCapEff:\t0\nCapBnd:\t0\nCapAmb:\t0\n")]
+    [InlineData("Name:\tx\nCapInh 0\nCapPrm:\t0\nCapEff:\t0\nCapBnd:\t0\nCapAmb:\t0\n")]
+    [InlineData("")]
+    public void A_set_that_is_not_a_64_bit_hexadecimal_number_is_not_read(string status)
+    {
+        Assert.False(TaskDirectory.TryParse(7, status, out _));
+    }
+
+    [Fact]
+    public void Reading_a_threads_sets_allocates_only_its_name()
+    {
+        Assert.Equal(0, TaskDirectory.Open(out TaskDirectory? tasks));
+        using (tasks)
+        {
+            int tid = Libc.GetTid();
+            Assert.True(tasks!.TryRead(tid, out _));
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++)
+            {
+                Assert.True(tasks.TryRead(tid, out ThreadCapabilitySets sets));
+                Assert.False(string.IsNullOrEmpty(sets.Name));
+            }
+            long perRead = (GC.GetAllocatedBytesForCurrentThread() - before) / 10;
+            // The name (a thread name is at most 15 bytes) and nothing else; the string parse allocated ~30 KB.
+            Assert.True(perRead <= 128, $"{perRead} bytes per read");
+        }
+    }
+
     [Fact]
     public void This_process_lists_its_own_threads_and_reads_its_own_sets()
     {

@@ -61,52 +61,92 @@ public sealed class TaskDirectory : IDisposable
         return ids;
     }
 
-    /// <summary>The sets of thread <paramref name="tid"/>; false when it is gone or its status cannot be read.</summary>
+    /// <summary>
+    /// The sets of thread <paramref name="tid"/>; false when it is gone or its status cannot be read. Allocates only
+    /// the thread's name: the capability drop reads every thread's status in each of its rounds, right after start-up,
+    /// and a parse through strings (~30 KB per read) was enough to cause the only collection of a daemon's start.
+    /// </summary>
     public bool TryRead(int tid, out ThreadCapabilitySets sets)
     {
         sets = default;
-        int fd = Libc.Openat(_fd.Value, Encoding.ASCII.GetBytes(tid.ToString(CultureInfo.InvariantCulture) + "/status"),
-            Libc.O_RDONLY | Libc.O_CLOEXEC);
+        Span<byte> path = stackalloc byte[24];
+        if (!tid.TryFormat(path, out int digits, default, CultureInfo.InvariantCulture) || !"/status"u8.TryCopyTo(path[digits..]))
+        {
+            return false;
+        }
+        int fd = Libc.Openat(_fd.Value, path[..(digits + "/status"u8.Length)], Libc.O_RDONLY | Libc.O_CLOEXEC);
         if (fd < 0)
         {
             return false;
         }
-        using var file = new UnixFd(fd);
-        var buffer = new byte[8192];
+        Span<byte> buffer = stackalloc byte[8192];
         long length = Libc.Read(fd, buffer);
-        return length > 0 && TryParse(tid, Encoding.ASCII.GetString(buffer, 0, (int)length), out sets);
+        Libc.Close(fd);
+        return length > 0 && TryParse(tid, buffer[..(int)length], out sets);
     }
 
     /// <summary>Parses the Name and Cap* lines of a status file.</summary>
     public static bool TryParse(int tid, string status, out ThreadCapabilitySets sets)
     {
         ArgumentNullException.ThrowIfNull(status);
+        return TryParse(tid, Encoding.ASCII.GetBytes(status), out sets);
+    }
+
+    /// <summary>Parses the Name and Cap* lines of a status file; false unless all five sets are there.</summary>
+    public static bool TryParse(int tid, ReadOnlySpan<byte> status, out ThreadCapabilitySets sets)
+    {
         string name = "";
-        var values = new Dictionary<string, ulong>(StringComparer.Ordinal);
-        foreach (string line in status.Split('\n'))
+        ulong inh = 0, prm = 0, eff = 0, bnd = 0, amb = 0;
+        int found = 0;
+        foreach (Range range in status.Split((byte)'\n'))
         {
-            int colon = line.IndexOf(':', StringComparison.Ordinal);
+            ReadOnlySpan<byte> line = status[range];
+            int colon = line.IndexOf((byte)':');
             if (colon < 0)
             {
                 continue;
             }
-            string key = line[..colon];
-            string value = line[(colon + 1)..].Trim();
-            if (key == "Name")
+            ReadOnlySpan<byte> key = line[..colon];
+            ReadOnlySpan<byte> value = line[(colon + 1)..];
+            value = value[Ascii.Trim(value)];
+            if (key.SequenceEqual("Name"u8))
             {
-                name = value;
+                name = Encoding.ASCII.GetString(value);
             }
-            else if (key.StartsWith("Cap", StringComparison.Ordinal)
-                && ulong.TryParse(value, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong set))
+            else if (key.SequenceEqual("CapInh"u8))
             {
-                values[key] = set;
+                found |= Hex(value, ref inh, 1);
+            }
+            else if (key.SequenceEqual("CapPrm"u8))
+            {
+                found |= Hex(value, ref prm, 2);
+            }
+            else if (key.SequenceEqual("CapEff"u8))
+            {
+                found |= Hex(value, ref eff, 4);
+            }
+            else if (key.SequenceEqual("CapBnd"u8))
+            {
+                found |= Hex(value, ref bnd, 8);
+            }
+            else if (key.SequenceEqual("CapAmb"u8))
+            {
+                found |= Hex(value, ref amb, 16);
             }
         }
-        bool complete = values.TryGetValue("CapInh", out ulong inh) & values.TryGetValue("CapPrm", out ulong prm)
-            & values.TryGetValue("CapEff", out ulong eff) & values.TryGetValue("CapBnd", out ulong bnd)
-            & values.TryGetValue("CapAmb", out ulong amb);
         sets = new ThreadCapabilitySets(tid, name, inh, prm, eff, bnd, amb);
-        return complete;
+        return found == 31;
+    }
+
+    /// <summary><paramref name="bit"/> when <paramref name="text"/> is a hexadecimal number (stored in <paramref name="set"/>), else 0.</summary>
+    private static int Hex(ReadOnlySpan<byte> text, ref ulong set, int bit)
+    {
+        if (ulong.TryParse(text, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong value))
+        {
+            set = value;
+            return bit;
+        }
+        return 0;
     }
 
     public void Dispose() => _fd.Dispose();
