@@ -96,7 +96,7 @@ public sealed class BenchOptions
         virtiofsd-bench --ours PATH --soak SECONDS [--sample S] [--queues N] [--workdir DIR] [--report FILE.md] [--svg FILE.svg] [--small]
         virtiofsd-bench --ours PATH --inode-scale FILES [--rust PATH] [--workdir DIR] [--report FILE.md]
         virtiofsd-bench --ours PATH --footprint [--ours-label L] [--also LABEL=PATH ...] [--rust PATH] [--sandbox chroot|none]
-                        [--rounds N] [--seconds S] [--queues N] [--workdir DIR] [--report FILE.md]
+                        [--rounds N] [--seconds S] [--queues N] [--workloads a,b] [--workdir DIR] [--report FILE.md]
         """;
 
     public static BenchOptions Parse(string[] args)

@@ -15,8 +15,11 @@ namespace VirtioFsd.Bench.Footprint;
 /// </summary>
 public static class FootprintCommand
 {
-    /// <summary>The load: one workload per kind (small reads in flight, large reads, metadata).</summary>
-    private static readonly string[] LoadWorkloads = ["randread-4k-qd32", "seqread-1m-qd4", "lookup-getattr-qd16"];
+    /// <summary>The default load: one workload per kind (small reads in flight, large reads, metadata); --workloads
+    /// picks others (e.g. create-release-unlink-qd16, which makes and drops an inode per operation).</summary>
+    private static readonly string[] DefaultLoad = ["randread-4k-qd32", "seqread-1m-qd4", "lookup-getattr-qd16"];
+
+    private static string[] LoadWorkloads = DefaultLoad;
 
     /// <summary>Settling time before an idle sample: start-up work that follows the socket (logging, threads) ends.</summary>
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(500);
@@ -28,6 +31,12 @@ public static class FootprintCommand
 
     public static int Run(BenchOptions o)
     {
+        LoadWorkloads = o.Workloads.Count > 0 ? [.. o.Workloads] : DefaultLoad;
+        if (LoadWorkloads.FirstOrDefault(w => WorkloadCatalog.All.All(c => c.Name != w)) is { } unknown)
+        {
+            Console.Error.WriteLine($"unknown workload {unknown}");
+            return 2;
+        }
         var data = o.Small
             ? new DataSet(Path.Combine(o.WorkDir, "share"), 8L << 20, 8L << 20, 100, 300)
             : new DataSet(Path.Combine(o.WorkDir, "share"), 64L << 20, 64L << 20, 1000, 300);
