@@ -69,7 +69,7 @@ internal sealed class CommandLineSyntax
     /// <param name="forHelp">
     /// Build the stock root command, whose help option writes the usage text. Without it the root is a plain command
     /// named virtiofsd: -h and --help never reach the parser (<see cref="VirtiofsdCommandLine.Parse"/> answers them
-    /// first), and the root command's resources and executable-name lookup took about half of this constructor's
+    /// first), and the root command's resources and executable-name lookup took ~70 % of this constructor's
     /// time before the socket was ready.
     /// </param>
     public CommandLineSyntax(bool forHelp = false)
