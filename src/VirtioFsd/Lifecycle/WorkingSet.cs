@@ -63,6 +63,10 @@ internal static unsafe partial class WorkingSet
     /// </summary>
     public static long Trim()
     {
+        // The read-only pages go first as well as last: the collection maps the GC's code and the tables its stack
+        // walk bisects (.eh_frame_hdr and .dotnet_eh_table, ~0.5 MiB), and on top of all that start-up or a phase of
+        // work left mapped, that made the process's peak (docs/benchmark.md "Fourth round").
+        long dropped = DropReadOnlyPages();
         // Aggressive: a full compacting collection that also decommits the free regions instead of keeping them
         // for the next allocations.
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
@@ -71,6 +75,12 @@ internal static unsafe partial class WorkingSet
         GC.WaitForPendingFinalizers();
         // glibc: releases the top of the heap and MADV_DONTNEEDs the free pages inside every arena.
         MallocTrim(0);
+        return dropped + DropReadOnlyPages();
+    }
+
+    /// <summary>The read-only pages of every loaded object that are not private copies, dropped; the bytes dropped.</summary>
+    private static long DropReadOnlyPages()
+    {
         if (s_pageMap < 0)
         {
             return 0;
