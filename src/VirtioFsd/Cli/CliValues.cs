@@ -75,10 +75,16 @@ internal static class CliValues
         {
             if (EqualityComparer<T>.Default.Equals(choice, value))
             {
-                int bar = names.IndexOf('|', StringComparison.Ordinal);
-                return bar < 0 ? names : names[..bar];
+                return FirstName(names);
             }
         }
         throw new ArgumentOutOfRangeException(nameof(value), value, "no spelling for this value");
+    }
+
+    /// <summary>The name of a choice's "name|alias|..." that the help and the error messages show.</summary>
+    public static string FirstName(string names)
+    {
+        int bar = names.IndexOf('|', StringComparison.Ordinal);
+        return bar < 0 ? names : names[..bar];
     }
 }

@@ -337,7 +337,7 @@ internal static class VirtiofsdCommandLine
         {
             return null;
         }
-        string[] first = [.. choices.Select(c => c.Names.Split('|')[0])];
+        string[] first = [.. choices.Select(c => CliValues.FirstName(c.Names))];
         string expected = first.Length == 1 ? first[0] : $"{string.Join(", ", first[..^1])} or {first[^1]}";
         return $"invalid value '{value}' for {option} (expected {expected})";
     }
