@@ -96,9 +96,15 @@ public static unsafe partial class Libc
     /// A small file (a /proc or /sys value) read whole into <paramref name="buffer"/>: the byte count, or -errno. For
     /// start-up, where File.ReadAllText's stream and decoder set-up cost ~0.3 ms before the socket was ready.
     /// </summary>
-    public static int ReadSmallFile(string path, Span<byte> buffer)
+    public static int ReadSmallFile(string path, Span<byte> buffer) => ReadAllAndClose(OpenAbsolute(path, O_RDONLY | O_CLOEXEC), buffer);
+
+    /// <summary><see cref="ReadSmallFile"/> for <paramref name="name"/> relative to the directory <paramref name="dirfd"/>.</summary>
+    public static int ReadSmallFileAt(int dirfd, ReadOnlySpan<byte> name, Span<byte> buffer) =>
+        ReadAllAndClose(Openat(dirfd, name, O_RDONLY | O_CLOEXEC), buffer);
+
+    /// <summary>Reads <paramref name="fd"/> (or passes on its -errno) until end of file or a full buffer, then closes it.</summary>
+    private static int ReadAllAndClose(int fd, Span<byte> buffer)
     {
-        int fd = OpenAbsolute(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
         {
             return fd;

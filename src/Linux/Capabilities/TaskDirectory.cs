@@ -74,15 +74,9 @@ public sealed class TaskDirectory : IDisposable
         {
             return false;
         }
-        int fd = Libc.Openat(_fd.Value, path[..(digits + "/status"u8.Length)], Libc.O_RDONLY | Libc.O_CLOEXEC);
-        if (fd < 0)
-        {
-            return false;
-        }
         Span<byte> buffer = stackalloc byte[8192];
-        long length = Libc.Read(fd, buffer);
-        Libc.Close(fd);
-        return length > 0 && TryParse(tid, buffer[..(int)length], out sets);
+        int length = Libc.ReadSmallFileAt(_fd.Value, path[..(digits + "/status"u8.Length)], buffer);
+        return length > 0 && TryParse(tid, buffer[..length], out sets);
     }
 
     /// <summary>Parses the Name and Cap* lines of a status file.</summary>
