@@ -1,4 +1,3 @@
-using System.Globalization;
 using VirtioFsd.Tests.Vm;
 
 namespace VirtioFsd.Tests.Packaging;
@@ -17,16 +16,7 @@ public class NativeAotLayoutTests(NativeAotPublish aot)
         string dbg = aot.Symbols;
         Assert.True(File.Exists(dbg), $"no symbols at {dbg}");
 
-        // Function symbols of the binary, by address.
-        var address = new Dictionary<string, ulong>(StringComparer.Ordinal);
-        foreach (string line in NativeAotPublish.Run("nm", VmRun.RepoRoot, "-n", dbg).Split('\n'))
-        {
-            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length == 3 && f[1] is "t" or "T")
-            {
-                address.TryAdd(f[2], ulong.Parse(f[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture));
-            }
-        }
+        IReadOnlyDictionary<string, ulong> address = aot.Functions;
 
         string[] layout = File.ReadAllLines(Path.Combine(VmRun.RepoRoot, "src", "VirtioFsd", "code-layout.txt"))
             .Where(l => l.Length > 0 && !l.StartsWith('#')).ToArray();

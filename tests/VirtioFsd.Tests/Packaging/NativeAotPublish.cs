@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using VirtioFsd.Tests.Vm;
 
 namespace VirtioFsd.Tests.Packaging;
@@ -22,6 +23,25 @@ public sealed class NativeAotPublish : IDisposable
     public string Binary { get; }
 
     public string Symbols => Binary + ".dbg";
+
+    /// <summary>The binary's function symbols (nm types t and T) and their addresses, from <see cref="Symbols"/>.</summary>
+    public IReadOnlyDictionary<string, ulong> Functions => _functions ??= ReadFunctions(Symbols);
+
+    private Dictionary<string, ulong>? _functions;
+
+    private static Dictionary<string, ulong> ReadFunctions(string symbols)
+    {
+        var address = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        foreach (string line in Run("nm", VmRun.RepoRoot, "-n", symbols).Split('\n'))
+        {
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length == 3 && f[1] is "t" or "T")
+            {
+                address.TryAdd(f[2], ulong.Parse(f[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+            }
+        }
+        return address;
+    }
 
     public void Dispose() => _artifacts.Dispose();
 

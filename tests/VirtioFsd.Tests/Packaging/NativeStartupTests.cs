@@ -62,7 +62,7 @@ public class NativeStartupTests(NativeAotPublish aot)
         // .init_array's entries are relative relocations in a position-independent executable: one of them must be
         // the constructor's address.
         (ulong start, ulong size) = Section(NativeAotPublish.Run("readelf", VmRun.RepoRoot, "-S", "-W", aot.Binary), ".init_array");
-        ulong constructor = SymbolAddress(aot.Symbols, "virtiofsd_populate_zero_fill");
+        Assert.True(aot.Functions.TryGetValue("virtiofsd_populate_zero_fill", out ulong constructor), "no constructor symbol");
         var entries = new List<ulong>();
         foreach (string line in NativeAotPublish.Run("readelf", VmRun.RepoRoot, "-r", "-W", aot.Binary).Split('\n'))
         {
@@ -106,18 +106,5 @@ public class NativeStartupTests(NativeAotPublish aot)
             }
         }
         throw new InvalidOperationException($"no {name} section");
-    }
-
-    private static ulong SymbolAddress(string symbols, string name)
-    {
-        foreach (string line in NativeAotPublish.Run("nm", VmRun.RepoRoot, symbols).Split('\n'))
-        {
-            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length == 3 && f[2] == name)
-            {
-                return ulong.Parse(f[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-            }
-        }
-        throw new InvalidOperationException($"no symbol {name} in {symbols}");
     }
 }
