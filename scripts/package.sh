@@ -82,8 +82,8 @@ EOF
 
 # --- Control ---------------------------------------------------------------------------------------
 # The binary links libc and libm only (no libstdc++, no OpenSSL, no ICU: invariant globalization); the
-# newest glibc symbol version it uses is the dependency. unshare(1) for --sandbox namespace is in
-# util-linux, which every Debian system has (Essential: yes).
+# newest glibc symbol version it uses is the dependency. --sandbox namespace needs no other program: the
+# binary clones the daemon into its namespaces itself (unshare(1) is for the JIT build only).
 glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
 size=$(du -sk --exclude=DEBIAN "$stage" | awk '{print $1}')
 cat > "$stage/DEBIAN/control" <<EOF

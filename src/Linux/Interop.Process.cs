@@ -4,8 +4,8 @@ namespace VirtioFsd.Linux;
 
 /// <summary>
 /// Process-wide state the executable sets up at start: identity (getuid/geteuid/getpid), resource
-/// limits (getrlimit/setrlimit), prctl(2), signals to other processes (kill(2)), pipes
-/// (pipe2(2)) and group lookup (getgrnam(3)). Values from x86_64 asm-generic headers.
+/// limits (getrlimit/setrlimit), prctl(2), signals to other processes (kill(2)), children
+/// (waitpid(2), pidfd_open(2)), pipes (pipe2(2)) and group lookup (getgrnam(3)). Values from x86_64 asm-generic headers.
 /// </summary>
 public static unsafe partial class Libc
 {
@@ -55,6 +55,15 @@ public static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
     private static partial int ProcKillRaw(int pid, int signal);
 
+    /// <summary>waitpid(2) option: return 0 at once when the child has not changed state.</summary>
+    public const int WNOHANG = 1;
+
+    [LibraryImport(Lib, EntryPoint = "waitpid", SetLastError = true)]
+    private static partial int ProcWaitPidRaw(int pid, int* status, int options);
+
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
+    private static partial long ProcPidfdOpenRaw(long number, long pid, long flags);
+
     [LibraryImport(Lib, EntryPoint = "pipe2", SetLastError = true)]
     private static partial int ProcPipe2Raw(int* fds, int flags);
 
@@ -100,6 +109,32 @@ public static unsafe partial class Libc
         Check(ProcPrctlRaw(option, arg2, arg3, arg4, arg5));
 
     public static int Kill(int pid, int signal) => Check(ProcKillRaw(pid, signal));
+
+    /// <summary>
+    /// waitpid(2) (EINTR retried): the pid that changed state (0 with WNOHANG when none did) or -errno;
+    /// <paramref name="status"/> is the raw wait status, see <see cref="ExitCodeOf"/>.
+    /// </summary>
+    public static int WaitPid(int pid, out int status, int options)
+    {
+        int s = 0;
+        int r;
+        do
+        {
+            r = Check(ProcWaitPidRaw(pid, &s, options));
+        }
+        while (r == -Errno.EINTR);
+        status = s;
+        return r;
+    }
+
+    /// <summary>
+    /// A wait status as a shell reports it: the exit status, or 128 + the signal that ended the process
+    /// (what <see cref="System.Diagnostics.Process.ExitCode"/> gives too).
+    /// </summary>
+    public static int ExitCodeOf(int status) => (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
+
+    /// <summary>pidfd_open(2) (syscall 434, Linux 5.3): a descriptor that polls readable once the process has exited, or -errno.</summary>
+    public static int PidfdOpen(int pid) => (int)Check(ProcPidfdOpenRaw(434, pid, 0));
 
     /// <summary>pipe2(2): fd0 is the read end, fd1 the write end.</summary>
     public static int Pipe2(int flags, out int readFd, out int writeFd)

@@ -13,9 +13,10 @@ namespace VirtioFsd.Sandbox;
 /// The launch stage of <c>--sandbox namespace|chroot</c>. A .NET process is multithreaded from its first
 /// instruction, and unshare(CLONE_NEWNS) then applies to the calling thread only (CLONE_NEWUSER fails
 /// outright), so the sandbox cannot be entered in place: this process re-executes the program as a child
-/// (for namespace through <c>unshare --mount --pid --fork --ipc --uts --net</c>, whose forked child is pid 1
-/// of the new pid namespace) with the listening socket inherited, forwards stop signals to it, and returns
-/// its exit code. The host-side duties (pid file, socket file removal) stay here, outside the sandbox.
+/// with the listening socket inherited, forwards stop signals to it, and returns its exit code. For namespace
+/// the child is pid 1 of new namespaces: cloned into them by <see cref="NamespaceSpawn"/> in the NativeAOT
+/// binary, forked by <c>unshare --mount --pid --fork --ipc --uts --net</c> in the JIT build. The host-side
+/// duties (pid file, socket file removal) stay here, outside the sandbox.
 /// </summary>
 internal static partial class SandboxLauncher
 {
@@ -35,7 +36,8 @@ internal static partial class SandboxLauncher
         ArgumentNullException.ThrowIfNull(log);
         var psi = new ProcessStartInfo { UseShellExecute = false };
         bool userNamespaced = options.Sandbox == SandboxMode.Namespace && Libc.GetEuid() != 0;
-        if (options.Sandbox == SandboxMode.Namespace)
+        bool throughUnshare = options.Sandbox == SandboxMode.Namespace && !NamespaceSpawn.IsAvailable;
+        if (throughUnshare)
         {
             string? unshare = UnshareCandidates.FirstOrDefault(File.Exists);
             if (unshare is null)
@@ -96,79 +98,97 @@ internal static partial class SandboxLauncher
             {
                 return 1;
             }
-            return Supervise(psi, options, childEnd, listenFd, userNamespace, signals, log);
+            using SandboxChild? child = Start(psi, options.Sandbox, throughUnshare, userNamespaced, log);
+            return child is null ? 1 : Supervise(child, options, childEnd, listenFd, userNamespace, signals, log);
         }
     }
 
-    private static int Supervise(ProcessStartInfo psi, DaemonOptions options, UnixFd childEnd, int listenFd, UserNamespace? userNamespace,
-        StopSignals signals, ILogger log)
+    /// <summary>Starts the sandboxed child; null (logged) when it cannot be started.</summary>
+    private static SandboxChild? Start(ProcessStartInfo psi, SandboxMode mode, bool throughUnshare, bool userNamespaced, ILogger log)
     {
-        SandboxMode mode = options.Sandbox;
-        Process child;
+        if (mode == SandboxMode.Namespace && !throughUnshare)
+        {
+            int pid = NamespaceSpawn.Start(psi, userNamespaced);
+            if (pid > 0)
+            {
+                return new SandboxChild.Spawned(pid);
+            }
+            string hint = pid == -Errno.EPERM || pid == -Errno.ENOSPC || pid == -Errno.EINVAL
+                ? userNamespaced
+                    ? " (if this system does not allow unprivileged user namespaces, use --sandbox none)"
+                    : " (a container without CAP_SYS_ADMIN cannot make namespaces: use --sandbox chroot or none)"
+                : "";
+            log.Error("Cannot start the sandboxed daemon {File:l} in new namespaces: {Error:l}{Hint:l}", psi.FileName, Errno.Describe(pid), hint);
+            return null;
+        }
         try
         {
-            child = Process.Start(psi) ?? throw new InvalidOperationException("no process");
+            Process process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
+            return new SandboxChild.Started(process, throughUnshare);
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
             log.Error("Cannot start the sandboxed daemon {File:l}: {Error:l}", psi.FileName, e.Message);
+            return null;
+        }
+    }
+
+    private static int Supervise(SandboxChild child, DaemonOptions options, UnixFd childEnd, int listenFd, UserNamespace? userNamespace,
+        StopSignals signals, ILogger log)
+    {
+        SandboxMode mode = options.Sandbox;
+        // The child has its copies now; this process must not keep the pipe's read end (EOF would never come)
+        // nor the listening socket (a front-end must not connect to a socket nobody serves after the child exits).
+        childEnd.Dispose();
+        Libc.Fcntl(listenFd, Libc.F_SETFD, Libc.FD_CLOEXEC);
+        log.Debug("Sandbox: launched {Mode} child, pid {Pid}", mode, child.Id);
+        if (userNamespace is not null && !userNamespace.MapAndRelease(child.Id, options, log))
+        {
+            child.WaitForExit(Timeout.InfiniteTimeSpan);
             return 1;
         }
-        using (child)
+        if (!DropOwnCapabilities(log))
         {
-            // The child has its copies now; this process must not keep the pipe's read end (EOF would never come)
-            // nor the listening socket (a front-end must not connect to a socket nobody serves after the child exits).
-            childEnd.Dispose();
-            Libc.Fcntl(listenFd, Libc.F_SETFD, Libc.FD_CLOEXEC);
-            log.Debug("Sandbox: launched {Mode} child, pid {Pid}", mode, child.Id);
-            if (userNamespace is not null && !userNamespace.MapAndRelease(child.Id, options, log))
-            {
-                child.WaitForExit();
-                return 1;
-            }
-            if (!DropOwnCapabilities(log))
-            {
-                Libc.Kill(child.Id, Libc.SIGKILL);
-                child.WaitForExit();
-                return 1;
-            }
-            int lastSignal = Libc.SIGTERM;
-            signals.OnSignal = signal =>
-            {
-                Volatile.Write(ref lastSignal, SignalNumber(signal));
-                Forward(child.Id, mode, SignalNumber(signal), log);
-            };
-            WaitForExitOrStop(child, signals);
-            TimeSpan waited = TimeSpan.Zero;
-            // A signal that arrived while the child was being started is forwarded by the first pass below.
-            while (!child.WaitForExit(signals.Token.IsCancellationRequested ? TimeSpan.Zero : ResendInterval))
-            {
-                if (!signals.Token.IsCancellationRequested)
-                {
-                    continue;
-                }
-                // Pid 1 of a pid namespace ignores a signal it has no handler for yet (the runtime installs
-                // it early, but not at exec): a signal that came too soon is lost, so it is sent again.
-                if (waited < StopGrace)
-                {
-                    Forward(child.Id, mode, Volatile.Read(ref lastSignal), log);
-                    Thread.Sleep(ResendInterval);
-                    waited += ResendInterval;
-                    continue;
-                }
-                log.Warning("Sandboxed daemon did not stop in {Seconds} s; killing it", StopGrace.TotalSeconds);
-                Forward(child.Id, mode, Libc.SIGKILL, log);
-                Libc.Kill(child.Id, Libc.SIGKILL);
-            }
-            log.Debug("Sandboxed daemon exited with {Code}", child.ExitCode);
-            // A stop signal that reached the child before its runtime had handlers ends it by the signal's
-            // default action (exit status 128 + signal): that is the stop that was asked for, not a failure.
-            if (signals.Token.IsCancellationRequested && child.ExitCode == 128 + Volatile.Read(ref lastSignal))
-            {
-                return 0;
-            }
-            return child.ExitCode;
+            Libc.Kill(child.Id, Libc.SIGKILL);
+            child.WaitForExit(Timeout.InfiniteTimeSpan);
+            return 1;
         }
+        int lastSignal = Libc.SIGTERM;
+        signals.OnSignal = signal =>
+        {
+            Volatile.Write(ref lastSignal, SignalNumber(signal));
+            Forward(child, SignalNumber(signal), log);
+        };
+        WaitForExitOrStop(child, signals);
+        TimeSpan waited = TimeSpan.Zero;
+        // A signal that arrived while the child was being started is forwarded by the first pass below.
+        while (!child.WaitForExit(signals.Token.IsCancellationRequested ? TimeSpan.Zero : ResendInterval))
+        {
+            if (!signals.Token.IsCancellationRequested)
+            {
+                continue;
+            }
+            // Pid 1 of a pid namespace ignores a signal it has no handler for yet (the runtime installs
+            // it early, but not at exec): a signal that came too soon is lost, so it is sent again.
+            if (waited < StopGrace)
+            {
+                Forward(child, Volatile.Read(ref lastSignal), log);
+                Thread.Sleep(ResendInterval);
+                waited += ResendInterval;
+                continue;
+            }
+            log.Warning("Sandboxed daemon did not stop in {Seconds} s; killing it", StopGrace.TotalSeconds);
+            Forward(child, Libc.SIGKILL, log);
+            Libc.Kill(child.Id, Libc.SIGKILL);
+        }
+        log.Debug("Sandboxed daemon exited with {Code}", child.ExitCode);
+        // A stop signal that reached the child before its runtime had handlers ends it by the signal's
+        // default action (exit status 128 + signal): that is the stop that was asked for, not a failure.
+        if (signals.Token.IsCancellationRequested && child.ExitCode == 128 + Volatile.Read(ref lastSignal))
+        {
+            return 0;
+        }
+        return child.ExitCode;
     }
 
     /// <summary>
@@ -178,9 +198,9 @@ internal static partial class SandboxLauncher
     /// an eventfd the stop signal writes. Without pidfds (Linux before 5.3) it returns after the trim, and the
     /// caller's one-second loop does the waiting.
     /// </summary>
-    private static void WaitForExitOrStop(Process child, StopSignals signals)
+    private static void WaitForExitOrStop(SandboxChild child, StopSignals signals)
     {
-        int pidfd = (int)PidfdOpen(SysPidfdOpen, child.Id, 0);
+        int pidfd = Libc.PidfdOpen(child.Id);
         using var exited = new UnixFd(pidfd);
         int efd = Libc.EventFd(0, Libc.EFD_CLOEXEC);
         using var stop = new UnixFd(efd);
@@ -191,7 +211,7 @@ internal static partial class SandboxLauncher
         // Last, so that the set-up above is not mapped again by the wait.
         WorkingSet.Trim();
         // Not reaped yet, so the pid was still the child's when the pidfd was taken.
-        if (pidfd < 0 || efd < 0 || child.HasExited)
+        if (pidfd < 0 || efd < 0 || child.WaitForExit(TimeSpan.Zero))
         {
             return;
         }
@@ -199,11 +219,6 @@ internal static partial class SandboxLauncher
         {
         }
     }
-
-    private const long SysPidfdOpen = 434;
-
-    [LibraryImport("libc", EntryPoint = "syscall")]
-    private static partial long PidfdOpen(long number, long pid, long flags);
 
     /// <summary>Once the child runs, this process only waits, forwards signals and removes its files: it keeps DAC_OVERRIDE at most.</summary>
     private static bool DropOwnCapabilities(ILogger log)
@@ -214,21 +229,15 @@ internal static partial class SandboxLauncher
 
     /// <summary>
     /// Sends <paramref name="signal"/> to the daemon. unshare(1) blocks SIGINT and SIGTERM while it waits, so
-    /// in namespace mode the daemon is found as unshare's child; if it is not there yet, unshare gets SIGHUP
-    /// and --kill-child passes SIGTERM on.
+    /// through it the daemon is found as unshare's child; if it is not there yet, unshare gets SIGHUP and
+    /// --kill-child passes SIGTERM on.
     /// </summary>
-    private static void Forward(int childPid, SandboxMode mode, int signal, ILogger log)
+    private static void Forward(SandboxChild child, int signal, ILogger log)
     {
-        int target = childPid;
-        if (mode == SandboxMode.Namespace)
+        if (child.Daemon is not { } target)
         {
-            int? daemon = FirstChild(childPid);
-            if (daemon is null)
-            {
-                Libc.Kill(childPid, Libc.SIGHUP);
-                return;
-            }
-            target = daemon.Value;
+            Libc.Kill(child.Id, Libc.SIGHUP);
+            return;
         }
         int r = Libc.Kill(target, signal);
         if (r < 0 && r != -Errno.ESRCH)

@@ -16,15 +16,16 @@ namespace VirtioFsd.Sandbox;
 /// act as every mapped guest id; else it creates everything as itself.
 /// </summary>
 /// <remarks>
-/// unshare(1) creates the namespace (a .NET process is multithreaded, and unshare(CLONE_NEWUSER) refuses a
-/// multithreaded caller) and, with <c>--keep-caps</c>, makes its capabilities ambient so that they survive the
-/// exec of the daemon while the daemon's uid has no mapping yet. A map must be written from the parent
-/// namespace, so the launch stage (this process, on the host) waits for the namespace to appear, writes it,
-/// and then sends one byte down a pipe the daemon waits on before it touches anything.
+/// The namespace is made by the child's clone(2) in the NativeAOT binary (<see cref="NamespaceSpawn"/>), by
+/// unshare(1) in the JIT build (a .NET process is multithreaded, and unshare(CLONE_NEWUSER) refuses a
+/// multithreaded caller). Either makes the capabilities ambient (unshare's <c>--keep-caps</c>) so that they
+/// survive the exec of the daemon while the daemon's uid has no mapping yet. A map must be written from the
+/// parent namespace, so the launch stage (this process, on the host) waits for the namespace to appear, writes
+/// it, and then sends one byte down a pipe the daemon waits on before it touches anything.
 /// </remarks>
 internal sealed class UserNamespace : IDisposable
 {
-    /// <summary>unshare(1) options that put the other namespaces into a new user namespace.</summary>
+    /// <summary>unshare(1) options that put the other namespaces into a new user namespace (JIT build).</summary>
     public static readonly string[] UnshareOptions = ["--user", "--keep-caps"];
 
     private static readonly TimeSpan AppearTimeout = TimeSpan.FromSeconds(30);
@@ -54,8 +55,8 @@ internal sealed class UserNamespace : IDisposable
     }
 
     /// <summary>
-    /// Once unshare(1) (<paramref name="pid"/>) runs: waits for its user namespace, writes the maps and lets the
-    /// daemon go on. False (logged) when that fails; the daemon then sees EOF and exits.
+    /// Once the child (<paramref name="pid"/>: the daemon, or unshare(1)) runs: waits for its user namespace,
+    /// writes the maps and lets the daemon go on. False (logged) when that fails; the daemon then sees EOF and exits.
     /// </summary>
     public bool MapAndRelease(int pid, DaemonOptions options, ILogger log)
     {
@@ -131,7 +132,7 @@ internal sealed class UserNamespace : IDisposable
             string? theirs = NamespaceOf(pid.ToString(CultureInfo.InvariantCulture));
             if (theirs is null)
             {
-                log.Error("Sandbox (namespace): unshare exited before it made the user namespace (if this system does not allow unprivileged user namespaces, use --sandbox none)");
+                log.Error("Sandbox (namespace): the child exited before it had a user namespace (if this system does not allow unprivileged user namespaces, use --sandbox none)");
                 return false;
             }
             if (theirs != own)
@@ -140,7 +141,7 @@ internal sealed class UserNamespace : IDisposable
             }
             Thread.Sleep(1);
         }
-        log.Error("Sandbox (namespace): unshare made no user namespace in {Seconds} s", AppearTimeout.TotalSeconds);
+        log.Error("Sandbox (namespace): the child made no user namespace in {Seconds} s", AppearTimeout.TotalSeconds);
         return false;
     }
 

@@ -56,8 +56,7 @@ public class SandboxTests
         int daemon = SandboxedPid(d.Pid, "namespace");
         foreach (string ns in new[] { "mnt", "pid", "net", "ipc", "uts" })
         {
-            Assert.NotEqual(File.ResolveLinkTarget($"/proc/self/ns/{ns}", false)!.FullName.Split('/')[^1],
-                File.ResolveLinkTarget($"/proc/{daemon}/ns/{ns}", false)!.FullName.Split('/')[^1]);
+            Assert.NotEqual(NamespaceOf("self", ns), NamespaceOf(daemon.ToString(CultureInfo.InvariantCulture), ns));
         }
         d.Signal(Libc.SIGTERM);
         Assert.Equal(0, d.WaitForExit());
@@ -157,12 +156,21 @@ public class SandboxTests
         return int.Parse(line["Seccomp_filters:".Length..].Trim(), CultureInfo.InvariantCulture);
     }
 
-    /// <summary>The host pid of the sandboxed daemon: the launch stage's child, or for namespace unshare's child.</summary>
+    /// <summary>
+    /// The host pid of the sandboxed daemon: the launch stage's child, or for namespace in the JIT build unshare's
+    /// child (the NativeAOT binary clones the daemon into its namespaces itself).
+    /// </summary>
     internal static int SandboxedPid(int launcher, string mode)
     {
         int child = FirstChild(launcher);
-        return mode == "namespace" ? FirstChild(child) : child;
+        return mode == "namespace" && Command(child) == "unshare" ? FirstChild(child) : child;
     }
+
+    /// <summary>Which namespace of a kind a process ("self" or a pid) is in: the link's text, e.g. "mnt:[4026531841]".</summary>
+    internal static string NamespaceOf(string process, string kind) => new FileInfo($"/proc/{process}/ns/{kind}").LinkTarget!;
+
+    /// <summary>A process's command name (/proc/PID/comm).</summary>
+    internal static string Command(int pid) => File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n');
 
     private static int FirstChild(int pid) =>
         VirtioFsd.Sandbox.SandboxLauncher.FirstChild(pid) ?? throw new InvalidOperationException($"pid {pid} has no child");
