@@ -76,8 +76,15 @@ internal sealed class Inode
     /// <summary>Forgotten: no longer reachable by id or key; the fd closes when the last borrower returns.</summary>
     internal bool Dropped;
 
-    /// <summary>This inode's place in the table's cache of open, unborrowed handle-inode fds (in it when <c>List</c> is set).</summary>
+    /// <summary>
+    /// This inode's place in the table's cache of open, unborrowed handle-inode fds (in it when <c>List</c> is set).
+    /// Made when the inode first enters the cache: fd inodes never do, and a node that is only looked up, borrowed
+    /// and forgotten allocates no list node.
+    /// </summary>
     internal LinkedListNode<Inode> CacheNode => _cacheNode ??= new LinkedListNode<Inode>(this);
+
+    /// <summary>Whether the inode is in the table's fd cache now (without making its list node).</summary>
+    internal bool InCache => _cacheNode?.List is not null;
 
     private LinkedListNode<Inode>? _cacheNode;
 

@@ -338,7 +338,7 @@ internal sealed partial class InodeTable : IDisposable
     private void TakeLocked(Inode inode)
     {
         inode.Borrows++;
-        if (inode.CacheNode.List is not null)
+        if (inode.InCache)
         {
             _cache.Remove(inode.CacheNode);
         }
@@ -402,7 +402,7 @@ internal sealed partial class InodeTable : IDisposable
         {
             _byKey.Remove(inode.Key);
         }
-        if (inode.CacheNode.List is not null)
+        if (inode.InCache)
         {
             _cache.Remove(inode.CacheNode);
         }

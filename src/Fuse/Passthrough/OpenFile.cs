@@ -11,6 +11,7 @@ internal sealed class OpenFile
         Fd = fd;
         Flags = flags;
         IsDirectory = isDirectory;
+        _directoryLock = isDirectory ? new Lock() : null;
     }
 
     public NodeId Node { get; }
@@ -26,8 +27,13 @@ internal sealed class OpenFile
 
     public bool CanWrite => (Flags & Linux.Libc.O_ACCMODE) != Linux.Libc.O_RDONLY;
 
-    /// <summary>Serialises seek + getdents64 of a directory handle (the fd's position is shared state).</summary>
-    public Lock DirectoryLock { get; } = new();
+    /// <summary>
+    /// Serialises seek + getdents64 of a directory handle (the fd's position is shared state). Directory handles only:
+    /// a file's CREATE or OPEN does not allocate one.
+    /// </summary>
+    public Lock DirectoryLock => _directoryLock ?? throw new InvalidOperationException("not a directory handle");
+
+    private readonly Lock? _directoryLock;
 
     /// <summary>Requests using <see cref="Fd"/>; guarded by the <see cref="HandleTable"/> lock.</summary>
     internal int Borrows;
