@@ -83,7 +83,9 @@ EOF
 # --- Control ---------------------------------------------------------------------------------------
 # The binary links libc and libm only (no libstdc++, no OpenSSL, no ICU: invariant globalization); the
 # newest glibc symbol version it uses is the dependency. --sandbox namespace needs no other program: the
-# binary clones the daemon into its namespaces itself (unshare(1) is for the JIT build only).
+# binary clones the daemon into its namespaces itself (unshare(1) is for the JIT build only). newuidmap and
+# newgidmap (uidmap) write --uid-map/--gid-map ranges for a user's namespace sandbox: Debian's virtiofsd depends
+# on uidmap; here it is recommended, so that `dpkg -i` works without it and only those options say it is missing.
 glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
 size=$(du -sk --exclude=DEBIAN "$stage" | awk '{print $1}')
 cat > "$stage/DEBIAN/control" <<EOF
@@ -93,7 +95,7 @@ Architecture: $arch
 Maintainer: virtiofsd-cs developers <virtiofsd-cs@localhost>
 Installed-Size: $size
 Depends: libc6 (>= $glibc)
-Recommends: qemu-system-x86 | qemu-system
+Recommends: uidmap, qemu-system-x86 | qemu-system
 Section: admin
 Priority: optional
 Homepage: https://gitlab.com/virtio-fs/virtiofsd
