@@ -1,5 +1,5 @@
 /*
- * Linked into the NativeAOT binary only (VirtioFsd.csproj, target CompileNativeStartup).
+ * Linked into the NativeAOT binary only (VirtioFsd.csproj, target CompileNativeSources).
  *
  * Before main(), so before the .NET runtime starts: the zero-filled tail of the program's writable segment (.bss,
  * and NativeAOT's .hydrated, where the runtime's first act is to unpack ~1 MiB of type data) is made resident with
