@@ -9,7 +9,21 @@ namespace VirtioFsd.Sandbox;
 /// </summary>
 internal abstract class SandboxChild : IDisposable
 {
+    private readonly UnixFd _pidfd;
+
+    /// <summary>Takes the child's pidfd at once: not reaped yet, so the pid is still the child's.</summary>
+    protected SandboxChild(int pid)
+    {
+        _pidfd = new UnixFd(Libc.PidfdOpen(pid));
+    }
+
     public abstract int Id { get; }
+
+    /// <summary>
+    /// A pidfd of the child, readable once it has exited; -1 without pidfds (Linux before 5.3). The launch stage's
+    /// idle wait and <see cref="Spawned"/>'s timed waits poll this one descriptor.
+    /// </summary>
+    public int Pidfd => _pidfd.Value;
 
     /// <summary>The serving daemon's pid, or null while unshare(1) has not forked it yet.</summary>
     public abstract int? Daemon { get; }
@@ -20,10 +34,10 @@ internal abstract class SandboxChild : IDisposable
     /// <summary>Reaps the child if it has exited within <paramref name="timeout"/> (infinite: -1 ms).</summary>
     public abstract bool WaitForExit(TimeSpan timeout);
 
-    public abstract void Dispose();
+    public virtual void Dispose() => _pidfd.Dispose();
 
     /// <summary>A child started with <see cref="Process.Start(ProcessStartInfo)"/>.</summary>
-    public sealed class Started(Process process, bool throughUnshare) : SandboxChild
+    public sealed class Started(Process process, bool throughUnshare) : SandboxChild(process.Id)
     {
         public override int Id => process.Id;
 
@@ -33,21 +47,23 @@ internal abstract class SandboxChild : IDisposable
 
         public override bool WaitForExit(TimeSpan timeout) => process.WaitForExit(timeout);
 
-        public override void Dispose() => process.Dispose();
+        public override void Dispose()
+        {
+            base.Dispose();
+            process.Dispose();
+        }
     }
 
-    /// <summary>A child <see cref="NamespaceSpawn"/> cloned: waited for through a pidfd and reaped with waitpid(2).</summary>
+    /// <summary>A child <see cref="NamespaceSpawn"/> cloned: waited for through its pidfd and reaped with waitpid(2).</summary>
     public sealed class Spawned : SandboxChild
     {
         private readonly int _pid;
-        private readonly UnixFd _pidfd;
         private int? _exitCode;
 
         public Spawned(int pid)
+            : base(pid)
         {
             _pid = pid;
-            // Unreaped, so the pid is still this child's. Without pidfds (Linux before 5.3) waits poll every 100 ms.
-            _pidfd = new UnixFd(Libc.PidfdOpen(pid));
         }
 
         public override int Id => _pid;
@@ -56,6 +72,7 @@ internal abstract class SandboxChild : IDisposable
 
         public override int ExitCode => _exitCode ?? throw new InvalidOperationException("the child has not exited");
 
+        /// <remarks>Without a pidfd the wait sleeps in 100 ms slices.</remarks>
         public override bool WaitForExit(TimeSpan timeout)
         {
             long deadline = timeout < TimeSpan.Zero ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
@@ -66,15 +83,14 @@ internal abstract class SandboxChild : IDisposable
                 {
                     return false;
                 }
-                int slice = (int)Math.Min(left, _pidfd.Value >= 0 ? int.MaxValue : 100);
-                if (_pidfd.Value >= 0)
+                if (Pidfd >= 0)
                 {
-                    Span<Libc.PollFd> fds = [new Libc.PollFd { Fd = _pidfd.Value, Events = Libc.POLLIN }];
-                    Libc.Poll(fds, slice);
+                    Span<Libc.PollFd> fds = [new Libc.PollFd { Fd = Pidfd, Events = Libc.POLLIN }];
+                    Libc.Poll(fds, (int)Math.Min(left, int.MaxValue));
                 }
                 else
                 {
-                    Thread.Sleep(slice);
+                    Thread.Sleep((int)Math.Min(left, 100));
                 }
             }
             return true;
@@ -95,11 +111,6 @@ internal abstract class SandboxChild : IDisposable
             // runtime reap every child). Its status is lost: reported as a failure.
             _exitCode = r == _pid ? Libc.ExitCodeOf(status) : 1;
             return true;
-        }
-
-        public override void Dispose()
-        {
-            _pidfd.Dispose();
         }
     }
 }

@@ -200,8 +200,7 @@ internal static partial class SandboxLauncher
     /// </summary>
     private static void WaitForExitOrStop(SandboxChild child, StopSignals signals)
     {
-        int pidfd = Libc.PidfdOpen(child.Id);
-        using var exited = new UnixFd(pidfd);
+        int pidfd = child.Pidfd;
         int efd = Libc.EventFd(0, Libc.EFD_CLOEXEC);
         using var stop = new UnixFd(efd);
         using CancellationTokenRegistration onStop = signals.Token.Register(() => Libc.EventFdWrite(efd));
@@ -210,7 +209,6 @@ internal static partial class SandboxLauncher
         fds[1] = new Libc.PollFd { Fd = efd, Events = Libc.POLLIN };
         // Last, so that the set-up above is not mapped again by the wait.
         WorkingSet.Trim();
-        // Not reaped yet, so the pid was still the child's when the pidfd was taken.
         if (pidfd < 0 || efd < 0 || child.WaitForExit(TimeSpan.Zero))
         {
             return;
