@@ -20,7 +20,7 @@ public static class FootprintCommand
     private static readonly string[] DefaultLoad = ["randread-4k-qd32", "seqread-1m-qd4", "lookup-getattr-qd16"];
 
     /// <summary>The workloads of the load: --workloads, or <see cref="DefaultLoad"/>.</summary>
-    private static string[] LoadWorkloads(BenchOptions o) => o.Workloads.Count > 0 ? [.. o.Workloads] : DefaultLoad;
+    private static IReadOnlyList<string> LoadWorkloads(BenchOptions o) => o.Workloads.Count > 0 ? o.Workloads : DefaultLoad;
 
     /// <summary>Settling time before an idle sample: start-up work that follows the socket (logging, threads) ends.</summary>
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(500);
@@ -118,7 +118,8 @@ public static class FootprintCommand
                 Console.WriteLine("warning: cannot reset VmHWM (/proc/PID/clear_refs); the peak under load includes start-up");
             }
             var session = new SessionRunner(many, data, daemon.Pid, config.Label);
-            foreach (Workload w in WorkloadCatalog.All.Where(w => LoadWorkloads(o).Contains(w.Name)))
+            IReadOnlyList<string> load = LoadWorkloads(o);
+            foreach (Workload w in WorkloadCatalog.All.Where(w => load.Contains(w.Name)))
             {
                 session.Measure(w, TimeSpan.FromSeconds(o.WarmupSeconds), o.MaxOps, 1);
                 s.OpsPerSecond[w.Name] = session.Measure(w, TimeSpan.FromSeconds(o.Seconds), o.MaxOps, 1000).OpsPerSecond;
@@ -133,7 +134,7 @@ public static class FootprintCommand
 
     private static string Render(BenchOptions o, List<DaemonConfig> configs, Dictionary<string, List<FootprintSample>> rows)
     {
-        string[] load = LoadWorkloads(o);
+        IReadOnlyList<string> load = LoadWorkloads(o);
         var s = new StringBuilder();
         static string Mib(double kb) => (kb / 1024).ToString("F1", CultureInfo.InvariantCulture);
         s.AppendLine(CultureInfo.InvariantCulture, $"### Footprint: `--sandbox {o.Sandbox}`, medians of {o.Rounds} rounds ({DateTime.UtcNow:yyyy-MM-dd})");
