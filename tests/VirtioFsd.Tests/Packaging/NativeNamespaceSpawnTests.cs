@@ -1,5 +1,6 @@
 using System.Globalization;
 using VirtioFsd.Linux;
+using VirtioFsd.Linux.Capabilities;
 using VirtioFsd.Tests.Process;
 
 namespace VirtioFsd.Tests.Packaging;
@@ -52,7 +53,8 @@ public class NativeNamespaceSpawnTests(NativeAotPublish aot)
         // its serving set: made ambient before the exec, as unshare --keep-caps does.
         string status = File.ReadAllText($"/proc/{daemon}/status");
         Assert.Contains($"Uid:\t{id}\t{id}", status, StringComparison.Ordinal);
-        Assert.NotEqual(0UL, CapabilitySet(status, "CapEff"));
+        Assert.True(TaskDirectory.TryParse(daemon, status, out ThreadCapabilitySets sets));
+        Assert.NotEqual(0UL, sets.Effective);
         d.Signal(Libc.SIGTERM);
         Assert.Equal(0, d.WaitForExit());
         Assert.False(File.Exists(t.Socket));
@@ -85,8 +87,4 @@ public class NativeNamespaceSpawnTests(NativeAotPublish aot)
 
     private static string[] Children(int pid) =>
         File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-
-    private static ulong CapabilitySet(string status, string name) => ulong.Parse(
-        status.Split('\n').Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim(),
-        NumberStyles.HexNumber, CultureInfo.InvariantCulture);
 }
