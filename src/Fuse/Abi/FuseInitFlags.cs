@@ -54,3 +54,91 @@ public enum FuseInitFlags : ulong
     /// <summary>FUSE_OVER_IO_URING (7.42, Linux 6.14): requests may be served through io_uring queues (fuse-io-uring.rst).</summary>
     OverIoUring = 1UL << 41,
 }
+
+/// <summary>The INIT flags as text, without reflection.</summary>
+public static class FuseInitFlagNames
+{
+    /// <summary>Bit i's name; null for a bit with no name.</summary>
+    private static readonly string?[] s_names = BuildNames();
+
+    /// <summary>
+    /// What <c>Enum.ToString()</c> gives for <paramref name="flags"/> ("AsyncRead, PosixLocks", "None", or the number when
+    /// some bit has no name), made by walking the bits. Enum.ToString() reads the enum's names through the runtime's
+    /// reflection, which under NativeAOT allocated ~100 KB and mapped the reflection code on every FUSE INIT.
+    /// </summary>
+    public static string Describe(FuseInitFlags flags)
+    {
+        ulong bits = (ulong)flags;
+        if (bits == 0)
+        {
+            return nameof(FuseInitFlags.None);
+        }
+        var text = new System.Text.StringBuilder();
+        for (int i = 0; i < 64; i++)
+        {
+            if ((bits & (1UL << i)) == 0)
+            {
+                continue;
+            }
+            string? name = s_names[i];
+            if (name is null)
+            {
+                return bits.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+            if (text.Length > 0)
+            {
+                text.Append(", ");
+            }
+            text.Append(name);
+        }
+        return text.ToString();
+    }
+
+    private static string?[] BuildNames()
+    {
+        var names = new string?[64];
+        names[0] = nameof(FuseInitFlags.AsyncRead);
+        names[1] = nameof(FuseInitFlags.PosixLocks);
+        names[2] = nameof(FuseInitFlags.FileOps);
+        names[3] = nameof(FuseInitFlags.AtomicOTrunc);
+        names[4] = nameof(FuseInitFlags.ExportSupport);
+        names[5] = nameof(FuseInitFlags.BigWrites);
+        names[6] = nameof(FuseInitFlags.DontMask);
+        names[7] = nameof(FuseInitFlags.SpliceWrite);
+        names[8] = nameof(FuseInitFlags.SpliceMove);
+        names[9] = nameof(FuseInitFlags.SpliceRead);
+        names[10] = nameof(FuseInitFlags.FlockLocks);
+        names[11] = nameof(FuseInitFlags.HasIoctlDir);
+        names[12] = nameof(FuseInitFlags.AutoInvalData);
+        names[13] = nameof(FuseInitFlags.DoReadDirPlus);
+        names[14] = nameof(FuseInitFlags.ReadDirPlusAuto);
+        names[15] = nameof(FuseInitFlags.AsyncDio);
+        names[16] = nameof(FuseInitFlags.WritebackCache);
+        names[17] = nameof(FuseInitFlags.NoOpenSupport);
+        names[18] = nameof(FuseInitFlags.ParallelDirOps);
+        names[19] = nameof(FuseInitFlags.HandleKillPriv);
+        names[20] = nameof(FuseInitFlags.PosixAcl);
+        names[21] = nameof(FuseInitFlags.AbortError);
+        names[22] = nameof(FuseInitFlags.MaxPages);
+        names[23] = nameof(FuseInitFlags.CacheSymlinks);
+        names[24] = nameof(FuseInitFlags.NoOpenDirSupport);
+        names[25] = nameof(FuseInitFlags.ExplicitInvalData);
+        names[26] = nameof(FuseInitFlags.MapAlignment);
+        names[27] = nameof(FuseInitFlags.Submounts);
+        names[28] = nameof(FuseInitFlags.HandleKillPrivV2);
+        names[29] = nameof(FuseInitFlags.SetXattrExt);
+        names[30] = nameof(FuseInitFlags.InitExt);
+        names[31] = nameof(FuseInitFlags.InitReserved);
+        names[32] = nameof(FuseInitFlags.SecurityCtx);
+        names[33] = nameof(FuseInitFlags.HasInodeDax);
+        names[34] = nameof(FuseInitFlags.CreateSuppGroup);
+        names[35] = nameof(FuseInitFlags.HasExpireOnly);
+        names[36] = nameof(FuseInitFlags.DirectIoAllowMmap);
+        names[37] = nameof(FuseInitFlags.Passthrough);
+        names[38] = nameof(FuseInitFlags.NoExportSupport);
+        names[39] = nameof(FuseInitFlags.HasResend);
+        names[40] = nameof(FuseInitFlags.AllowIdmap);
+        names[41] = nameof(FuseInitFlags.OverIoUring);
+        return names;
+    }
+}
