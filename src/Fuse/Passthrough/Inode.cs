@@ -77,16 +77,14 @@ internal sealed class Inode
     internal bool Dropped;
 
     /// <summary>
-    /// This inode's place in the table's cache of open, unborrowed handle-inode fds (in it when <c>List</c> is set).
-    /// Made when the inode first enters the cache: fd inodes never do, and a node that is only looked up, borrowed
-    /// and forgotten allocates no list node.
+    /// Whether the inode is in the table's cache of open, unborrowed handle-inode fds (<see cref="InodeFdCache"/>), and
+    /// its neighbours there. fd inodes never enter it. Guarded by the table lock.
     /// </summary>
-    internal LinkedListNode<Inode> CacheNode => _cacheNode ??= new LinkedListNode<Inode>(this);
+    internal bool InCache;
 
-    /// <summary>Whether the inode is in the table's fd cache now (without making its list node).</summary>
-    internal bool InCache => _cacheNode?.List is not null;
+    internal Inode? CachePrevious;
 
-    private LinkedListNode<Inode>? _cacheNode;
+    internal Inode? CacheNext;
 
     /// <summary>
     /// Per guest lock owner, the open file description that holds that owner's POSIX locks (see <see cref="PosixLockOwners"/>).

@@ -18,8 +18,8 @@ internal sealed partial class InodeTable : IDisposable
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, Inode> _byId = new();
-    private readonly Dictionary<InodeKey, Inode> _byKey = new();
-    private readonly LinkedList<Inode> _cache = new();
+    private readonly InodesByKey _byKey = new();
+    private readonly InodeFdCache _cache = new();
     private readonly int _cacheSize;
     private readonly Func<Inode, int> _openByHandle;
     private readonly GuestFdQuota? _quota;
@@ -39,7 +39,7 @@ internal sealed partial class InodeTable : IDisposable
         _quota = quota;
         _root = new Inode(NodeId.Root, rootKey, rootFd, Libc.S_IFDIR, isSubmountRoot: false) { Lookups = ulong.MaxValue };
         _byId.Add(NodeId.Root.Value, _root);
-        _byKey.Add(rootKey, _root);
+        _byKey.TryAdd(_root);
         _cacheSize = Math.Max(0, cacheSize);
         _openByHandle = openByHandle ?? (_ => -Errno.ESTALE);
     }
@@ -174,7 +174,7 @@ internal sealed partial class InodeTable : IDisposable
                     Lookups = 1,
                 };
                 _byId.Add(inode.Id.Value, inode);
-                _byKey[key] = inode;
+                _byKey.Set(inode);
                 inode.Borrows++;
                 if (fd >= 0)
                 {
@@ -338,22 +338,18 @@ internal sealed partial class InodeTable : IDisposable
     private void TakeLocked(Inode inode)
     {
         inode.Borrows++;
-        if (inode.InCache)
-        {
-            _cache.Remove(inode.CacheNode);
-        }
+        _cache.Remove(inode);
     }
 
     /// <summary>Puts an unborrowed handle inode's fd into the cache; returns the fd it evicts, or -1.</summary>
     private int CacheLocked(Inode inode)
     {
-        _cache.AddLast(inode.CacheNode);
+        _cache.AddLast(inode);
         if (_cache.Count <= _cacheSize)
         {
             return -1;
         }
-        Inode oldest = _cache.First!.Value;
-        _cache.RemoveFirst();
+        Inode oldest = _cache.RemoveFirst()!;
         int fd = oldest.HeldFd;
         oldest.HeldFd = -1;
         _quota?.Remove();
@@ -398,14 +394,8 @@ internal sealed partial class InodeTable : IDisposable
     {
         inode.Dropped = true;
         _byId.Remove(inode.Id.Value);
-        if (_byKey.TryGetValue(inode.Key, out Inode? owner) && owner == inode)
-        {
-            _byKey.Remove(inode.Key);
-        }
-        if (inode.InCache)
-        {
-            _cache.Remove(inode.CacheNode);
-        }
+        _byKey.RemoveIfHolder(inode);
+        _cache.Remove(inode);
     }
 
     private void CloseInode(Inode inode)

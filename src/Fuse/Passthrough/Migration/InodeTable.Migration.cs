@@ -57,7 +57,7 @@ internal sealed partial class InodeTable
             _byId.Add(id.Value, inode);
             // Two nodes the source knew as distinct may lead to one host inode here (renamed on the source, then
             // another name took its place): the first keeps the key, the second is reachable by id only.
-            _byKey.TryAdd(key, inode);
+            _byKey.TryAdd(inode);
             _quota?.Add();
             _nextId = Math.Max(_nextId, id.Value + 1);
             _peak = Math.Max(_peak, _byId.Count);
