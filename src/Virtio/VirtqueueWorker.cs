@@ -125,7 +125,12 @@ public sealed class VirtqueueWorker : IDisposable
 
     private void Run()
     {
-        _log.Debug("Queue {Queue} worker started (size {Size}, {Engine})", _queue.Index, _queue.Size, _engine.GetType().Name);
+        // Guarded: the generic Debug<T0, T1, T2> is a generic virtual method, and under the footprint load NativeAOT's type
+        // loader was seen resolving it (and allocating) here with debug logging off (perf, uprobe on RhpGcAlloc).
+        if (_log.IsEnabled(Serilog.Events.LogEventLevel.Debug))
+        {
+            _log.Debug("Queue {Queue} worker started (size {Size}, {Engine})", _queue.Index, _queue.Size, _engine.Name);
+        }
         int kickFd = _queue.KickFd;
         bool hasKick = kickFd >= 0;
         bool listening = true;

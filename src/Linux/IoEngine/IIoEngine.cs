@@ -25,6 +25,9 @@ public enum EngineWake
 /// </summary>
 public interface IIoEngine : IFileIo, IDisposable
 {
+    /// <summary>The engine's name for the logs ("io_uring", "synchronous"): GetType().Name would go through NativeAOT's reflection.</summary>
+    string Name { get; }
+
     /// <summary>File operations submitted and not yet completed.</summary>
     int InFlight { get; }
 

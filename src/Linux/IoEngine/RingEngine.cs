@@ -20,6 +20,8 @@ namespace VirtioFsd.Linux.IoEngine;
 /// </remarks>
 public sealed partial class RingEngine : IIoEngine
 {
+    public string Name => "io_uring";
+
     /// <summary>READs of at least this many bytes go to a kernel worker at once (see remarks).</summary>
     public const long ParallelReadBytes = 256 * 1024;
 

@@ -6,6 +6,8 @@ namespace VirtioFsd.Linux.IoEngine;
 /// </summary>
 public sealed class SyncEngine : IIoEngine
 {
+    public string Name => "synchronous";
+
     private int _stopFd = -1;
     private int _wakeFd = -1;
 
