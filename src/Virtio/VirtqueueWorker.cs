@@ -125,8 +125,9 @@ public sealed class VirtqueueWorker : IDisposable
 
     private void Run()
     {
-        // Guarded: the generic Debug<T0, T1, T2> is a generic virtual method, and under the footprint load NativeAOT's type
-        // loader was seen resolving it (and allocating) here with debug logging off (perf, uprobe on RhpGcAlloc).
+        // Guarded, as is the stop line: the generic Debug<T...> are generic virtual methods, and under the footprint load
+        // NativeAOT's type loader was seen resolving them (and allocating) here with debug logging off (perf, uprobe on
+        // RhpGcAlloc).
         if (_log.IsEnabled(Serilog.Events.LogEventLevel.Debug))
         {
             _log.Debug("Queue {Queue} worker started (size {Size}, {Engine})", _queue.Index, _queue.Size, _engine.Name);
@@ -196,7 +197,10 @@ public sealed class VirtqueueWorker : IDisposable
             {
                 _log.Error(e, "Queue {Queue}: draining the I/O engine failed", _queue.Index);
             }
-            _log.Debug("Queue {Queue} worker stopped", _queue.Index);
+            if (_log.IsEnabled(Serilog.Events.LogEventLevel.Debug))
+            {
+                _log.Debug("Queue {Queue} worker stopped", _queue.Index);
+            }
         }
     }
 
