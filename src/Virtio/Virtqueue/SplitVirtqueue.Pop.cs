@@ -59,18 +59,25 @@ public sealed partial class SplitVirtqueue
     /// </summary>
     private void KeepWrites(ushort head, DescriptorChain chain)
     {
-        if (_writesByHead is null)
+        if (_inlineWrites is null)
         {
             return;
         }
         ReadOnlySpan<Migration.GuestRange> ranges = chain.WritableGuestRanges;
-        Migration.GuestRange[]? kept = _writesByHead[head];
-        if (kept is null || kept.Length < ranges.Length)
+        if (ranges.Length <= InlineWrites)
         {
-            kept = new Migration.GuestRange[Math.Max(4, ranges.Length)];
-            _writesByHead[head] = kept;
+            ranges.CopyTo(_inlineWrites.AsSpan(head * InlineWrites, InlineWrites));
         }
-        ranges.CopyTo(kept);
+        else
+        {
+            Migration.GuestRange[]? kept = _longWrites![head];
+            if (kept is null || kept.Length < ranges.Length)
+            {
+                kept = new Migration.GuestRange[ranges.Length];
+                _longWrites[head] = kept;
+            }
+            ranges.CopyTo(kept);
+        }
         // The count is published with a release store after the ranges; AddUsed (any thread) reads it with acquire.
         Volatile.Write(ref _writeCountByHead![head], ranges.Length);
     }

@@ -47,16 +47,26 @@ public sealed partial class SplitVirtqueue
             return;
         }
         int count = Volatile.Read(ref _writeCountByHead![headIndex]);
-        Migration.GuestRange[]? kept = _writesByHead![headIndex];
-        if (kept is not null && bytesWritten > 0)
+        if (bytesWritten > 0)
         {
-            log.MarkWritten(kept.AsSpan(0, Math.Min(count, kept.Length)), bytesWritten);
+            log.MarkWritten(KeptWrites(headIndex, count), bytesWritten);
         }
         if (_logUsedRing)
         {
             log.Mark(_usedRingGuestAddress + 4 + ((ulong)SplitRingLayout.UsedElementSize * (ulong)slot), SplitRingLayout.UsedElementSize);
             log.Mark(_usedRingGuestAddress + 2, 2);
         }
+    }
+
+    /// <summary>The writable ranges <see cref="KeepWrites"/> kept for <paramref name="headIndex"/>'s chain of <paramref name="count"/>.</summary>
+    private ReadOnlySpan<Migration.GuestRange> KeptWrites(ushort headIndex, int count)
+    {
+        if (count <= InlineWrites)
+        {
+            return _inlineWrites.AsSpan(headIndex * InlineWrites, count);
+        }
+        Migration.GuestRange[]? kept = _longWrites![headIndex];
+        return kept is null ? default : kept.AsSpan(0, Math.Min(count, kept.Length));
     }
 
     /// <summary>Offset of avail_event in the used ring: after the flags, the index and Size elements.</summary>

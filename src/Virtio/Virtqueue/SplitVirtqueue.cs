@@ -45,7 +45,12 @@ public sealed partial class SplitVirtqueue : IDisposable
 
     // Per head index, the writable guest ranges of the chain popped with that head (a head is in flight at most once:
     // the driver reuses it only after it was used), kept until AddUsed marks what the reply wrote. Only with a log.
-    private readonly Migration.GuestRange[][]? _writesByHead;
+    // Most FUSE replies land in one or two buffers (the out header and its body): those ranges live in one flat array
+    // made with the queue, InlineWrites per head; a longer chain (a large READ, page by page) keeps its ranges in an
+    // array of that head's own, made the first time the head needs one and reused after.
+    private const int InlineWrites = 2;
+    private readonly Migration.GuestRange[]? _inlineWrites;
+    private readonly Migration.GuestRange[]?[]? _longWrites;
     private readonly int[]? _writeCountByHead;
 
     // Pop side: touched by the single consumer thread only (no lock; see the remarks).
@@ -91,7 +96,8 @@ public sealed partial class SplitVirtqueue : IDisposable
         _dirtyLog = config.DirtyLog;
         if (_dirtyLog is not null)
         {
-            _writesByHead = new Migration.GuestRange[config.Size][];
+            _inlineWrites = new Migration.GuestRange[config.Size * InlineWrites];
+            _longWrites = new Migration.GuestRange[config.Size][];
             _writeCountByHead = new int[config.Size];
         }
         _lastAvail = config.LastAvailIndex;

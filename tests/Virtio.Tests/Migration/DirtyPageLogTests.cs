@@ -162,4 +162,39 @@ public sealed class DirtyPageLogTests : IDisposable
         Assert.Equal([0x40000UL, replyArea], bitmap.DirtyPages().Order().ToList());
         Assert.DoesNotContain(usedPage, bitmap.DirtyPages().Where(p => p != replyArea));
     }
+    [Fact]
+    public void A_head_reused_by_chains_of_other_lengths_marks_only_the_last_chains_pages()
+    {
+        // Chains of one or two writable buffers keep their ranges in the queue's flat array, longer ones in an array of
+        // the head's own: a head that goes from one kind to the other must mark only its current chain's pages.
+        using var h = new VirtqueueHarness(size: 16);
+        using var bitmap = new FrontendDirtyLog(VirtqueueHarness.RamBase + VirtqueueHarness.RamSize);
+        Assert.Equal(0, _log.Replace(bitmap.Fd, bitmap.Size, 0));
+        _log.SetLogAll(true);
+        SplitVirtqueue queue = h.CreateQueue(dirtyLog: _log, logUsedRing: false);
+        ulong pages = h.Allocator.Allocate(64 * 4096, 4096);
+        int[] lengths = [1, 5, 2, 3, 1, 7, 2, 1, 4, 2, 6, 1, 3, 2, 5, 1];
+        var kinds = new Dictionary<ushort, HashSet<bool>>();
+        int next = 0;
+        for (int round = 0; round < 48; round++)
+        {
+            int n = lengths[round % lengths.Length];
+            var reply = new DriverBuffer[n];
+            var expected = new List<ulong>();
+            for (int i = 0; i < n; i++)
+            {
+                ulong page = pages + ((ulong)(next++ % 64) * 4096);
+                reply[i] = new DriverBuffer(page, 4096);
+                expected.Add(page);
+            }
+            h.Driver.AddChain([h.Buffer(16)], reply);
+            Assert.True(queue.TryPopChain(out DescriptorChain chain));
+            queue.AddUsed(chain.HeadIndex, (uint)(n * 4096));
+            Assert.Equal(expected.Order().ToList(), bitmap.DirtyPages().Order().ToList());
+            (kinds.TryGetValue(chain.HeadIndex, out HashSet<bool>? seen) ? seen : kinds[chain.HeadIndex] = []).Add(n > 2);
+            Assert.True(h.Driver.TryGetUsed(out _));
+            bitmap.Clear();
+        }
+        Assert.Contains(kinds.Values, seen => seen.Count == 2); // some head served both kinds
+    }
 }
