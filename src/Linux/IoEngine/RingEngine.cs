@@ -73,9 +73,13 @@ public sealed partial class RingEngine : IIoEngine
     {
         engine = null;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
-        // One SQE per operation plus the two polls and a cancel; the kernel rounds up to a power of two and sizes
-        // the CQ at twice that. Should the CQ still fill, IORING_FEAT_NODROP keeps the overflow in the kernel.
-        uint entries = (uint)capacity + 4;
+        // An SQE is only held from preparation to submission (TryGetSqe submits when the queue is full), so the SQ
+        // need not hold every operation in flight: the queue's size, which the kernel rounds up to a power of two,
+        // and a CQ of twice that hold the completions of them all plus the two polls and a cancel (capacity >= 4;
+        // should the CQ still fill, IORING_FEAT_NODROP keeps the overflow in the kernel). Every SQE and CQE slot is
+        // written in turn, so all of both arrays stays resident: capacity + 4 rounded a 256-entry queue's ring up to
+        // 512 and 1024 entries, 52 KiB where this is 26.
+        uint entries = (uint)Math.Max(capacity, 4);
 
         // COOP_TASKRUN (5.19): completions run as task work at our next enter instead of interrupting the thread,
         // which is always about to enter anyway. Older kernels: a plain ring.
