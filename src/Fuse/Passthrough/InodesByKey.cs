@@ -48,7 +48,7 @@ internal sealed class InodesByKey
     {
         public static readonly KeyComparer Instance = new();
 
-        public bool Equals(Inode? x, Inode? y) => x is not null && y is not null && x.Key == y.Key;
+        public bool Equals(Inode? x, Inode? y) => ReferenceEquals(x, y) || (x is not null && y is not null && x.Key == y.Key);
 
         public int GetHashCode(Inode inode) => inode.Key.GetHashCode();
 
