@@ -159,7 +159,7 @@ public sealed partial class FuseServer
             };
             writer.TryWritePrefix(reply, replySize);
             session = new Session(minor, enabled);
-            log.Information("FUSE session up: guest 7.{GuestMinor}, speaking 7.{Minor}, flags {Flags}, max_write {MaxWrite}",
+            log.Information("FUSE session up: guest 7.{GuestMinor}, speaking 7.{Minor}, flags {Flags:l}, max_write {MaxWrite}",
                 init.Minor, minor, FuseInitFlagNames.Describe(enabled), maxWrite);
         }
 

@@ -9,6 +9,20 @@ public class InitNegotiationTests
     private static FuseInitFlags Flags(FuseInitOut init) => (FuseInitFlags)(init.Flags | ((ulong)init.Flags2 << 32));
 
     [Fact]
+    public void The_session_line_names_the_flags_as_the_enum_did_without_quotes()
+    {
+        var log = new LogCollector();
+        var server = new FuseServer(new RecordingFileSystem(), new FuseServerOptions(), log.Logger);
+        Assert.Equal(0, FuseExchange.Run(server, FuseRequestBuilder.Init(ServerHarness.GuestFlags)).Error);
+        string line = Assert.Single(log.Events, e => e.MessageTemplate.Text.StartsWith("FUSE session up", StringComparison.Ordinal))
+            .RenderMessage(System.Globalization.CultureInfo.InvariantCulture);
+        // Before the flags were named without reflection, the enum rendered as "flags AsyncRead, PosixLocks, ...": log
+        // scrapers see the same text.
+        Assert.Contains("flags AsyncRead, PosixLocks, AtomicOTrunc, ", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void New_guest_is_negotiated_down_to_our_minor_with_1MiB_writes()
     {
         var h = new ServerHarness();
