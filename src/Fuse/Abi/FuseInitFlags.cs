@@ -58,8 +58,52 @@ public enum FuseInitFlags : ulong
 /// <summary>The INIT flags as text, without reflection.</summary>
 public static class FuseInitFlagNames
 {
-    /// <summary>Bit i's name; null for a bit with no name.</summary>
-    private static readonly string?[] s_names = BuildNames();
+    /// <summary>Bit i's name, in bit order (bits 0 to 41 all have one); a bit past the end has none.</summary>
+    private static readonly string[] s_names =
+    [
+        nameof(FuseInitFlags.AsyncRead),
+        nameof(FuseInitFlags.PosixLocks),
+        nameof(FuseInitFlags.FileOps),
+        nameof(FuseInitFlags.AtomicOTrunc),
+        nameof(FuseInitFlags.ExportSupport),
+        nameof(FuseInitFlags.BigWrites),
+        nameof(FuseInitFlags.DontMask),
+        nameof(FuseInitFlags.SpliceWrite),
+        nameof(FuseInitFlags.SpliceMove),
+        nameof(FuseInitFlags.SpliceRead),
+        nameof(FuseInitFlags.FlockLocks),
+        nameof(FuseInitFlags.HasIoctlDir),
+        nameof(FuseInitFlags.AutoInvalData),
+        nameof(FuseInitFlags.DoReadDirPlus),
+        nameof(FuseInitFlags.ReadDirPlusAuto),
+        nameof(FuseInitFlags.AsyncDio),
+        nameof(FuseInitFlags.WritebackCache),
+        nameof(FuseInitFlags.NoOpenSupport),
+        nameof(FuseInitFlags.ParallelDirOps),
+        nameof(FuseInitFlags.HandleKillPriv),
+        nameof(FuseInitFlags.PosixAcl),
+        nameof(FuseInitFlags.AbortError),
+        nameof(FuseInitFlags.MaxPages),
+        nameof(FuseInitFlags.CacheSymlinks),
+        nameof(FuseInitFlags.NoOpenDirSupport),
+        nameof(FuseInitFlags.ExplicitInvalData),
+        nameof(FuseInitFlags.MapAlignment),
+        nameof(FuseInitFlags.Submounts),
+        nameof(FuseInitFlags.HandleKillPrivV2),
+        nameof(FuseInitFlags.SetXattrExt),
+        nameof(FuseInitFlags.InitExt),
+        nameof(FuseInitFlags.InitReserved),
+        nameof(FuseInitFlags.SecurityCtx),
+        nameof(FuseInitFlags.HasInodeDax),
+        nameof(FuseInitFlags.CreateSuppGroup),
+        nameof(FuseInitFlags.HasExpireOnly),
+        nameof(FuseInitFlags.DirectIoAllowMmap),
+        nameof(FuseInitFlags.Passthrough),
+        nameof(FuseInitFlags.NoExportSupport),
+        nameof(FuseInitFlags.HasResend),
+        nameof(FuseInitFlags.AllowIdmap),
+        nameof(FuseInitFlags.OverIoUring),
+    ];
 
     /// <summary>
     /// What <c>Enum.ToString()</c> gives for <paramref name="flags"/> ("AsyncRead, PosixLocks", "None", or the number when
@@ -80,8 +124,7 @@ public static class FuseInitFlagNames
             {
                 continue;
             }
-            string? name = s_names[i];
-            if (name is null)
+            if (i >= s_names.Length)
             {
                 return bits.ToString(System.Globalization.CultureInfo.InvariantCulture);
             }
@@ -89,56 +132,8 @@ public static class FuseInitFlagNames
             {
                 text.Append(", ");
             }
-            text.Append(name);
+            text.Append(s_names[i]);
         }
         return text.ToString();
-    }
-
-    private static string?[] BuildNames()
-    {
-        var names = new string?[64];
-        names[0] = nameof(FuseInitFlags.AsyncRead);
-        names[1] = nameof(FuseInitFlags.PosixLocks);
-        names[2] = nameof(FuseInitFlags.FileOps);
-        names[3] = nameof(FuseInitFlags.AtomicOTrunc);
-        names[4] = nameof(FuseInitFlags.ExportSupport);
-        names[5] = nameof(FuseInitFlags.BigWrites);
-        names[6] = nameof(FuseInitFlags.DontMask);
-        names[7] = nameof(FuseInitFlags.SpliceWrite);
-        names[8] = nameof(FuseInitFlags.SpliceMove);
-        names[9] = nameof(FuseInitFlags.SpliceRead);
-        names[10] = nameof(FuseInitFlags.FlockLocks);
-        names[11] = nameof(FuseInitFlags.HasIoctlDir);
-        names[12] = nameof(FuseInitFlags.AutoInvalData);
-        names[13] = nameof(FuseInitFlags.DoReadDirPlus);
-        names[14] = nameof(FuseInitFlags.ReadDirPlusAuto);
-        names[15] = nameof(FuseInitFlags.AsyncDio);
-        names[16] = nameof(FuseInitFlags.WritebackCache);
-        names[17] = nameof(FuseInitFlags.NoOpenSupport);
-        names[18] = nameof(FuseInitFlags.ParallelDirOps);
-        names[19] = nameof(FuseInitFlags.HandleKillPriv);
-        names[20] = nameof(FuseInitFlags.PosixAcl);
-        names[21] = nameof(FuseInitFlags.AbortError);
-        names[22] = nameof(FuseInitFlags.MaxPages);
-        names[23] = nameof(FuseInitFlags.CacheSymlinks);
-        names[24] = nameof(FuseInitFlags.NoOpenDirSupport);
-        names[25] = nameof(FuseInitFlags.ExplicitInvalData);
-        names[26] = nameof(FuseInitFlags.MapAlignment);
-        names[27] = nameof(FuseInitFlags.Submounts);
-        names[28] = nameof(FuseInitFlags.HandleKillPrivV2);
-        names[29] = nameof(FuseInitFlags.SetXattrExt);
-        names[30] = nameof(FuseInitFlags.InitExt);
-        names[31] = nameof(FuseInitFlags.InitReserved);
-        names[32] = nameof(FuseInitFlags.SecurityCtx);
-        names[33] = nameof(FuseInitFlags.HasInodeDax);
-        names[34] = nameof(FuseInitFlags.CreateSuppGroup);
-        names[35] = nameof(FuseInitFlags.HasExpireOnly);
-        names[36] = nameof(FuseInitFlags.DirectIoAllowMmap);
-        names[37] = nameof(FuseInitFlags.Passthrough);
-        names[38] = nameof(FuseInitFlags.NoExportSupport);
-        names[39] = nameof(FuseInitFlags.HasResend);
-        names[40] = nameof(FuseInitFlags.AllowIdmap);
-        names[41] = nameof(FuseInitFlags.OverIoUring);
-        return names;
     }
 }
