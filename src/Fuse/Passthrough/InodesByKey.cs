@@ -29,8 +29,12 @@ internal sealed class InodesByKey
     /// <summary>Makes <paramref name="inode"/> the holder of its key, in place of any inode that held it.</summary>
     public void Set(Inode inode)
     {
-        _byKey.Remove(inode.Key);
-        _set.Add(inode);
+        // A new inode's key is almost always free: one hash operation then; a recycled inode number takes three.
+        if (!_set.Add(inode))
+        {
+            _byKey.Remove(inode.Key);
+            _set.Add(inode);
+        }
     }
 
     /// <summary>Removes <paramref name="inode"/> if it is the one holding its key (not an inode that took the key over).</summary>
