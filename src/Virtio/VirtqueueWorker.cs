@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Serilog;
+using Serilog.Events;
 using VirtioFsd.Linux;
 using VirtioFsd.Linux.IoEngine;
 using VirtioFsd.Virtio.Virtqueue;
@@ -128,7 +129,7 @@ public sealed class VirtqueueWorker : IDisposable
         // Guarded, as is the stop line: the generic Debug<T...> are generic virtual methods, and under the footprint load
         // NativeAOT's type loader was seen resolving them (and allocating) here with debug logging off (perf, uprobe on
         // RhpGcAlloc).
-        if (_log.IsEnabled(Serilog.Events.LogEventLevel.Debug))
+        if (_log.IsEnabled(LogEventLevel.Debug))
         {
             _log.Debug("Queue {Queue} worker started (size {Size}, {Engine})", _queue.Index, _queue.Size, _engine.Name);
         }
@@ -197,7 +198,7 @@ public sealed class VirtqueueWorker : IDisposable
             {
                 _log.Error(e, "Queue {Queue}: draining the I/O engine failed", _queue.Index);
             }
-            if (_log.IsEnabled(Serilog.Events.LogEventLevel.Debug))
+            if (_log.IsEnabled(LogEventLevel.Debug))
             {
                 _log.Debug("Queue {Queue} worker stopped", _queue.Index);
             }
