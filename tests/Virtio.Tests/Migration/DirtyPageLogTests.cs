@@ -197,4 +197,32 @@ public sealed class DirtyPageLogTests : IDisposable
         }
         Assert.Contains(kinds.Values, seen => seen.Count == 2); // some head served both kinds
     }
+    [Fact]
+    public void A_used_length_beyond_the_chain_or_a_chain_without_writable_buffers_marks_nothing_outside_it()
+    {
+        // The used length comes from the reply, but the ranges are the guest's: a length past the chain's writable
+        // bytes marks only the chain's own pages, and a chain with nothing writable marks none, whether its ranges
+        // were kept in the flat array (two or fewer) or in the head's own (more).
+        using var h = new VirtqueueHarness(size: 16);
+        using var bitmap = new FrontendDirtyLog(VirtqueueHarness.RamBase + VirtqueueHarness.RamSize);
+        Assert.Equal(0, _log.Replace(bitmap.Fd, bitmap.Size, 0));
+        _log.SetLogAll(true);
+        SplitVirtqueue queue = h.CreateQueue(dirtyLog: _log, logUsedRing: false);
+        ulong pages = h.Allocator.Allocate(8 * 4096, 4096);
+        foreach (int n in new[] { 0, 1, 2, 3, 5 })
+        {
+            var reply = new DriverBuffer[n];
+            for (int i = 0; i < n; i++)
+            {
+                reply[i] = new DriverBuffer(pages + ((ulong)i * 4096), 100);
+            }
+            h.Driver.AddChain([h.Buffer(16)], reply);
+            Assert.True(queue.TryPopChain(out DescriptorChain chain));
+            queue.AddUsed(chain.HeadIndex, uint.MaxValue);
+            List<ulong> expected = [.. Enumerable.Range(0, n).Select(i => pages + ((ulong)i * 4096))];
+            Assert.Equal(expected, bitmap.DirtyPages().Order().ToList());
+            Assert.True(h.Driver.TryGetUsed(out _));
+            bitmap.Clear();
+        }
+    }
 }
