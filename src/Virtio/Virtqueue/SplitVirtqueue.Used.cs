@@ -27,10 +27,12 @@ public sealed partial class SplitVirtqueue
             int slot = _nextUsed & (Size - 1);
             _ring.WriteUsedElement(slot, headIndex, bytesWritten);
             _nextUsed = unchecked((ushort)(_nextUsed + 1));
+            // The reply's pages are marked dirty before the driver can see the reply (libvhost-user logs in
+            // vu_queue_fill, before the flush): a front-end that syncs the log after the completion must find them.
+            LogUsed(headIndex, bytesWritten, slot);
             // Release: the element above becomes visible to the driver before the index that
             // publishes it (virtio 1.2 §2.7.14 step 3; virtio_wmb in Linux's virtqueue_get_buf pairs).
             _ring.WriteUsedIdxRelease(_nextUsed);
-            LogUsed(headIndex, bytesWritten, slot);
         }
     }
 
