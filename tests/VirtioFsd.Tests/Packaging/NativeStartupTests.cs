@@ -56,6 +56,60 @@ public class NativeStartupTests(NativeAotPublish aot)
         Assert.Equal(0, resident);
     }
 
+    /// <summary>
+    /// The NativeAOT layout in small: a .bss the program barely uses, then a zero-filled .hydrated section (what the
+    /// runtime unpacks its type data into). Prints the resident and total pages of each, first thing in main.
+    /// </summary>
+    private const string HydratedProbe = """
+        #include <stdint.h>
+        #include <stdio.h>
+        #include <sys/mman.h>
+        #include <unistd.h>
+        __asm__(".section .hydrated,\"aw\",@nobits\n.balign 4096\nhydrated_data:\n.zero 1048576\n.previous\n");
+        extern char hydrated_data[];
+        static char bss[256 << 10];
+        static unsigned char vec[(1 << 20) / 4096 + 1];
+        static void count(const char *base, size_t size)
+        {
+            uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+            uintptr_t start = ((uintptr_t)base + page - 1) & ~(page - 1);
+            uintptr_t end = ((uintptr_t)base + size) & ~(page - 1);
+            if (mincore((void *)start, end - start, vec) != 0) { perror("mincore"); _exit(2); }
+            size_t resident = 0, pages = (end - start) / page;
+            for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
+            printf("%zu %zu ", resident, pages);
+        }
+        int main(void)
+        {
+            count(hydrated_data, 1 << 20);
+            count(bss, sizeof bss);
+            printf("\n");
+            return 0;
+        }
+        """;
+
+    [Theory]
+    [InlineData("-pie")]
+    [InlineData("-no-pie")]
+    public void With_a_hydrated_section_the_constructor_populates_it_and_leaves_bss_alone(string pie)
+    {
+        using var dir = new TempDirectory("virtiofsd-hydrated-");
+        string probe = Path.Combine(dir.Path, "probe.c");
+        File.WriteAllText(probe, HydratedProbe);
+        string with = Path.Combine(dir.Path, "with");
+        NativeAotPublish.Run("gcc", dir.Path, "-O2", "-Wall", "-Werror", pie, "-o", with, probe, ConstructorSource);
+        // The probe really has the layout: .hydrated a zero-filled section after .bss.
+        string sections = NativeAotPublish.Run("readelf", dir.Path, "-S", "-W", with);
+        Assert.Contains(sections.Split('\n'), l => l.Contains(".hydrated", StringComparison.Ordinal) && l.Contains("NOBITS", StringComparison.Ordinal));
+
+        int[] counts = [.. NativeAotPublish.Run(with, dir.Path).Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(f => int.Parse(f, CultureInfo.InvariantCulture))];
+        Assert.Equal(4, counts.Length);
+        Assert.True(counts[1] >= 255, $"{counts[1]} .hydrated pages");
+        Assert.Equal(counts[1], counts[0]);
+        Assert.True(counts[3] >= 63, $"{counts[3]} .bss pages");
+        Assert.Equal(0, counts[2]);
+    }
+
     [Fact]
     public void The_published_binary_runs_the_constructor()
     {
