@@ -137,7 +137,7 @@ if [ $build -eq 1 ]; then
   stale=1
   if [ -x "$out" ]; then
     newer=$(find src -name obj -prune -o -name bin -prune -o -newer "$out" \
-              \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) -print -quit)
+              \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.c' -o -name 'code-layout.txt' \) -print -quit)
     [ -n "$newer" ] || stale=0
   fi
   if [ $stale -eq 1 ]; then
