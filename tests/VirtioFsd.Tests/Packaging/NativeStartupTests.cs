@@ -14,23 +14,36 @@ public class NativeStartupTests(NativeAotPublish aot)
 {
     private static readonly string ConstructorSource = Path.Combine(VmRun.RepoRoot, "src", "VirtioFsd", "Native", "populate_zero_fill.c");
 
-    /// <summary>A program that asks mincore(2), first thing in main, how much of its 1 MiB of .bss is resident.</summary>
-    private const string Probe = """
+    /// <summary>
+    /// C for the probes: <c>count(base, size)</c> prints how many of the whole pages in [base, base + size) are resident
+    /// (mincore(2)) and how many there are, for up to 1 MiB.
+    /// </summary>
+    private const string CountPages = """
         #include <stdint.h>
         #include <stdio.h>
         #include <sys/mman.h>
         #include <unistd.h>
+        static unsigned char vec[(1 << 20) / 4096 + 1];
+        static void count(const char *base, size_t size)
+        {
+            uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+            uintptr_t start = ((uintptr_t)base + page - 1) & ~(page - 1);
+            uintptr_t end = ((uintptr_t)base + size) & ~(page - 1);
+            if (mincore((void *)start, end - start, vec) != 0) { perror("mincore"); _exit(2); }
+            size_t resident = 0, pages = (end - start) / page;
+            for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
+            printf("%zu %zu ", resident, pages);
+        }
+
+        """;
+
+    /// <summary>A program that asks, first thing in main, how much of its 1 MiB of .bss is resident.</summary>
+    private const string Probe = CountPages + """
         static char big[1 << 20];
         int main(void)
         {
-            uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-            uintptr_t start = ((uintptr_t)big + page - 1) & ~(page - 1);
-            uintptr_t end = ((uintptr_t)big + sizeof big) & ~(page - 1);
-            static unsigned char vec[(1 << 20) / 4096 + 1];
-            if (mincore((void *)start, end - start, vec) != 0) { perror("mincore"); return 2; }
-            size_t resident = 0, pages = (end - start) / page;
-            for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
-            printf("%zu %zu\n", resident, pages);
+            count(big, sizeof big);
+            printf("\n");
             return 0;
         }
         """;
@@ -60,25 +73,10 @@ public class NativeStartupTests(NativeAotPublish aot)
     /// The NativeAOT layout in small: a .bss the program barely uses, then a zero-filled .hydrated section (what the
     /// runtime unpacks its type data into). Prints the resident and total pages of each, first thing in main.
     /// </summary>
-    private const string HydratedProbe = """
-        #include <stdint.h>
-        #include <stdio.h>
-        #include <sys/mman.h>
-        #include <unistd.h>
+    private const string HydratedProbe = CountPages + """
         __asm__(".section .hydrated,\"aw\",@nobits\n.balign 4096\nhydrated_data:\n.zero 1048576\n.previous\n");
         extern char hydrated_data[];
         static char bss[256 << 10];
-        static unsigned char vec[(1 << 20) / 4096 + 1];
-        static void count(const char *base, size_t size)
-        {
-            uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-            uintptr_t start = ((uintptr_t)base + page - 1) & ~(page - 1);
-            uintptr_t end = ((uintptr_t)base + size) & ~(page - 1);
-            if (mincore((void *)start, end - start, vec) != 0) { perror("mincore"); _exit(2); }
-            size_t resident = 0, pages = (end - start) / page;
-            for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
-            printf("%zu %zu ", resident, pages);
-        }
         int main(void)
         {
             count(hydrated_data, 1 << 20);
