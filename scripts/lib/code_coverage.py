@@ -25,15 +25,19 @@ def write(path, text):
 
 
 def functions(binary):
-    """(address, name) of every sized function symbol, one per address."""
+    """(address, name) of every sized function symbol, one per address: the longest of the names at an address. A
+    managed method the runtime exports under a short name has both (RhpCidResolve and
+    S_P_CoreLib_System_Runtime_CachedInterfaceDispatch__RhpCidResolve), and the compiler's order file matches only the
+    method's own name; a layout that listed the short one left that method out of place."""
     out = subprocess.run(['nm', '-nS', binary + '.dbg'], capture_output=True, text=True, check=True).stdout
-    seen, result = set(), []
+    names = {}
     for line in out.splitlines():
         q = line.split()
-        if len(q) == 4 and q[2] in 'tT' and int(q[1], 16) > 0 and int(q[0], 16) not in seen:
-            seen.add(int(q[0], 16))
-            result.append((int(q[0], 16), q[3]))
-    return result
+        if len(q) == 4 and q[2] in 'tT' and int(q[1], 16) > 0:
+            address = int(q[0], 16)
+            if len(q[3]) > len(names.get(address, '')):
+                names[address] = q[3]
+    return sorted(names.items())
 
 
 def serving_daemons(binary):
