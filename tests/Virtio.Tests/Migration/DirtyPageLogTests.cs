@@ -143,11 +143,8 @@ public sealed class DirtyPageLogTests : IDisposable
     [Fact]
     public void Without_vring_log_the_used_ring_is_not_marked_and_switching_it_on_applies_to_the_running_queue()
     {
-        using var h = new VirtqueueHarness(size: 16);
-        using var bitmap = new FrontendDirtyLog(VirtqueueHarness.RamBase + VirtqueueHarness.RamSize);
-        Assert.Equal(0, _log.Replace(bitmap.Fd, bitmap.Size, 0));
-        _log.SetLogAll(true);
-        SplitVirtqueue queue = h.CreateQueue(dirtyLog: _log, logUsedRing: false);
+        using var q = new LoggedQueue(_log);
+        (VirtqueueHarness h, FrontendDirtyLog bitmap, SplitVirtqueue queue) = (q.Harness, q.Bitmap, q.Queue);
         ulong usedPage = h.Rings.UsedGpa & ~4095UL;
         ulong replyArea = h.Allocator.Allocate(4096, 4096);
         h.Driver.AddChain([h.Buffer(16)], [new DriverBuffer(replyArea, 100)]);
@@ -167,11 +164,8 @@ public sealed class DirtyPageLogTests : IDisposable
     {
         // Chains of one or two writable buffers keep their ranges in the queue's flat array, longer ones in an array of
         // the head's own: a head that goes from one kind to the other must mark only its current chain's pages.
-        using var h = new VirtqueueHarness(size: 16);
-        using var bitmap = new FrontendDirtyLog(VirtqueueHarness.RamBase + VirtqueueHarness.RamSize);
-        Assert.Equal(0, _log.Replace(bitmap.Fd, bitmap.Size, 0));
-        _log.SetLogAll(true);
-        SplitVirtqueue queue = h.CreateQueue(dirtyLog: _log, logUsedRing: false);
+        using var q = new LoggedQueue(_log);
+        VirtqueueHarness h = q.Harness;
         ulong pages = h.Allocator.Allocate(64 * 4096, 4096);
         int[] lengths = [1, 5, 2, 3, 1, 7, 2, 1, 4, 2, 6, 1, 3, 2, 5, 1];
         var kinds = new Dictionary<ushort, HashSet<bool>>();
@@ -187,13 +181,9 @@ public sealed class DirtyPageLogTests : IDisposable
                 reply[i] = new DriverBuffer(page, 4096);
                 expected.Add(page);
             }
-            h.Driver.AddChain([h.Buffer(16)], reply);
-            Assert.True(queue.TryPopChain(out DescriptorChain chain));
-            queue.AddUsed(chain.HeadIndex, (uint)(n * 4096));
-            Assert.Equal(expected.Order().ToList(), bitmap.DirtyPages().Order().ToList());
-            (kinds.TryGetValue(chain.HeadIndex, out HashSet<bool>? seen) ? seen : kinds[chain.HeadIndex] = []).Add(n > 2);
-            Assert.True(h.Driver.TryGetUsed(out _));
-            bitmap.Clear();
+            (ushort head, List<ulong> dirty) = q.Serve(reply, (uint)(n * 4096));
+            Assert.Equal(expected.Order().ToList(), dirty);
+            (kinds.TryGetValue(head, out HashSet<bool>? seen) ? seen : kinds[head] = []).Add(n > 2);
         }
         Assert.Contains(kinds.Values, seen => seen.Count == 2); // some head served both kinds
     }
@@ -203,11 +193,8 @@ public sealed class DirtyPageLogTests : IDisposable
         // The used length comes from the reply, but the ranges are the guest's: a length past the chain's writable
         // bytes marks only the chain's own pages, and a chain with nothing writable marks none, whether its ranges
         // were kept in the flat array (two or fewer) or in the head's own (more).
-        using var h = new VirtqueueHarness(size: 16);
-        using var bitmap = new FrontendDirtyLog(VirtqueueHarness.RamBase + VirtqueueHarness.RamSize);
-        Assert.Equal(0, _log.Replace(bitmap.Fd, bitmap.Size, 0));
-        _log.SetLogAll(true);
-        SplitVirtqueue queue = h.CreateQueue(dirtyLog: _log, logUsedRing: false);
+        using var q = new LoggedQueue(_log);
+        VirtqueueHarness h = q.Harness;
         ulong pages = h.Allocator.Allocate(8 * 4096, 4096);
         foreach (int n in new[] { 0, 1, 2, 3, 5 })
         {
@@ -216,13 +203,48 @@ public sealed class DirtyPageLogTests : IDisposable
             {
                 reply[i] = new DriverBuffer(pages + ((ulong)i * 4096), 100);
             }
-            h.Driver.AddChain([h.Buffer(16)], reply);
-            Assert.True(queue.TryPopChain(out DescriptorChain chain));
-            queue.AddUsed(chain.HeadIndex, uint.MaxValue);
             List<ulong> expected = [.. Enumerable.Range(0, n).Select(i => pages + ((ulong)i * 4096))];
-            Assert.Equal(expected, bitmap.DirtyPages().Order().ToList());
-            Assert.True(h.Driver.TryGetUsed(out _));
-            bitmap.Clear();
+            Assert.Equal(expected, q.Serve(reply, uint.MaxValue).Dirty);
+        }
+    }
+
+    /// <summary>A 16-entry queue whose replies are logged (log-all on, the used ring not logged) into a bitmap over all
+    /// of the harness's RAM.</summary>
+    private sealed class LoggedQueue : IDisposable
+    {
+        public LoggedQueue(DirtyPageLog log)
+        {
+            Harness = new VirtqueueHarness(size: 16);
+            Bitmap = new FrontendDirtyLog(VirtqueueHarness.RamBase + VirtqueueHarness.RamSize);
+            Assert.Equal(0, log.Replace(Bitmap.Fd, Bitmap.Size, 0));
+            log.SetLogAll(true);
+            Queue = Harness.CreateQueue(dirtyLog: log, logUsedRing: false);
+        }
+
+        public VirtqueueHarness Harness { get; }
+
+        public FrontendDirtyLog Bitmap { get; }
+
+        public SplitVirtqueue Queue { get; }
+
+        /// <summary>One chain (a 16-byte request, then <paramref name="reply"/>) popped and completed with
+        /// <paramref name="usedLength"/>: its head and the pages marked, in order; then the used entry is reaped and the
+        /// bitmap cleared for the next.</summary>
+        public (ushort Head, List<ulong> Dirty) Serve(DriverBuffer[] reply, uint usedLength)
+        {
+            Harness.Driver.AddChain([Harness.Buffer(16)], reply);
+            Assert.True(Queue.TryPopChain(out DescriptorChain chain));
+            Queue.AddUsed(chain.HeadIndex, usedLength);
+            List<ulong> dirty = [.. Bitmap.DirtyPages().Order()];
+            Assert.True(Harness.Driver.TryGetUsed(out _));
+            Bitmap.Clear();
+            return (chain.HeadIndex, dirty);
+        }
+
+        public void Dispose()
+        {
+            Bitmap.Dispose();
+            Harness.Dispose();
         }
     }
 }
