@@ -54,12 +54,8 @@ public class NativeStartupTests(NativeAotPublish aot)
     public void The_constructor_makes_the_program_zero_fill_resident_before_main(string pie)
     {
         using var dir = new TempDirectory("virtiofsd-zero-fill-");
-        string probe = Path.Combine(dir.Path, "probe.c");
-        File.WriteAllText(probe, Probe);
-        string with = Path.Combine(dir.Path, "with");
-        string without = Path.Combine(dir.Path, "without");
-        NativeAotPublish.Run("gcc", dir.Path, "-O2", "-Wall", "-Werror", pie, "-o", with, probe, ConstructorSource);
-        NativeAotPublish.Run("gcc", dir.Path, "-O2", "-Wall", "-Werror", pie, "-o", without, probe);
+        string with = Compile(dir, Probe, pie, "with", withConstructor: true);
+        string without = Compile(dir, Probe, pie, "without", withConstructor: false);
 
         (int resident, int pages) = Resident(NativeAotPublish.Run(with, dir.Path));
         Assert.Equal(pages, resident);
@@ -92,10 +88,7 @@ public class NativeStartupTests(NativeAotPublish aot)
     public void With_a_hydrated_section_the_constructor_populates_it_and_leaves_bss_alone(string pie)
     {
         using var dir = new TempDirectory("virtiofsd-hydrated-");
-        string probe = Path.Combine(dir.Path, "probe.c");
-        File.WriteAllText(probe, HydratedProbe);
-        string with = Path.Combine(dir.Path, "with");
-        NativeAotPublish.Run("gcc", dir.Path, "-O2", "-Wall", "-Werror", pie, "-o", with, probe, ConstructorSource);
+        string with = Compile(dir, HydratedProbe, pie, "with", withConstructor: true);
         // The probe really has the layout: .hydrated a zero-filled section after .bss.
         string sections = NativeAotPublish.Run("readelf", dir.Path, "-S", "-W", with);
         Assert.Contains(sections.Split('\n'), l => l.Contains(".hydrated", StringComparison.Ordinal) && l.Contains("NOBITS", StringComparison.Ordinal));
@@ -138,6 +131,18 @@ public class NativeStartupTests(NativeAotPublish aot)
         string[] names = [.. undefined.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? "").Select(n => n.Split('@')[0])];
         Assert.Contains("open_by_handle_at", names);
         Assert.Contains("name_to_handle_at", names);
+    }
+
+    /// <summary>Builds <paramref name="source"/> into <paramref name="name"/> in <paramref name="dir"/>, with or without the
+    /// constructor linked in; returns the program's path.</summary>
+    private static string Compile(TempDirectory dir, string source, string pie, string name, bool withConstructor)
+    {
+        string probe = Path.Combine(dir.Path, name + ".c");
+        File.WriteAllText(probe, source);
+        string program = Path.Combine(dir.Path, name);
+        string[] sources = withConstructor ? [probe, ConstructorSource] : [probe];
+        NativeAotPublish.Run("gcc", dir.Path, ["-O2", "-Wall", "-Werror", pie, "-o", program, .. sources]);
+        return program;
     }
 
     private static (int Resident, int Pages) Resident(string output)
