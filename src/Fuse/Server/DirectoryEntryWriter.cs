@@ -13,6 +13,9 @@ internal sealed class DirectoryEntryWriter : IDirectoryEntrySink
     private static readonly int DirentSize = Marshal.SizeOf<FuseDirent>();
     private static readonly int DirentPlusSize = Marshal.SizeOf<FuseDirentPlus>();
 
+    /// <summary>The zeros that pad a record to <see cref="FuseConstants.RecordAlignment"/>.</summary>
+    private static ReadOnlySpan<byte> Padding => [0, 0, 0, 0, 0, 0, 0, 0];
+
     private ReplyWriter? writer;
     private long budget;
     private bool plus;
@@ -71,13 +74,14 @@ internal sealed class DirectoryEntryWriter : IDirectoryEntrySink
             return false;
         }
 
-        Span<byte> record = stackalloc byte[DirentPlusSize + FuseConstants.NameMax + FuseConstants.RecordAlignment];
-        record = record[..size];
-        record.Clear();
-        fixedPart.CopyTo(record);
-        name.CopyTo(record[fixedPart.Length..]);
-        if (!writer.TryWrite(record))
+        // Straight into the reply: the fixed part, the name, then the zeros up to the alignment. A listing of 10,000
+        // entries took a zeroed stack buffer per entry, cleared and filled it, and copied it again into the reply.
+        long start = writer.Length;
+        if (!writer.TryWrite(fixedPart) || !writer.TryWrite(name)
+            || !writer.TryWrite(Padding[..(size - fixedPart.Length - name.Length)]))
         {
+            // Not reached while the budget (at most the reply's room at Start) holds; never leave half a record.
+            writer.Truncate(start);
             return false;
         }
 

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using VirtioFsd.Fuse.Abi;
+using VirtioFsd.Fuse.FileSystem;
 using VirtioFsd.Fuse.Server;
 
 namespace VirtioFsd.Fuse.Tests.Server;
@@ -112,6 +113,43 @@ public class DirectoryListingTests
 
         Assert.Equal(320, reply.Body.Length);
         Assert.Equal(2, h.Fs.Added);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Records_written_over_stale_guest_bytes_are_whole_and_zero_padded(bool plus)
+    {
+        using var exchange = new FuseExchange([]);
+        FuseRequest request = exchange.Request;
+        // Stale bytes everywhere, and a cut that the second record straddles.
+        using var reply = NativeSegments.Filled(0xEE, 16 + 40, 4096);
+        request.Reset([], reply.Segments, null);
+        ReplyWriter replyWriter = request.Writer;
+        Assert.True(replyWriter.Begin());
+        var writer = new DirectoryEntryWriter();
+        writer.Start(replyWriter, 4096, plus, default, IdTranslation.Identity, IdTranslation.Identity);
+        string[] names = ["a", "bcdefghij", "klmnopq"];
+        for (int i = 0; i < names.Length; i++)
+        {
+            byte[] name = Encoding.UTF8.GetBytes(names[i]);
+            var entry = new Entry { Node = new NodeId(100 + (ulong)i), Generation = 7, Attr = new FileAttr { Ino = 10 + (ulong)i } };
+            Assert.True(plus ? writer.TryAddPlus(entry, (ulong)i + 1, 8, name) : writer.TryAdd(10 + (ulong)i, (ulong)i + 1, 8, name));
+        }
+
+        byte[] all = reply.ToArray();
+        byte[] body = all[16..(16 + (int)writer.Written)];
+        var entries = Parse(body, plus);
+        Assert.Equal(names, entries.Select(e => e.Name));
+        Assert.Equal([10ul, 11ul, 12ul], entries.Select(e => e.Dirent.Ino));
+        Assert.Equal([1ul, 2ul, 3ul], entries.Select(e => e.Dirent.Off));
+        if (plus)
+        {
+            Assert.Equal([100ul, 101ul, 102ul], entries.Select(e => e.Entry!.Value.NodeId));
+        }
+        // Nothing past the records was touched.
+        Assert.True(all.AsSpan(16 + (int)writer.Written).IndexOfAnyExcept((byte)0xEE) < 0);
+        writer.Stop();
     }
 
     [Fact]

@@ -63,6 +63,19 @@ public sealed unsafe class NativeSegments : IDisposable
     /// <summary>Zeroed segments of the given sizes (room for a reply).</summary>
     public static NativeSegments Empty(params int[] sizes) => new(sizes);
 
+    /// <summary>Segments of the given sizes full of <paramref name="value"/>: a guest buffer with stale bytes in it.</summary>
+    public static NativeSegments Filled(byte value, params int[] sizes)
+    {
+        var result = new NativeSegments(sizes);
+        foreach (IoVec segment in result.segments)
+        {
+            // Sound: the segment was allocated with exactly this length.
+            new Span<byte>((void*)segment.Base, (int)segment.Length).Fill(value);
+        }
+
+        return result;
+    }
+
     /// <summary>The bytes of all segments, concatenated.</summary>
     public byte[] ToArray()
     {
