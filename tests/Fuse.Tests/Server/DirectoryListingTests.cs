@@ -122,7 +122,7 @@ public class DirectoryListingTests
     {
         using var exchange = new FuseExchange([]);
         FuseRequest request = exchange.Request;
-        // Stale bytes everywhere, and a cut that the second record straddles.
+        // Stale bytes everywhere, and a cut 40 bytes into the body that a record straddles.
         using var reply = NativeSegments.Filled(0xEE, 16 + 40, 4096);
         request.Reset([], reply.Segments, null);
         ReplyWriter replyWriter = request.Writer;

@@ -18,15 +18,15 @@ public sealed unsafe class NativeSegments : IDisposable
 
     private readonly IoVec[] segments;
 
-    private NativeSegments(int[] sizes)
+    private NativeSegments(int[] sizes, byte content = 0)
     {
         segments = new IoVec[sizes.Length];
         for (int i = 0; i < sizes.Length; i++)
         {
-            // Sound: Fence + size + Fence bytes, freed once in Dispose; the segment is the middle part, zeroed.
+            // Sound: Fence + size + Fence bytes, freed once in Dispose; the segment is the middle part, filled with content.
             byte* block = (byte*)NativeMemory.Alloc((nuint)(Fence + sizes[i] + Fence));
             new Span<byte>(block, Fence + sizes[i] + Fence).Fill(Canary);
-            new Span<byte>(block + Fence, sizes[i]).Clear();
+            new Span<byte>(block + Fence, sizes[i]).Fill(content);
             segments[i] = new IoVec((nint)(block + Fence), (nuint)sizes[i]);
         }
     }
@@ -64,17 +64,7 @@ public sealed unsafe class NativeSegments : IDisposable
     public static NativeSegments Empty(params int[] sizes) => new(sizes);
 
     /// <summary>Segments of the given sizes full of <paramref name="value"/>: a guest buffer with stale bytes in it.</summary>
-    public static NativeSegments Filled(byte value, params int[] sizes)
-    {
-        var result = new NativeSegments(sizes);
-        foreach (IoVec segment in result.segments)
-        {
-            // Sound: the segment was allocated with exactly this length.
-            new Span<byte>((void*)segment.Base, (int)segment.Length).Fill(value);
-        }
-
-        return result;
-    }
+    public static NativeSegments Filled(byte value, params int[] sizes) => new(sizes, value);
 
     /// <summary>The bytes of all segments, concatenated.</summary>
     public byte[] ToArray()
